@@ -1,0 +1,71 @@
+import { z } from "zod";
+
+/** The tools a card gets when it names none: a shell and what agents reach for first. */
+export const DEFAULT_TOOLS = ["sh", "coreutils", "findutils", "grep", "sed", "diffutils", "git", "rg"] as const;
+
+/** Paths the sandbox builds itself; a mount there would hide or replace them. */
+const RESERVED_TARGETS = ["/proc", "/dev", "/workspace", "/run/paddock"];
+
+const absolutePath = z.string().min(1).refine((p) => p.startsWith("/"), "must be an absolute path");
+const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be an environment variable name ([A-Za-z_][A-Za-z0-9_]*)");
+
+export const ResourceLimitsSchema = z.strictObject({
+  memory_mb: z.number().int().min(16).default(4096).describe("Memory ceiling in MiB; the sandbox is OOM-killed above it"),
+  cpu_shares: z.number().int().min(2).max(262144).default(1024).describe("Relative CPU weight (cgroup v1 cpu.shares; mapped to cpu.weight on v2)"),
+  max_processes: z.number().int().min(1).default(50).describe("Most processes and threads alive at once (pids cgroup)"),
+  max_open_files: z.number().int().min(16).default(1024).describe("Open file descriptors per process (RLIMIT_NOFILE)"),
+});
+
+export const MountSchema = z.strictObject({
+  source: z.string().min(1).describe("Host path; relative paths are resolved against the card's folder"),
+  target: absolutePath.describe("Where it appears inside the sandbox"),
+  mode: z.enum(["ro", "rw"]).default("ro"),
+});
+
+export const CardSchema = z
+  .strictObject({
+    $schema: z.string().optional().describe("JSON Schema reference for editors; ignored"),
+    agent_id: z
+      .string()
+      .regex(/^[a-z0-9-]+$/, "must match ^[a-z0-9-]+$ (lower-case letters, digits, dashes)")
+      .max(63, "must be at most 63 characters (it names sockets, cgroups and Kubernetes pods)")
+      .describe("Unique identifier for this agent"),
+    workspace: z.string().min(1).describe("The agent's working directory, read-write at /workspace; relative paths are resolved against the card's folder"),
+    api_provider: z.enum(["anthropic", "openai", "ollama", "custom"]).default("anthropic"),
+    api_key_file: z.string().min(1).optional().describe("Path to a file containing the upstream API key"),
+    proxy: z.url().default("http://127.0.0.1:3128").describe("Egress proxy URL as seen inside the sandbox"),
+    resource_limits: ResourceLimitsSchema.default(() => ResourceLimitsSchema.parse({})),
+    allowed_hosts: z.array(z.string().min(1)).default([]).describe("Hosts the agent may reach through the egress proxy"),
+    ttl_seconds: z.number().int().min(0).default(0).describe("End the whole process tree after N seconds (0 = no limit)"),
+    environment: z.record(envName, z.string()).default({}).describe("Additional environment variables"),
+    a2a_port: z.number().int().min(1).max(65535).optional().describe("Port of the agent's A2A server"),
+    kind: z.enum(["opencode", "claude-code", "command"]).default("opencode").describe("Which agent runs: OpenCode, Claude Code, or the card's own command"),
+    command: z.array(z.string()).min(1).optional().describe("argv for kind 'command'"),
+    model: z.string().min(1).optional().describe("Model name as the gateway knows it"),
+    tools: z
+      .array(z.string().min(1))
+      .default([...DEFAULT_TOOLS])
+      .describe(`Executables present inside the sandbox (bundles such as 'coreutils', or any program on the host's PATH); default ${DEFAULT_TOOLS.join(", ")}`),
+    mounts: z.array(MountSchema).default([]).describe("Extra bind mounts"),
+    backend: z.enum(["bwrap", "gvisor"]).default("bwrap").describe("Sandbox backend"),
+  })
+  .superRefine((card, ctx) => {
+    if (card.kind === "command" && !card.command) {
+      ctx.addIssue({ code: "custom", path: ["command"], message: "is required when kind is 'command'" });
+    }
+    card.mounts.forEach((mount, i) => {
+      if (RESERVED_TARGETS.some((r) => mount.target === r || mount.target.startsWith(`${r}/`)) || mount.target === "/") {
+        ctx.addIssue({ code: "custom", path: ["mounts", i, "target"], message: `may not cover ${mount.target}: paddock owns it` });
+      }
+    });
+  })
+  .meta({ title: "paddock agent card" });
+
+export type Card = z.output<typeof CardSchema>;
+export type CardInput = z.input<typeof CardSchema>;
+export type ResourceLimits = z.output<typeof ResourceLimitsSchema>;
+export type Mount = z.output<typeof MountSchema>;
+
+export function cardJsonSchema(): Record<string, unknown> {
+  return { $schema: "https://json-schema.org/draft/2020-12/schema", ...z.toJSONSchema(CardSchema, { io: "input" }) };
+}

@@ -1,0 +1,90 @@
+import { accessSync, constants, mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { readHierarchies, type Hierarchy } from "./mounts.js";
+import { LimitError, type AgentCgroup, type CgroupLimits, type LimitName } from "./types.js";
+import { createV1, v1Parents } from "./v1.js";
+import { createV2, prepareV2Parent, v2Supports } from "./v2.js";
+
+export { LimitError, cardField, type AgentCgroup, type CgroupLimits, type CgroupUsage, type LimitName } from "./types.js";
+
+export interface CgroupOptions {
+  /** Start even if some limits cannot be enforced (the caller warns); the cgroup enforces what it can. */
+  allowUnenforced?: boolean;
+  /** cgroup v2 folder to create agents under (default PADDOCK_CGROUP_PARENT, else `<mount>/paddock`). */
+  v2Parent?: string;
+}
+
+export interface CgroupPlan {
+  version: 1 | 2 | "none";
+  enforceable: LimitName[];
+  missing: Array<{ limit: LimitName; reason: string }>;
+  create(name: string, limits: CgroupLimits): AgentCgroup | undefined;
+}
+
+const ALL_LIMITS: LimitName[] = ["memoryBytes", "cpuShares", "maxProcesses"];
+const ROOT_HINT = "run paddock as root, or on a cgroup v2 host point PADDOCK_CGROUP_PARENT at a cgroup delegated to you (systemd: Delegate=yes); pass --allow-unenforced-limits to run without them";
+
+/** Works out how this host can enforce limits, once; `create` then costs a few writes. */
+export function planCgroups(options: CgroupOptions = {}, hierarchies: Hierarchy[] = readHierarchies()): CgroupPlan {
+  // On hybrid hosts the v2 tree may exist with none of our controllers (they sit in v1).
+  const v2 = hierarchies.find((h) => h.version === 2 && ["memory", "pids", "cpu"].some((c) => h.controllers.includes(c)));
+  const plan = v2 ? planV2(v2, options) : planV1(hierarchies);
+  if (plan.missing.length > 0 && !options.allowUnenforced) {
+    throw new LimitError(
+      plan.missing.map((m) => m.limit),
+      [...new Set(plan.missing.map((m) => m.reason))].join("; "),
+      ROOT_HINT,
+    );
+  }
+  return plan;
+}
+
+function planV1(hierarchies: Hierarchy[]): CgroupPlan {
+  const parents = v1Parents(hierarchies);
+  const controllerOf: Record<LimitName, string> = { memoryBytes: "memory", cpuShares: "cpu", maxProcesses: "pids" };
+  const missing: CgroupPlan["missing"] = [];
+  for (const limit of ALL_LIMITS) {
+    const parent = parents.get(controllerOf[limit]);
+    if (!parent) {
+      missing.push({ limit, reason: `this host mounts no '${controllerOf[limit]}' cgroup controller` });
+      continue;
+    }
+    const problem = writable(parent);
+    if (problem) missing.push({ limit, reason: problem });
+  }
+  const enforceable = ALL_LIMITS.filter((l) => !missing.some((m) => m.limit === l));
+  return {
+    version: parents.size > 0 ? 1 : "none",
+    enforceable,
+    missing,
+    create: (name, limits) => (enforceable.length > 0 ? createV1(name, limits, enforceable, parents) : undefined),
+  };
+}
+
+function planV2(hierarchy: Hierarchy, options: CgroupOptions): CgroupPlan {
+  const parent = options.v2Parent ?? process.env.PADDOCK_CGROUP_PARENT ?? join(hierarchy.mountPoint, "paddock");
+  const problem = writable(parent);
+  const delegated = problem ? [] : prepareV2Parent(parent, ALL_LIMITS);
+  const missing = ALL_LIMITS.filter((l) => !v2Supports(delegated, l)).map((limit) => ({
+    limit,
+    reason: problem ?? `the cgroup ${parent} does not delegate the controller this limit needs`,
+  }));
+  const enforceable = ALL_LIMITS.filter((l) => v2Supports(delegated, l));
+  return {
+    version: 2,
+    enforceable,
+    missing,
+    create: (name, limits) => (enforceable.length > 0 ? createV2(name, limits, enforceable, parent) : undefined),
+  };
+}
+
+function writable(dir: string): string | undefined {
+  try {
+    mkdirSync(dir, { recursive: true });
+    accessSync(dir, constants.W_OK);
+    return undefined;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return `cannot create cgroups under ${dir} (${code ?? (err as Error).message}) as uid ${process.getuid?.()}`;
+  }
+}

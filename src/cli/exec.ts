@@ -1,0 +1,94 @@
+import { writeFileSync } from "node:fs";
+import { constants } from "node:os";
+import { Option, type Command } from "commander";
+import { loadCard } from "../card/index.js";
+import { cardField } from "../cgroups/index.js";
+import { createSandbox, exitStatus, prepareSandbox, type BackendName, type ExitReport, type Sandbox } from "../sandbox/index.js";
+import { EXIT, report } from "./fail.js";
+
+interface ExecOptions {
+  card: string;
+  workspace?: string;
+  readOnlyWorkspace?: boolean;
+  output?: string;
+  backend?: BackendName;
+  allowUnenforcedLimits?: boolean;
+  report?: string;
+  grace: string;
+}
+
+export function registerExec(program: Command): void {
+  program
+    .command("exec")
+    .description("run one command in a card's sandbox; stdin, stdout and stderr pass through")
+    .requiredOption("--card <file>", "agent card (JSON, YAML or TOML)")
+    .option("--workspace <dir>", "use this folder as /workspace instead of the card's")
+    .option("--read-only-workspace", "mount the workspace read-only (needs --output)")
+    .option("--output <dir>", "writable folder, mounted at /output")
+    .addOption(new Option("--backend <name>", "sandbox backend (default: the card's)").choices(["bwrap", "gvisor"]))
+    .option("--allow-unenforced-limits", "start even if this host cannot enforce some resource limits")
+    .option("--report <file>", "write a JSON exit report (cause, code, duration, peak memory) to this file")
+    .option("--grace <seconds>", "on SIGINT/SIGTERM, seconds between SIGTERM and SIGKILL inside", "5")
+    .argument("<command...>", "the command and its arguments (after --)")
+    .addHelpText(
+      "after",
+      `
+Exit status: the command's own, or
+  124  killed at the card's ttl_seconds
+  137  killed for exceeding memory_mb
+  125  paddock could not start the sandbox (the message says why)
+  130/143  stopped by SIGINT/SIGTERM
+
+Example:
+  paddock exec --card examples/cards/demo.yaml -- git status`,
+    )
+    .action(async (command: string[], opts: ExecOptions) => {
+      process.exitCode = await runExec(command, opts);
+    });
+}
+
+async function runExec(command: string[], opts: ExecOptions): Promise<number> {
+  if (opts.readOnlyWorkspace && !opts.output) {
+    process.stderr.write("paddock: --read-only-workspace needs --output DIR for the command's results\n");
+    return EXIT.usage;
+  }
+  let sandbox: Sandbox;
+  try {
+    const { card } = loadCard(opts.card);
+    const spec = prepareSandbox(card, {
+      command,
+      workspace: opts.workspace,
+      outputDir: opts.readOnlyWorkspace ? opts.output : undefined,
+      stdio: "inherit",
+      allowUnenforcedLimits: opts.allowUnenforcedLimits,
+      term: process.stdout.isTTY ? process.env.TERM : undefined,
+    });
+    sandbox = createSandbox(spec, opts.backend ?? card.backend);
+    await sandbox.start();
+  } catch (err) {
+    return report(err);
+  }
+  for (const limit of sandbox.unenforced) {
+    process.stderr.write(`paddock: warning: resource_limits.${cardField(limit)} is not enforced on this host\n`);
+  }
+  let stoppedBy: NodeJS.Signals | undefined;
+  const onSignal = (sig: NodeJS.Signals) => {
+    stoppedBy ??= sig;
+    void sandbox.stop(Number(opts.grace) * 1000);
+  };
+  for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(sig, onSignal);
+  const exit = await sandbox.wait();
+  if (opts.report) writeFileSync(opts.report, `${JSON.stringify({ sandbox: sandbox.name, backend: sandbox.backend, ...exit }, null, 2)}\n`);
+  describeExit(exit);
+  return stoppedBy && exit.cause === "stopped" ? 128 + constants.signals[stoppedBy] : exitStatus(exit);
+}
+
+function describeExit(exit: ExitReport): void {
+  const why: Partial<Record<ExitReport["cause"], string>> = {
+    oom: "killed: the sandbox exceeded resource_limits.memory_mb",
+    ttl: "killed: the sandbox reached ttl_seconds",
+    stopped: "stopped",
+  };
+  const text = why[exit.cause];
+  if (text) process.stderr.write(`paddock: ${text} (after ${(exit.durationMs / 1000).toFixed(1)}s)\n`);
+}

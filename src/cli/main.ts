@@ -1,0 +1,18 @@
+#!/usr/bin/env node
+import { Command } from "commander";
+import { registerCard } from "./card.js";
+import { registerExec } from "./exec.js";
+import { EXIT } from "./fail.js";
+
+const program = new Command("paddock")
+  .description("Run AI coding agents on your own hardware, each in a sandbox whose only exits paddock owns.")
+  .version("0.1.0")
+  .showHelpAfterError()
+  .exitOverride((err) => {
+    process.exit(err.exitCode === 0 ? EXIT.ok : EXIT.usage);
+  });
+
+registerCard(program);
+registerExec(program);
+
+await program.parseAsync(process.argv);

@@ -1,0 +1,129 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { hostProgram, RUNSC } from "./host.js";
+import { filesystemLayout, SANDBOX_WORKSPACE, type FsEntry } from "./layout.js";
+import { signal } from "./pidns.js";
+import { RuntimeSandbox } from "./runner.js";
+import { SandboxError, type SandboxSpec } from "./types.js";
+
+/**
+ * gVisor: the same layout, limits and exit report as bwrap, with gVisor's
+ * user-space kernel between the agent and the host. paddock writes an OCI
+ * bundle (an empty read-only root, the layout's binds) and runs `runsc run`
+ * inside the agent's own cgroup, so runsc's cgroup handling is switched off.
+ */
+export class GvisorSandbox extends RuntimeSandbox {
+  readonly backend = "gvisor" as const;
+  private readonly runsc: string;
+  private readonly stateDir: string;
+
+  constructor(spec: SandboxSpec) {
+    super(spec);
+    if (spec.exits.length > 0) {
+      throw new SandboxError("backend_unsupported", "the gvisor backend has no network exits yet: use the bwrap backend for agents with exits", "backend");
+    }
+    this.runsc = hostProgram(RUNSC);
+    this.stateDir = join(dirname(spec.runDir), ".runsc");
+  }
+
+  protected runtimeArgv(): string[] {
+    writeBundle(this.spec);
+    return [this.runsc, "--root", this.stateDir, "--network=none", "--ignore-cgroups", "run", "--bundle", this.spec.runDir, this.name];
+  }
+
+  protected extraPipes(): number {
+    return 0;
+  }
+
+  protected runtimeProcesses(): number {
+    // The sentry and gofer are Go programs whose threads count as tasks; the card's own limit is applied inside as RLIMIT_NPROC.
+    return 512;
+  }
+
+  protected override launcherOpenFiles(): number | undefined {
+    return undefined;
+  }
+
+  protected async ready(child: ChildProcess): Promise<void> {
+    const stateFile = join(this.stateDir, `${this.name}_sandbox:${this.name}.state`);
+    while (child.exitCode === null) {
+      try {
+        if (readFileSync(stateFile, "utf8").includes('"status":"running"')) return;
+      } catch {
+        // not written yet
+      }
+      await sleep(2);
+    }
+  }
+
+  protected signalWorkload(sig: NodeJS.Signals): void {
+    spawn(this.runsc, ["--root", this.stateDir, "kill", "--all", this.name, sig.replace(/^SIG/, "")], { stdio: "ignore" });
+  }
+
+  protected killTree(): void {
+    if (this.cgroup) this.cgroup.killAll();
+    else if (this.child?.pid) signal([this.child.pid], "SIGKILL");
+  }
+
+  protected async release(): Promise<void> {
+    await new Promise((resolve) => spawn(this.runsc, ["--root", this.stateDir, "delete", "--force", this.name], { stdio: "ignore" }).once("exit", resolve).once("error", resolve));
+    rmSync(this.spec.runDir, { recursive: true, force: true });
+  }
+}
+
+function writeBundle(spec: SandboxSpec): void {
+  const rootfs = join(spec.runDir, "rootfs");
+  const layout = filesystemLayout(spec);
+  mkdirSync(rootfs, { recursive: true });
+  for (const dir of ["proc", "dev", "tmp", "etc"]) mkdirSync(join(rootfs, dir), { recursive: true });
+  for (const entry of layout) makeMountPoint(rootfs, entry);
+  const uid = process.getuid?.() ?? 0;
+  const config = {
+    ociVersion: "1.0.2",
+    process: {
+      user: { uid, gid: process.getgid?.() ?? 0 },
+      args: spec.command,
+      env: Object.entries(spec.env).map(([k, v]) => `${k}=${v}`),
+      cwd: SANDBOX_WORKSPACE,
+      capabilities: { bounding: [], effective: [], permitted: [], inheritable: [], ambient: [] },
+      rlimits: [
+        { type: "RLIMIT_NOFILE", hard: spec.limits.maxOpenFiles, soft: spec.limits.maxOpenFiles },
+        { type: "RLIMIT_NPROC", hard: spec.limits.maxProcesses, soft: spec.limits.maxProcesses },
+      ],
+      noNewPrivileges: true,
+    },
+    root: { path: rootfs, readonly: true },
+    hostname: spec.agentId,
+    mounts: [
+      { destination: "/proc", type: "proc", source: "proc" },
+      ...layout.flatMap((entry) =>
+        entry.type === "bind"
+          ? [{ destination: entry.target, type: "bind", source: entry.source, options: ["rbind", entry.readOnly ? "ro" : "rw"] }]
+          : entry.type === "tmpfs"
+            ? [{ destination: entry.path, type: "tmpfs", source: "tmpfs", options: ["nosuid", "nodev"] }]
+            : [],
+      ),
+    ],
+    linux: { namespaces: ["pid", "network", "ipc", "uts", "mount"].map((type) => ({ type })) },
+  };
+  // The bundle holds the agent's environment: readable by its owner only.
+  writeFileSync(join(spec.runDir, "config.json"), JSON.stringify(config), { mode: 0o600 });
+}
+
+/** gVisor mounts onto a read-only root, so every mount point and symlink is made in the bundle's root beforehand. */
+function makeMountPoint(rootfs: string, entry: FsEntry): void {
+  if (entry.type === "symlink") {
+    mkdirSync(join(rootfs, dirname(entry.path)), { recursive: true });
+    symlinkSync(entry.linkTo, join(rootfs, entry.path));
+    return;
+  }
+  const target = join(rootfs, entry.type === "bind" ? entry.target : entry.path);
+  if (entry.type === "tmpfs" || statSync(entry.source).isDirectory()) {
+    mkdirSync(target, { recursive: true });
+  } else {
+    mkdirSync(dirname(target), { recursive: true });
+    writeFileSync(target, "");
+  }
+}

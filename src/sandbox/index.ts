@@ -1,0 +1,15 @@
+import { BwrapSandbox } from "./bwrap.js";
+import { GvisorSandbox } from "./gvisor.js";
+import type { BackendName, Sandbox, SandboxSpec } from "./types.js";
+
+export { prepareSandbox, type PrepareOptions } from "./prepare.js";
+export { ToolError } from "./tools.js";
+export { BUNDLES } from "./catalog.js";
+export { BWRAP, RUNSC, SOCAT, NSENTER, hostProgram } from "./host.js";
+export { EXIT_STATUS, exitStatus, SandboxError } from "./types.js";
+export type { BackendName, ExitCause, ExitReport, NetworkExit, Sandbox, SandboxSpec, SandboxStats } from "./types.js";
+
+/** A sandbox for the spec on the given backend; nothing runs until `start()`. */
+export function createSandbox(spec: SandboxSpec, backend: BackendName = "bwrap"): Sandbox {
+  return backend === "gvisor" ? new GvisorSandbox(spec) : new BwrapSandbox(spec);
+}

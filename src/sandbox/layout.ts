@@ -1,0 +1,59 @@
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { SandboxSpec } from "./types.js";
+
+export const SANDBOX_HOME = "/home/agent";
+export const SANDBOX_WORKSPACE = "/workspace";
+export const SANDBOX_OUTPUT = "/output";
+export const SANDBOX_UID = 1000;
+export const SANDBOX_PATH = "/usr/local/bin:/usr/bin:/bin";
+
+export type FsEntry =
+  | { type: "bind"; source: string; target: string; readOnly: boolean }
+  | { type: "symlink"; path: string; linkTo: string }
+  | { type: "tmpfs"; path: string };
+
+/** Host folders that only carry public data the tools need (CA certificates for TLS through the proxy). */
+const SHARED_DATA = ["/etc/ssl/certs", "/usr/share/ca-certificates"];
+
+/**
+ * What a process inside sees, in mount order, for every backend: the tools and
+ * their libraries read-only, generated /etc files, the workspace, the agent's
+ * HOME, an empty /tmp, and the card's own mounts. Nothing else of the host.
+ */
+export function filesystemLayout(spec: SandboxSpec): FsEntry[] {
+  const entries: FsEntry[] = [];
+  for (const path of spec.closure.binds) entries.push({ type: "bind", source: path, target: path, readOnly: true });
+  for (const link of spec.closure.symlinks) entries.push({ type: "symlink", path: link.path, linkTo: link.target });
+  for (const file of ETC_FILES) entries.push({ type: "bind", source: join(spec.etcDir, file), target: `/etc/${file}`, readOnly: true });
+  for (const path of SHARED_DATA) {
+    if (existsSync(path) && !spec.closure.binds.includes(path)) entries.push({ type: "bind", source: path, target: path, readOnly: true });
+  }
+  entries.push({ type: "tmpfs", path: "/tmp" });
+  entries.push({ type: "bind", source: spec.home, target: SANDBOX_HOME, readOnly: false });
+  entries.push({ type: "bind", source: spec.workspace, target: SANDBOX_WORKSPACE, readOnly: spec.outputDir !== undefined });
+  if (spec.outputDir) entries.push({ type: "bind", source: spec.outputDir, target: SANDBOX_OUTPUT, readOnly: false });
+  for (const m of spec.mounts) entries.push({ type: "bind", source: m.source, target: m.target, readOnly: m.readOnly });
+  return entries;
+}
+
+const ETC_FILES = ["passwd", "group", "hosts", "nsswitch.conf"] as const;
+
+const ETC_CONTENT: Record<(typeof ETC_FILES)[number], string> = {
+  passwd: `root:x:0:0:root:/root:/usr/sbin/nologin\nagent:x:${SANDBOX_UID}:${SANDBOX_UID}:paddock agent:${SANDBOX_HOME}:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n`,
+  group: `root:x:0:\nagent:x:${SANDBOX_UID}:\nnogroup:x:65534:\n`,
+  hosts: "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n",
+  // Names resolve from /etc/hosts only: the sandbox has no resolver to ask.
+  "nsswitch.conf": "passwd: files\ngroup: files\nhosts: files\n",
+};
+
+/** Writes the generated /etc files once per host; they are the same for every sandbox. */
+export function ensureEtcDir(runtimeDir: string): string {
+  const dir = join(runtimeDir, "etc");
+  mkdirSync(dir, { recursive: true });
+  for (const file of ETC_FILES) {
+    const path = join(dir, file);
+    if (!existsSync(path) || readFileSync(path, "utf8") !== ETC_CONTENT[file]) writeFileSync(path, ETC_CONTENT[file], { mode: 0o644 });
+  }
+  return dir;
+}

@@ -1,0 +1,32 @@
+import { readdirSync, readlinkSync } from "node:fs";
+
+/** Host pids of the processes in the pid namespace that `initPid` is init of (itself excluded). */
+export function processesInNamespace(initPid: number): number[] {
+  let ns: string;
+  try {
+    ns = readlinkSync(`/proc/${initPid}/ns/pid`);
+  } catch {
+    return [];
+  }
+  const pids: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    const pid = Number(entry);
+    if (!Number.isInteger(pid) || pid === initPid) continue;
+    try {
+      if (readlinkSync(`/proc/${pid}/ns/pid`) === ns) pids.push(pid);
+    } catch {
+      // exited while we looked
+    }
+  }
+  return pids;
+}
+
+export function signal(pids: number[], sig: NodeJS.Signals): void {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, sig);
+    } catch {
+      // already gone
+    }
+  }
+}

@@ -1,0 +1,100 @@
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, statSync } from "node:fs";
+import { join, resolve } from "node:path";
+import type { Card } from "../card/index.js";
+import { paddockPaths, type PaddockPaths } from "../paths/index.js";
+import { ensureEtcDir, SANDBOX_HOME, SANDBOX_PATH } from "./layout.js";
+import { resolveTools } from "./tools.js";
+import { SandboxError, type NetworkExit, type SandboxSpec } from "./types.js";
+
+export interface PrepareOptions {
+  /** argv to run; defaults to the card's `command`. */
+  command?: string[];
+  /** Overrides the card's workspace. */
+  workspace?: string;
+  /** Read-only workspace mode: the workspace is read-only and this folder is writable at /output. */
+  outputDir?: string;
+  exits?: NetworkExit[];
+  stdio?: SandboxSpec["stdio"];
+  dieWithParent?: boolean;
+  allowUnenforcedLimits?: boolean;
+  /** TERM inside; a terminal's user wants theirs, a pipe gets "dumb". */
+  term?: string;
+  paths?: PaddockPaths;
+}
+
+/** Checks a card against this host and turns it into a sandbox spec; nothing is started or left behind on error. */
+export function prepareSandbox(card: Card, options: PrepareOptions = {}): SandboxSpec {
+  const paths = options.paths ?? paddockPaths();
+  const command = options.command ?? card.command;
+  if (!command || command.length === 0) {
+    throw new SandboxError("command_missing", "no command to run: give one after `--`, or set `command` in the card", "command");
+  }
+  const workspace = resolve(options.workspace ?? card.workspace);
+  requireDir(workspace, "workspace", `create it (mkdir -p ${workspace}) or point the card's workspace at an existing folder`);
+  const mounts = card.mounts.map((m, i) => {
+    if (!existsSync(m.source)) {
+      throw new SandboxError("mount_source_missing", `${m.source} does not exist`, `mounts[${i}].source`, "create it or remove the mount from the card");
+    }
+    return { source: m.source, target: m.target, readOnly: m.mode === "ro" };
+  });
+  const outputDir = options.outputDir && resolve(options.outputDir);
+  if (outputDir) mkdirSync(outputDir, { recursive: true });
+  const closure = resolveTools(card.tools, paths.cache);
+  const home = join(paths.data, "homes", card.agent_id);
+  mkdirSync(home, { recursive: true, mode: 0o700 });
+  const name = `${card.agent_id}-${randomBytes(3).toString("hex")}`;
+  return {
+    name,
+    agentId: card.agent_id,
+    command,
+    workspace,
+    outputDir,
+    home,
+    closure,
+    etcDir: ensureEtcDir(paths.runtime),
+    mounts,
+    env: sandboxEnv(card, options.term),
+    limits: {
+      memoryBytes: card.resource_limits.memory_mb * 1024 * 1024,
+      cpuShares: card.resource_limits.cpu_shares,
+      maxProcesses: card.resource_limits.max_processes,
+      maxOpenFiles: card.resource_limits.max_open_files,
+    },
+    ttlSeconds: card.ttl_seconds,
+    exits: options.exits ?? [],
+    stdio: options.stdio ?? "pipe",
+    dieWithParent: options.dieWithParent ?? true,
+    allowUnenforcedLimits: options.allowUnenforcedLimits ?? false,
+    runDir: join(paths.runtime, "sandboxes", name),
+  };
+}
+
+const CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt";
+
+/** The environment inside is built from the card alone: nothing of the caller's environment leaks in. */
+function sandboxEnv(card: Card, term = "dumb"): Record<string, string> {
+  return {
+    PATH: SANDBOX_PATH,
+    HOME: SANDBOX_HOME,
+    USER: "agent",
+    LOGNAME: "agent",
+    SHELL: "/bin/sh",
+    TERM: term,
+    LANG: "C.UTF-8",
+    TMPDIR: "/tmp",
+    AGENT_ID: card.agent_id,
+    ...(existsSync(CA_BUNDLE) ? { SSL_CERT_FILE: CA_BUNDLE } : {}),
+    ...card.environment,
+  };
+}
+
+function requireDir(path: string, field: string, hint: string): void {
+  let isDir = false;
+  try {
+    isDir = statSync(path).isDirectory();
+  } catch {
+    throw new SandboxError("workspace_missing", `${path} does not exist`, field, hint);
+  }
+  if (!isDir) throw new SandboxError("workspace_not_directory", `${path} is not a directory`, field, hint);
+}

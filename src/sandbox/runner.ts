@@ -1,0 +1,149 @@
+import { spawn, type ChildProcess, type StdioOptions } from "node:child_process";
+import { setTimeout as sleep } from "node:timers/promises";
+import { planCgroups, type AgentCgroup, type LimitName } from "../cgroups/index.js";
+import { SandboxError, type BackendName, type ExitCause, type ExitReport, type Sandbox, type SandboxSpec, type SandboxStats } from "./types.js";
+
+const ALL_LIMITS: LimitName[] = ["memoryBytes", "cpuShares", "maxProcesses"];
+
+/**
+ * The life of one sandboxed process tree, common to every local backend: the
+ * cgroup, the launch, TTL, stop with grace, and an exit report with its cause.
+ * A backend supplies the runtime's command line and how to reach the processes inside.
+ */
+export abstract class RuntimeSandbox implements Sandbox {
+  abstract readonly backend: BackendName;
+  unenforced: LimitName[] = [];
+  protected child?: ChildProcess;
+  protected cgroup?: AgentCgroup;
+  private startedAt = 0;
+  private cause?: ExitCause;
+  private exited?: Promise<ExitReport>;
+  private ttlTimer?: NodeJS.Timeout;
+
+  constructor(readonly spec: SandboxSpec) {}
+
+  get name(): string {
+    return this.spec.name;
+  }
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+  get stdin() {
+    return this.child?.stdin ?? null;
+  }
+  get stdout() {
+    return this.child?.stdout ?? null;
+  }
+  get stderr() {
+    return this.child?.stderr ?? null;
+  }
+
+  /** The runtime's argv (e.g. `bwrap ... -- cmd`). */
+  protected abstract runtimeArgv(): string[];
+  /** Pipes the runtime gets after stdin/stdout/stderr, as fd 3, 4, ... */
+  protected abstract extraPipes(): number;
+  /** Processes the runtime itself keeps in the agent's cgroup, on top of the card's max_processes. */
+  protected abstract runtimeProcesses(): number;
+  /** RLIMIT_NOFILE set on the runtime process itself (bwrap passes it down); undefined when the runtime applies it inside. */
+  protected launcherOpenFiles(): number | undefined {
+    return this.spec.limits.maxOpenFiles;
+  }
+  /** Waits until the command runs inside; throws if the sandbox could not be set up. */
+  protected abstract ready(child: ChildProcess): Promise<void>;
+  /** Asks the workload to end (SIGTERM to every process inside but the runtime's own). */
+  protected abstract signalWorkload(signal: NodeJS.Signals): void;
+  /** Ends every process of the sandbox at once. */
+  protected abstract killTree(): void;
+  /** Backend clean-up after the tree is gone. */
+  protected abstract release(): Promise<void>;
+
+  async start(): Promise<void> {
+    if (this.child) throw new SandboxError("sandbox_started", `sandbox ${this.name} was already started`);
+    const plan = planCgroups({ allowUnenforced: this.spec.allowUnenforcedLimits });
+    const limits = { ...this.spec.limits, maxProcesses: this.spec.limits.maxProcesses + this.runtimeProcesses() };
+    this.cgroup = plan.create(this.name, limits);
+    this.unenforced = ALL_LIMITS.filter((l) => !this.cgroup?.enforced.includes(l));
+    const [file, ...args] = this.runtimeArgv();
+    const stdio: StdioOptions = [this.spec.stdio, this.spec.stdio, this.spec.stdio, ...Array<"pipe">(this.extraPipes()).fill("pipe")];
+    this.startedAt = performance.now();
+    const child = spawn("/bin/sh", ["-c", launcher(this.launcherOpenFiles(), this.cgroup?.procsFiles ?? []), "paddock-sandbox", file!, ...args], {
+      env: this.spec.env,
+      stdio,
+    });
+    this.child = child;
+    this.exited = new Promise<ExitReport>((resolve) => {
+      child.once("error", () => undefined);
+      child.once("exit", (code, signal) => void this.finish(code, signal).then(resolve));
+    });
+    try {
+      await Promise.race([
+        this.ready(child),
+        this.exited.then((report) => {
+          throw new SandboxError(
+            "sandbox_start_failed",
+            `the ${this.backend} sandbox could not start (exit ${report.code ?? report.signal}); its own message is above`,
+            this.name,
+          );
+        }),
+      ]);
+    } catch (err) {
+      this.killTree();
+      await this.exited;
+      throw err;
+    }
+    if (this.spec.ttlSeconds > 0) {
+      this.ttlTimer = setTimeout(() => this.end("ttl"), this.spec.ttlSeconds * 1000);
+    }
+  }
+
+  wait(): Promise<ExitReport> {
+    if (!this.exited) throw new SandboxError("sandbox_not_started", `sandbox ${this.name} was not started`);
+    return this.exited;
+  }
+
+  async stop(graceMs = 10_000): Promise<ExitReport> {
+    const exited = this.wait();
+    if (this.child?.exitCode !== null || this.child.signalCode !== null) return exited;
+    this.cause ??= "stopped";
+    this.signalWorkload("SIGTERM");
+    const done = await Promise.race([exited, sleep(graceMs).then(() => undefined)]);
+    if (!done) this.killTree();
+    return exited;
+  }
+
+  stats(): SandboxStats {
+    const running = !!this.child && this.child.exitCode === null && this.child.signalCode === null;
+    return { running, pid: this.child?.pid, uptimeMs: performance.now() - this.startedAt, ...this.cgroup?.usage() };
+  }
+
+  private end(cause: ExitCause): void {
+    this.cause ??= cause;
+    this.killTree();
+  }
+
+  private async finish(code: number | null, signal: NodeJS.Signals | null): Promise<ExitReport> {
+    clearTimeout(this.ttlTimer);
+    const durationMs = Math.round(performance.now() - this.startedAt);
+    const oom = (this.cgroup?.oomKills() ?? 0) > 0;
+    const memoryPeakBytes = this.cgroup?.usage().memoryPeakBytes;
+    const cause: ExitCause = this.cause ?? (oom ? "oom" : signal ? "signaled" : "exited");
+    this.cgroup?.killAll();
+    await this.cgroup?.remove().catch(() => undefined);
+    await this.release();
+    return { cause, code: cause === "exited" || cause === "oom" ? code : null, signal, durationMs, memoryPeakBytes };
+  }
+}
+
+/**
+ * The few steps that must happen in the launched process itself before the
+ * runtime starts: the open-files limit, and joining the agent's cgroup so that
+ * everything the runtime forks is counted from its first instruction.
+ */
+function launcher(maxOpenFiles: number | undefined, procsFiles: string[]): string {
+  const join = procsFiles.map((f) => `echo $$ > ${quote(f)}`).join(" && ");
+  return [maxOpenFiles ? `ulimit -n ${maxOpenFiles} || exit 125` : "", join ? `{ ${join}; } || exit 125` : "", 'exec "$@"'].filter(Boolean).join("\n");
+}
+
+function quote(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}

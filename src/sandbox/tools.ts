@@ -1,0 +1,200 @@
+import { execFileSync } from "node:child_process";
+import { closeSync, existsSync, lstatSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, readlinkSync, realpathSync, statSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { dirname, join, resolve } from "node:path";
+import { PaddockError } from "../errors/index.js";
+import { BUNDLES } from "./catalog.js";
+
+/** What the sandbox must show of the host for a set of tools: exact files and folders, and the symlinks leading to them. */
+export interface ToolClosure {
+  /** Canonical host paths (files or folders), bound read-only at the same place. */
+  binds: string[];
+  /** Symlinks to recreate: `path` points to `target` (the host's own link text). */
+  symlinks: Array<{ path: string; target: string }>;
+  /** Every executable the tools put on PATH, by the path a shell finds it at. */
+  executables: string[];
+}
+
+export class ToolError extends PaddockError {}
+
+const HOST_PATH = ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"];
+const memo = new Map<string, ToolClosure>();
+
+/**
+ * Resolves tool names to the host files they need. Computing a closure runs
+ * `ldd`, so results are kept in memory and in the cache folder, checked against
+ * the files' modification times so a package upgrade is noticed.
+ */
+export function resolveTools(tools: readonly string[], cacheDir: string): ToolClosure {
+  const key = createHash("sha256").update(JSON.stringify([[...new Set(tools)].sort(), HOST_PATH])).digest("hex").slice(0, 16);
+  const cached = memo.get(key) ?? readCache(join(cacheDir, `tools-${key}.json`));
+  if (cached) {
+    memo.set(key, cached);
+    return cached;
+  }
+  const closure = computeClosure(tools);
+  memo.set(key, closure);
+  writeCache(join(cacheDir, `tools-${key}.json`), closure);
+  return closure;
+}
+
+function computeClosure(tools: readonly string[]): ToolClosure {
+  const walker = new PathWalker();
+  const executables: string[] = [];
+  const elfFiles = new Set<string>();
+  const interpreters = new Set<string>();
+  for (const tool of new Set(tools)) {
+    const bundle = BUNDLES[tool];
+    const mainPath = findProgram(bundle?.main ?? tool);
+    if (!mainPath) {
+      throw new ToolError(
+        "tool_unknown",
+        bundle ? `tool '${tool}' is not installed on this host (no '${bundle.main}' on ${HOST_PATH.join(":")})` : `unknown tool '${tool}': it is neither a paddock bundle nor a program on this host's PATH`,
+        `tools: ${tool}`,
+        bundle ? `install it: apt-get install ${bundle.debian}` : `known bundles: ${Object.keys(BUNDLES).join(", ")}; or install the program on the host`,
+      );
+    }
+    const programs = [mainPath, ...(bundle?.programs ?? []).map(findProgram).filter((p): p is string => !!p)];
+    for (const program of programs) {
+      executables.push(program);
+      classify(walker.add(program), elfFiles, interpreters);
+    }
+    for (const dir of bundle?.dirs?.(realpathSync(mainPath)) ?? []) {
+      if (!existsSync(dir)) continue;
+      walker.add(dir);
+      for (const file of listFiles(dir)) classify(file, elfFiles, interpreters);
+    }
+  }
+  for (const interpreter of interpreters) classify(walker.add(interpreter), elfFiles, interpreters);
+  for (const lib of sharedLibraries([...elfFiles])) walker.add(lib);
+  return { binds: walker.binds(), symlinks: walker.symlinks(), executables };
+}
+
+function findProgram(name: string): string | undefined {
+  for (const dir of HOST_PATH) {
+    const candidate = join(dir, name);
+    try {
+      if (statSync(candidate).isFile()) return candidate;
+    } catch {
+      // not in this folder
+    }
+  }
+  return undefined;
+}
+
+/** Notes ELF files (for ldd) and script interpreters (to include them too). */
+function classify(file: string, elfFiles: Set<string>, interpreters: Set<string>): void {
+  const head = Buffer.alloc(128);
+  let fd: number;
+  try {
+    fd = openSync(file, "r");
+  } catch {
+    return;
+  }
+  const n = readSync(fd, head, 0, head.length, 0);
+  closeSync(fd);
+  if (n >= 4 && head.readUInt32BE(0) === 0x7f454c46) {
+    elfFiles.add(file);
+  } else if (head.toString("latin1", 0, 2) === "#!") {
+    const interpreter = head.toString("latin1", 2, n).split("\n")[0]!.trim().split(/\s+/)[0];
+    if (interpreter?.startsWith("/") && !interpreters.has(interpreter) && existsSync(interpreter)) interpreters.add(interpreter);
+  }
+}
+
+function listFiles(dir: string): string[] {
+  const seen = new Set<number>();
+  return readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile())
+    .map((e) => join(e.parentPath, e.name))
+    .filter((file) => {
+      const ino = statSync(file).ino;
+      return seen.has(ino) ? false : (seen.add(ino), true);
+    });
+}
+
+/** The shared libraries (and the dynamic loader) a set of ELF files needs, by asking the host's ldd once. */
+function sharedLibraries(files: string[]): string[] {
+  if (files.length === 0) return [];
+  let out: string;
+  try {
+    out = execFileSync("ldd", files, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], maxBuffer: 64 << 20 });
+  } catch (err) {
+    // ldd exits 1 when any file is static; its stdout still lists the others.
+    out = String((err as { stdout?: string }).stdout ?? "");
+  }
+  const libs = new Set<string>();
+  let current = "";
+  for (const line of out.split("\n")) {
+    if (!line.startsWith("\t")) {
+      current = line.replace(/:$/, "");
+      continue;
+    }
+    if (/=> not found/.test(line)) {
+      throw new ToolError("tool_library_missing", `${current} needs ${line.trim().split(" ")[0]}, which is not installed`, current, "reinstall the package that provides the program");
+    }
+    const path = /=> (\/\S+)/.exec(line)?.[1] ?? /^\s+(\/\S+) \(/.exec(line)?.[1];
+    if (path) libs.add(path);
+  }
+  return [...libs];
+}
+
+/** Collects what to bind for a path, following every symlink on the way so links resolve inside the sandbox too. */
+class PathWalker {
+  private readonly bound = new Set<string>();
+  private readonly links = new Map<string, string>();
+
+  /** Returns the canonical path that will be bound. */
+  add(path: string): string {
+    let current = "/";
+    const parts = resolve(path).split("/").filter(Boolean);
+    for (let i = 0; i < parts.length; i++) {
+      const next = join(current, parts[i]!);
+      if (lstatSync(next).isSymbolicLink()) {
+        const target = readlinkSync(next);
+        this.links.set(next, target);
+        current = this.add(join(resolve(dirname(next), target), ...parts.slice(i + 1)));
+        return current;
+      }
+      current = next;
+    }
+    this.bound.add(current);
+    return current;
+  }
+
+  binds(): string[] {
+    const sorted = [...this.bound].sort();
+    return sorted.filter((p) => !sorted.some((other) => other !== p && p.startsWith(`${other}/`)));
+  }
+
+  symlinks(): Array<{ path: string; target: string }> {
+    return [...this.links].map(([path, target]) => ({ path, target })).sort((a, b) => a.path.localeCompare(b.path));
+  }
+}
+
+interface CacheFile {
+  closure: ToolClosure;
+  mtimes: Record<string, number>;
+}
+
+function readCache(file: string): ToolClosure | undefined {
+  try {
+    const { closure, mtimes } = JSON.parse(readFileSync(file, "utf8")) as CacheFile;
+    for (const [path, mtime] of Object.entries(mtimes)) {
+      if (lstatSync(path).mtimeMs !== mtime) return undefined;
+    }
+    return closure;
+  } catch {
+    return undefined;
+  }
+}
+
+function writeCache(file: string, closure: ToolClosure): void {
+  const mtimes: Record<string, number> = {};
+  for (const path of [...closure.binds, ...closure.symlinks.map((l) => l.path)]) mtimes[path] = lstatSync(path).mtimeMs;
+  try {
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(file, JSON.stringify({ closure, mtimes } satisfies CacheFile));
+  } catch {
+    // A cache that cannot be written only costs time on the next start.
+  }
+}

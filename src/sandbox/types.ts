@@ -1,0 +1,109 @@
+import { constants } from "node:os";
+import type { Readable, Writable } from "node:stream";
+import type { CgroupLimits, LimitName } from "../cgroups/index.js";
+import { PaddockError } from "../errors/index.js";
+import type { ToolClosure } from "./tools.js";
+
+export type BackendName = "bwrap" | "gvisor";
+
+/** A way out of the sandbox: inside, 127.0.0.1:port reaches the host's unix socket (the egress proxy, the gateway). */
+export interface NetworkExit {
+  port: number;
+  socket: string;
+}
+
+export interface BindMount {
+  source: string;
+  target: string;
+  readOnly: boolean;
+}
+
+/** Everything a backend needs to run one process tree; built from a card by `prepareSandbox`. */
+export interface SandboxSpec {
+  /** Unique per run: names the cgroup and the runtime's container. */
+  name: string;
+  agentId: string;
+  command: string[];
+  workspace: string;
+  /** Read-only workspace mode: the workspace is mounted read-only and this folder is writable at /output. */
+  outputDir?: string;
+  home: string;
+  closure: ToolClosure;
+  /** Generated /etc files (passwd, group, hosts, nsswitch.conf) on the host. */
+  etcDir: string;
+  mounts: BindMount[];
+  /** The complete environment inside; nothing of paddock's own environment is added. */
+  env: Record<string, string>;
+  limits: CgroupLimits & { maxOpenFiles: number };
+  ttlSeconds: number;
+  exits: NetworkExit[];
+  stdio: "inherit" | "pipe" | "ignore";
+  /** Kill the sandbox when paddock exits (exec); a supervisor that re-adopts agents turns this off. */
+  dieWithParent: boolean;
+  allowUnenforcedLimits: boolean;
+  /** Per-run scratch folder of the backend (OCI bundle); removed at exit. */
+  runDir: string;
+}
+
+export type ExitCause = "exited" | "signaled" | "oom" | "ttl" | "stopped";
+
+export interface ExitReport {
+  cause: ExitCause;
+  /** The command's exit code, where it exited by itself. */
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  durationMs: number;
+  memoryPeakBytes?: number;
+}
+
+export interface SandboxStats {
+  running: boolean;
+  pid?: number;
+  uptimeMs: number;
+  memoryBytes?: number;
+  memoryPeakBytes?: number;
+  processes?: number;
+  cpuMicros?: number;
+}
+
+export interface Sandbox {
+  readonly name: string;
+  readonly backend: BackendName;
+  /** Host pid of the runtime's process (bwrap or runsc), once started. */
+  readonly pid: number | undefined;
+  /** Limits that are not enforced (only with allowUnenforcedLimits). */
+  readonly unenforced: LimitName[];
+  readonly stdin: Writable | null;
+  readonly stdout: Readable | null;
+  readonly stderr: Readable | null;
+  /** Resolves once the command is running inside. */
+  start(): Promise<void>;
+  wait(): Promise<ExitReport>;
+  /** SIGTERM to the workload, SIGKILL to the whole tree after `graceMs`. */
+  stop(graceMs?: number): Promise<ExitReport>;
+  stats(): SandboxStats;
+}
+
+export class SandboxError extends PaddockError {}
+
+/** How `paddock exec` reports each cause in its exit status; `timeout` and shells use the same numbers. */
+export const EXIT_STATUS = { setupFailed: 125, ttl: 124, oom: 137, stopped: 143 } as const;
+
+export function exitStatus(report: ExitReport): number {
+  switch (report.cause) {
+    case "exited":
+      return report.code ?? 0;
+    case "oom":
+      return EXIT_STATUS.oom;
+    case "ttl":
+      return EXIT_STATUS.ttl;
+    case "stopped":
+      return EXIT_STATUS.stopped;
+    case "signaled":
+      return 128 + signalNumber(report.signal);
+  }
+}
+
+function signalNumber(signal: NodeJS.Signals | null): number {
+  return signal ? constants.signals[signal] : 0;
+}
