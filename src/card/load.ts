@@ -1,10 +1,8 @@
 import { readFileSync } from "node:fs";
 import { dirname, extname, resolve } from "node:path";
-import { parse as parseToml, TomlError } from "smol-toml";
-import { parse as parseYaml, YAMLParseError } from "yaml";
 import type { z } from "zod";
 import { CardError, type CardProblem } from "./errors.js";
-import { tomlLocator, yamlLocator, type FieldPath, type Locator } from "./locate.js";
+import type { FieldPath, Locator } from "./locate.js";
 import { CardSchema, MountSchema, ResourceLimitsSchema, type Card } from "./schema.js";
 
 export interface LoadedCard {
@@ -17,7 +15,7 @@ type Format = "json" | "yaml" | "toml";
 
 const FORMATS: Record<string, Format> = { ".json": "json", ".yaml": "yaml", ".yml": "yaml", ".toml": "toml" };
 
-export function loadCard(file: string): LoadedCard {
+export async function loadCard(file: string): Promise<LoadedCard> {
   const path = resolve(file);
   const format = FORMATS[extname(path).toLowerCase()];
   if (!format) {
@@ -32,30 +30,33 @@ export function loadCard(file: string): LoadedCard {
     const reason = (err as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (err as Error).message;
     throw new CardError("card_unreadable", [{ file, field: "", message: `cannot read card: ${reason}` }]);
   }
-  const raw = parseText(file, text, format);
+  const raw = await parseText(file, text, format);
   const result = CardSchema.safeParse(raw);
   if (!result.success) {
+    // Positions are only needed to report problems, so their parser is loaded then.
+    const { tomlLocator, yamlLocator } = await import("./locate.js");
     const locate = format === "toml" ? tomlLocator(text) : yamlLocator(text);
     throw new CardError("card_invalid", result.error.issues.flatMap((issue) => toProblems(file, issue, locate)));
   }
   return { card: resolvePaths(result.data, dirname(path)), file: path };
 }
 
-function parseText(file: string, text: string, format: Format): unknown {
+/** Each format's parser is loaded only for a card in that format: start-up time counts for `paddock exec`. */
+async function parseText(file: string, text: string, format: Format): Promise<unknown> {
   try {
     if (format === "json") return JSON.parse(text);
-    if (format === "toml") return parseToml(text);
-    return parseYaml(text, { uniqueKeys: true });
+    if (format === "toml") return (await import("smol-toml")).parse(text);
+    return (await import("yaml")).parse(text, { uniqueKeys: true });
   } catch (err) {
-    throw new CardError("card_syntax", [syntaxProblem(file, text, err as Error)]);
+    throw new CardError("card_syntax", [await syntaxProblem(file, text, err as Error, format)]);
   }
 }
 
-function syntaxProblem(file: string, text: string, err: Error): CardProblem {
-  if (err instanceof TomlError) {
+async function syntaxProblem(file: string, text: string, err: Error, format: Format): Promise<CardProblem> {
+  if (format === "toml" && err instanceof (await import("smol-toml")).TomlError) {
     return { file, line: err.line, column: err.column, field: "", message: `invalid TOML: ${err.message.split("\n")[0]}` };
   }
-  if (err instanceof YAMLParseError) {
+  if (format === "yaml" && err instanceof (await import("yaml")).YAMLParseError) {
     const pos = err.linePos?.[0];
     return { file, line: pos?.line, column: pos?.col, field: "", message: `invalid YAML: ${err.message.split("\n")[0]}` };
   }

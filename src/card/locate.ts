@@ -14,9 +14,9 @@ export function yamlLocator(text: string): Locator {
       if (isMap(node)) {
         const pair = node.items.find((item) => (item.key as { value?: unknown } | null)?.value === key);
         if (!pair) break;
+        // Point at the key: it names the field, and an unknown field has nothing else to point at.
         found = (pair.key as Node) ?? found;
         node = pair.value;
-        if (pair.value && typeof pair.value === "object" && "range" in pair.value) found = pair.value as Node;
       } else if (isSeq(node) && typeof key === "number" && node.items[key]) {
         node = node.items[key];
         found = node as Node;

@@ -1,10 +1,13 @@
 import { z } from "zod";
 
+// One wording for a missing field across every paddock schema.
+z.config({ customError: (issue) => (issue.code === "invalid_type" && issue.input === undefined ? "is required" : undefined) });
+
 /** The tools a card gets when it names none: a shell and what agents reach for first. */
 export const DEFAULT_TOOLS = ["sh", "coreutils", "findutils", "grep", "sed", "diffutils", "git", "rg"] as const;
 
-/** Paths the sandbox builds itself; a mount there would hide or replace them. */
-const RESERVED_TARGETS = ["/proc", "/dev", "/workspace", "/run/paddock"];
+/** Paths the sandbox builds itself (the tool tree is mounted read-only at the system folders); a mount there would hide or replace them. */
+const RESERVED_TARGETS = ["/proc", "/dev", "/workspace", "/output", "/home/agent", "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"];
 
 const absolutePath = z.string().min(1).refine((p) => p.startsWith("/"), "must be an absolute path");
 const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be an environment variable name ([A-Za-z_][A-Za-z0-9_]*)");

@@ -56,8 +56,8 @@ export async function removeDir(dir: string): Promise<void> {
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === "ENOENT") return;
-      if (code !== "EBUSY" || attempt >= 100) throw err;
-      await sleep(20);
+      if (code !== "EBUSY" || attempt >= 200) throw err;
+      await sleep(Math.min(2 ** attempt, 20));
     }
   }
 }

@@ -10,17 +10,17 @@ export function registerCard(program: Command): void {
     .description("check agent cards; print every problem with file, line and field")
     .argument("<files...>", "card files")
     .option("--json", "print a JSON array of results")
-    .action((files: string[], opts: { json?: boolean }) => {
-      const results = files.map((file) => {
+    .action(async (files: string[], opts: { json?: boolean }) => {
+      const results = await Promise.all(files.map(async (file) => {
         try {
-          const { card } = loadCard(file);
+          const { card } = await loadCard(file);
           return { file, valid: true, agent_id: card.agent_id, problems: [] as CardProblem[] };
         } catch (err) {
           if (err instanceof CardError) return { file, valid: false, problems: err.problems };
           process.exitCode = report(err);
           return { file, valid: false, problems: [] };
         }
-      });
+      }));
       if (opts.json) {
         process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
       } else {

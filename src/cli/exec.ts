@@ -54,7 +54,7 @@ async function runExec(command: string[], opts: ExecOptions): Promise<number> {
   }
   let sandbox: Sandbox;
   try {
-    const { card } = loadCard(opts.card);
+    const { card } = await loadCard(opts.card);
     const spec = prepareSandbox(card, {
       command,
       workspace: opts.workspace,
@@ -91,4 +91,5 @@ function describeExit(exit: ExitReport): void {
   };
   const text = why[exit.cause];
   if (text) process.stderr.write(`paddock: ${text} (after ${(exit.durationMs / 1000).toFixed(1)}s)\n`);
+  else if (exit.oomKills > 0) process.stderr.write(`paddock: warning: ${exit.oomKills} process(es) inside were killed for exceeding resource_limits.memory_mb\n`);
 }

@@ -38,8 +38,8 @@ export class GvisorSandbox extends RuntimeSandbox {
   }
 
   protected runtimeProcesses(): number {
-    // The sentry and gofer are Go programs whose threads count as tasks; the card's own limit is applied inside as RLIMIT_NPROC.
-    return 512;
+    // The sentry and gofer are Go programs whose threads count as tasks (the gofer keeps a few per mount); the card's own limit is applied inside as RLIMIT_NPROC.
+    return 4096;
   }
 
   protected override launcherOpenFiles(): number | undefined {

@@ -13,22 +13,22 @@ export type FsEntry =
   | { type: "symlink"; path: string; linkTo: string }
   | { type: "tmpfs"; path: string };
 
-/** Host folders that only carry public data the tools need (CA certificates for TLS through the proxy). */
-const SHARED_DATA = ["/etc/ssl/certs", "/usr/share/ca-certificates"];
+/** The CA certificates for TLS through the proxy (they link into the tool tree's /usr/share/ca-certificates). */
+const CA_CERTIFICATES = "/etc/ssl/certs";
 
 /**
- * What a process inside sees, in mount order, for every backend: the tools and
- * their libraries read-only, generated /etc files, the workspace, the agent's
+ * What a process inside sees, in mount order, for every backend: the tool tree
+ * (the tools and their libraries) read-only, generated /etc files, the workspace, the agent's
  * HOME, an empty /tmp, and the card's own mounts. Nothing else of the host.
  */
 export function filesystemLayout(spec: SandboxSpec): FsEntry[] {
   const entries: FsEntry[] = [];
-  for (const path of spec.closure.binds) entries.push({ type: "bind", source: path, target: path, readOnly: true });
-  for (const link of spec.closure.symlinks) entries.push({ type: "symlink", path: link.path, linkTo: link.target });
-  for (const file of ETC_FILES) entries.push({ type: "bind", source: join(spec.etcDir, file), target: `/etc/${file}`, readOnly: true });
-  for (const path of SHARED_DATA) {
-    if (existsSync(path) && !spec.closure.binds.includes(path)) entries.push({ type: "bind", source: path, target: path, readOnly: true });
+  for (const entry of spec.tools.entries) {
+    const path = `/${entry.name}`;
+    entries.push(entry.linkTo ? { type: "symlink", path, linkTo: entry.linkTo } : { type: "bind", source: join(spec.tools.root, entry.name), target: path, readOnly: true });
   }
+  for (const file of ETC_FILES) entries.push({ type: "bind", source: join(spec.etcDir, file), target: `/etc/${file}`, readOnly: true });
+  if (existsSync(CA_CERTIFICATES)) entries.push({ type: "bind", source: CA_CERTIFICATES, target: CA_CERTIFICATES, readOnly: true });
   entries.push({ type: "tmpfs", path: "/tmp" });
   entries.push({ type: "bind", source: spec.home, target: SANDBOX_HOME, readOnly: false });
   entries.push({ type: "bind", source: spec.workspace, target: SANDBOX_WORKSPACE, readOnly: spec.outputDir !== undefined });

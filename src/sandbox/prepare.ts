@@ -40,7 +40,7 @@ export function prepareSandbox(card: Card, options: PrepareOptions = {}): Sandbo
   });
   const outputDir = options.outputDir && resolve(options.outputDir);
   if (outputDir) mkdirSync(outputDir, { recursive: true });
-  const closure = resolveTools(card.tools, paths.cache);
+  const tools = resolveTools(card.tools, paths.cache);
   const home = join(paths.data, "homes", card.agent_id);
   mkdirSync(home, { recursive: true, mode: 0o700 });
   const name = `${card.agent_id}-${randomBytes(3).toString("hex")}`;
@@ -51,7 +51,7 @@ export function prepareSandbox(card: Card, options: PrepareOptions = {}): Sandbo
     workspace,
     outputDir,
     home,
-    closure,
+    tools,
     etcDir: ensureEtcDir(paths.runtime),
     mounts,
     env: sandboxEnv(card, options.term),

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess, type StdioOptions } from "node:child_process";
+import { constants } from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
 import { planCgroups, type AgentCgroup, type LimitName } from "../cgroups/index.js";
 import { SandboxError, type BackendName, type ExitCause, type ExitReport, type Sandbox, type SandboxSpec, type SandboxStats } from "./types.js";
@@ -71,6 +72,8 @@ export abstract class RuntimeSandbox implements Sandbox {
       stdio,
     });
     this.child = child;
+    // The runtime closes its control pipes (info, block) when done with them; a reset there is not an error.
+    for (const stream of child.stdio.slice(3)) stream?.on("error", () => undefined);
     this.exited = new Promise<ExitReport>((resolve) => {
       child.once("error", () => undefined);
       child.once("exit", (code, signal) => void this.finish(code, signal).then(resolve));
@@ -124,13 +127,15 @@ export abstract class RuntimeSandbox implements Sandbox {
   private async finish(code: number | null, signal: NodeJS.Signals | null): Promise<ExitReport> {
     clearTimeout(this.ttlTimer);
     const durationMs = Math.round(performance.now() - this.startedAt);
-    const oom = (this.cgroup?.oomKills() ?? 0) > 0;
+    const oomKills = this.cgroup?.oomKills() ?? 0;
     const memoryPeakBytes = this.cgroup?.usage().memoryPeakBytes;
-    const cause: ExitCause = this.cause ?? (oom ? "oom" : signal ? "signaled" : "exited");
+    // The kernel kills the largest process, not the sandbox: it is an OOM exit when that took the command down.
+    const killed = signal === "SIGKILL" || code === 128 + constants.signals.SIGKILL;
+    const cause: ExitCause = this.cause ?? (oomKills > 0 && killed ? "oom" : signal ? "signaled" : "exited");
     this.cgroup?.killAll();
     await this.cgroup?.remove().catch(() => undefined);
     await this.release();
-    return { cause, code: cause === "exited" || cause === "oom" ? code : null, signal, durationMs, memoryPeakBytes };
+    return { cause, code: cause === "exited" || cause === "oom" ? code : null, signal, durationMs, memoryPeakBytes, oomKills };
   }
 }
 

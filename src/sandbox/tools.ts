@@ -1,13 +1,13 @@
 import { execFileSync } from "node:child_process";
-import { closeSync, existsSync, lstatSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, readlinkSync, realpathSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, closeSync, constants, copyFileSync, existsSync, linkSync, lstatSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, readlinkSync, realpathSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { createHash } from "node:crypto";
 import { dirname, join, resolve } from "node:path";
 import { PaddockError } from "../errors/index.js";
 import { BUNDLES } from "./catalog.js";
 
 /** What the sandbox must show of the host for a set of tools: exact files and folders, and the symlinks leading to them. */
-export interface ToolClosure {
-  /** Canonical host paths (files or folders), bound read-only at the same place. */
+interface ToolClosure {
+  /** Canonical host paths (files or folders). */
   binds: string[];
   /** Symlinks to recreate: `path` points to `target` (the host's own link text). */
   symlinks: Array<{ path: string; target: string }>;
@@ -15,27 +15,43 @@ export interface ToolClosure {
   executables: string[];
 }
 
+/**
+ * A tool set made ready to mount: the closure laid out once in a folder of the
+ * cache (hard links where the filesystem allows, copies otherwise), so that a
+ * sandbox binds a few top-level folders instead of one mount per file.
+ */
+export interface ToolTree {
+  /** The folder holding usr/, and bin/, lib/ ... as the host has them. */
+  root: string;
+  /** Its top-level entries: folders to bind read-only at /NAME, symlinks to recreate. */
+  entries: Array<{ name: string; linkTo?: string }>;
+  executables: string[];
+}
+
 export class ToolError extends PaddockError {}
 
 const HOST_PATH = ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"];
-const memo = new Map<string, ToolClosure>();
+/** Public data every tool set carries: the CA certificates that /etc/ssl/certs links into. */
+const SHARED_DATA = ["/usr/share/ca-certificates"];
+const TOP_LEVEL_LINKS = ["/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"];
+const memo = new Map<string, ToolTree>();
 
 /**
- * Resolves tool names to the host files they need. Computing a closure runs
- * `ldd`, so results are kept in memory and in the cache folder, checked against
- * the files' modification times so a package upgrade is noticed.
+ * Resolves tool names to a mountable tree. Computing a closure runs `ldd` and
+ * building the tree links every file, so both are kept in the cache folder,
+ * checked against the host files' modification times so a package upgrade is noticed.
  */
-export function resolveTools(tools: readonly string[], cacheDir: string): ToolClosure {
+export function resolveTools(tools: readonly string[], cacheDir: string): ToolTree {
   const key = createHash("sha256").update(JSON.stringify([[...new Set(tools)].sort(), HOST_PATH])).digest("hex").slice(0, 16);
-  const cached = memo.get(key) ?? readCache(join(cacheDir, `tools-${key}.json`));
-  if (cached) {
-    memo.set(key, cached);
-    return cached;
-  }
-  const closure = computeClosure(tools);
-  memo.set(key, closure);
-  writeCache(join(cacheDir, `tools-${key}.json`), closure);
-  return closure;
+  const remembered = memo.get(key);
+  if (remembered) return remembered;
+  const cacheFile = join(cacheDir, `tools-${key}.json`);
+  const cached = readCache(cacheFile);
+  const closure = cached?.closure ?? computeClosure(tools);
+  const mtimes = cached?.mtimes ?? writeCache(cacheFile, closure);
+  const tree = buildTree(closure, join(cacheDir, "trees", createHash("sha256").update(JSON.stringify([closure, mtimes])).digest("hex").slice(0, 16)));
+  memo.set(key, tree);
+  return tree;
 }
 
 function computeClosure(tools: readonly string[]): ToolClosure {
@@ -62,9 +78,13 @@ function computeClosure(tools: readonly string[]): ToolClosure {
     for (const dir of bundle?.dirs?.(realpathSync(mainPath)) ?? []) {
       if (!existsSync(dir)) continue;
       walker.add(dir);
-      for (const file of listFiles(dir)) classify(file, elfFiles, interpreters);
+      // Scripts in these folders keep their interpreters only if the card names them (git ships perl helpers).
+      for (const file of listFiles(dir)) classify(file, elfFiles, new Set());
     }
   }
+  for (const path of SHARED_DATA) if (existsSync(path)) walker.add(path);
+  // Scripts name /bin/sh and friends; on merged-/usr hosts those are links the sandbox needs too.
+  for (const path of TOP_LEVEL_LINKS) walker.link(path);
   for (const interpreter of interpreters) classify(walker.add(interpreter), elfFiles, interpreters);
   for (const lib of sharedLibraries([...elfFiles])) walker.add(lib);
   return { binds: walker.binds(), symlinks: walker.symlinks(), executables };
@@ -161,6 +181,15 @@ class PathWalker {
     return current;
   }
 
+  /** Records `path` if it is a symlink, without binding what it points to. */
+  link(path: string): void {
+    try {
+      if (lstatSync(path).isSymbolicLink()) this.links.set(path, readlinkSync(path));
+    } catch {
+      // the host has no such path
+    }
+  }
+
   binds(): string[] {
     const sorted = [...this.bound].sort();
     return sorted.filter((p) => !sorted.some((other) => other !== p && p.startsWith(`${other}/`)));
@@ -176,19 +205,19 @@ interface CacheFile {
   mtimes: Record<string, number>;
 }
 
-function readCache(file: string): ToolClosure | undefined {
+function readCache(file: string): CacheFile | undefined {
   try {
-    const { closure, mtimes } = JSON.parse(readFileSync(file, "utf8")) as CacheFile;
-    for (const [path, mtime] of Object.entries(mtimes)) {
+    const cached = JSON.parse(readFileSync(file, "utf8")) as CacheFile;
+    for (const [path, mtime] of Object.entries(cached.mtimes)) {
       if (lstatSync(path).mtimeMs !== mtime) return undefined;
     }
-    return closure;
+    return cached;
   } catch {
     return undefined;
   }
 }
 
-function writeCache(file: string, closure: ToolClosure): void {
+function writeCache(file: string, closure: ToolClosure): Record<string, number> {
   const mtimes: Record<string, number> = {};
   for (const path of [...closure.binds, ...closure.symlinks.map((l) => l.path)]) mtimes[path] = lstatSync(path).mtimeMs;
   try {
@@ -196,5 +225,47 @@ function writeCache(file: string, closure: ToolClosure): void {
     writeFileSync(file, JSON.stringify({ closure, mtimes } satisfies CacheFile));
   } catch {
     // A cache that cannot be written only costs time on the next start.
+  }
+  return mtimes;
+}
+
+/** Lays the closure out under `root` once; concurrent builders race to a rename and the loser uses the winner's tree. */
+function buildTree(closure: ToolClosure, root: string): ToolTree {
+  if (!existsSync(root)) {
+    const staging = `${root}.${process.pid}.${Date.now()}`;
+    for (const path of closure.binds) linkOrCopy(path, join(staging, path));
+    for (const link of closure.symlinks) {
+      mkdirSync(join(staging, dirname(link.path)), { recursive: true });
+      symlinkSync(link.target, join(staging, link.path));
+    }
+    try {
+      renameSync(staging, root);
+    } catch {
+      rmSync(staging, { recursive: true, force: true });
+    }
+  }
+  const entries = readdirSync(root, { withFileTypes: true }).map((e) =>
+    e.isSymbolicLink() ? { name: e.name, linkTo: readlinkSync(join(root, e.name)) } : { name: e.name },
+  );
+  return { root, entries, executables: closure.executables };
+}
+
+/** Hard-links a file (or a folder's files) into the tree; copies where links are not allowed (another filesystem, protected_hardlinks). */
+function linkOrCopy(source: string, target: string): void {
+  const stat = lstatSync(source);
+  if (stat.isDirectory()) {
+    mkdirSync(target, { recursive: true });
+    for (const entry of readdirSync(source)) linkOrCopy(join(source, entry), join(target, entry));
+  } else if (stat.isSymbolicLink()) {
+    mkdirSync(dirname(target), { recursive: true });
+    symlinkSync(readlinkSync(source), target);
+  } else if (stat.isFile()) {
+    mkdirSync(dirname(target), { recursive: true });
+    try {
+      linkSync(source, target);
+    } catch {
+      copyFileSync(source, target, constants.COPYFILE_FICLONE);
+      chmodSync(target, stat.mode & 0o7777);
+    }
   }
 }

@@ -2,7 +2,7 @@ import { constants } from "node:os";
 import type { Readable, Writable } from "node:stream";
 import type { CgroupLimits, LimitName } from "../cgroups/index.js";
 import { PaddockError } from "../errors/index.js";
-import type { ToolClosure } from "./tools.js";
+import type { ToolTree } from "./tools.js";
 
 export type BackendName = "bwrap" | "gvisor";
 
@@ -28,7 +28,7 @@ export interface SandboxSpec {
   /** Read-only workspace mode: the workspace is mounted read-only and this folder is writable at /output. */
   outputDir?: string;
   home: string;
-  closure: ToolClosure;
+  tools: ToolTree;
   /** Generated /etc files (passwd, group, hosts, nsswitch.conf) on the host. */
   etcDir: string;
   mounts: BindMount[];
@@ -54,6 +54,8 @@ export interface ExitReport {
   signal: NodeJS.Signals | null;
   durationMs: number;
   memoryPeakBytes?: number;
+  /** Processes the kernel killed for memory_mb during the run; the command may have survived them. */
+  oomKills: number;
 }
 
 export interface SandboxStats {

@@ -1,0 +1,10 @@
+const BENCHMARKS: Record<string, () => Promise<unknown>> = {
+  "sandbox-start": () => import("./sandbox-start.js").then((m) => m.main()),
+};
+
+const name = process.argv[2];
+if (!name || !BENCHMARKS[name]) {
+  console.error(`usage: npm run bench -- NAME\n  benchmarks: ${Object.keys(BENCHMARKS).join(", ")}`);
+  process.exit(2);
+}
+await BENCHMARKS[name]!();

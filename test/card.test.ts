@@ -1,0 +1,119 @@
+import assert from "node:assert/strict";
+import { readdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { CardError, DEFAULT_TOOLS, loadCard } from "../src/card/index.js";
+import { paddock, ROOT, scratch } from "./helpers.js";
+
+const SEEDS = join(ROOT, "test", "fixtures", "seed-cards");
+
+async function problemsOf(file: string) {
+  try {
+    await loadCard(file);
+  } catch (err) {
+    assert.ok(err instanceof CardError, `expected a CardError, got ${String(err)}`);
+    return err.problems;
+  }
+  assert.fail(`${file} was accepted`);
+}
+
+describe("agent cards", () => {
+  it("accepts every example card of the seeds unchanged, with the seeds' defaults", async () => {
+    const files = readdirSync(SEEDS);
+    assert.ok(files.length >= 6);
+    for (const file of files) {
+      const { card } = await loadCard(join(SEEDS, file));
+      assert.match(card.agent_id, /^[a-z0-9-]+$/);
+    }
+    const { card } = await loadCard(join(SEEDS, "dev-agent.json"));
+    assert.equal(card.api_provider, "anthropic");
+    assert.equal(card.proxy, "http://127.0.0.1:3128");
+    assert.deepEqual(card.resource_limits, { memory_mb: 4096, cpu_shares: 1024, max_processes: 50, max_open_files: 1024 });
+    assert.equal(card.ttl_seconds, 0);
+    assert.deepEqual(card.environment, {});
+    assert.deepEqual(card.tools, [...DEFAULT_TOOLS]);
+    assert.equal(card.backend, "bwrap");
+  });
+
+  it("reads JSON, YAML and TOML into the same card, resolving relative paths against the card's folder", async () => {
+    const { dir } = scratch();
+    writeFileSync(join(dir, "a.json"), JSON.stringify({ agent_id: "same", workspace: "ws", resource_limits: { memory_mb: 512 } }));
+    writeFileSync(join(dir, "a.yaml"), "agent_id: same\nworkspace: ws\nresource_limits:\n  memory_mb: 512\n");
+    writeFileSync(join(dir, "a.toml"), 'agent_id = "same"\nworkspace = "ws"\n[resource_limits]\nmemory_mb = 512\n');
+    const cards = await Promise.all(["a.json", "a.yaml", "a.toml"].map(async (f) => (await loadCard(join(dir, f))).card));
+    assert.deepEqual(cards[1], cards[0]);
+    assert.deepEqual(cards[2], cards[0]);
+    assert.equal(cards[0]!.workspace, join(dir, "ws"));
+  });
+
+  it("locates each problem by file, line and field in YAML", async () => {
+    const { dir } = scratch();
+    const file = join(dir, "bad.yaml");
+    writeFileSync(file, "agent_id: Bad_Name\nworkspace: /w\nresource_limits:\n  memory_mb: lots\n  max_proceses: 5\nkind: command\n");
+    const problems = await problemsOf(file);
+    const byField = Object.fromEntries(problems.map((p) => [p.field, p]));
+    assert.equal(byField["agent_id"]?.line, 1);
+    assert.match(byField["agent_id"]!.message, /\^\[a-z0-9-\]\+\$/);
+    assert.equal(byField["resource_limits.memory_mb"]?.line, 4);
+    assert.equal(byField["resource_limits.max_proceses"]?.line, 5);
+    assert.match(byField["resource_limits.max_proceses"]!.message, /did you mean 'max_processes'/);
+    writeFileSync(file, "agent_id: cmd\nworkspace: /w\nkind: command\n");
+    assert.deepEqual((await problemsOf(file)).map((p) => [p.field, p.message]), [["command", "is required when kind is 'command'"]]);
+  });
+
+  it("locates problems in JSON and TOML, and syntax errors with their position", async () => {
+    const { dir } = scratch();
+    writeFileSync(join(dir, "bad.json"), '{\n  "agent_id": "ok",\n  "workspace": "/w",\n  "ttl_seconds": -1\n}\n');
+    assert.deepEqual((await problemsOf(join(dir, "bad.json"))).map((p) => [p.field, p.line]), [["ttl_seconds", 4]]);
+    writeFileSync(join(dir, "bad.toml"), 'agent_id = "ok"\nworkspace = "/w"\n\n[resource_limits]\nmemory_mb = 1\n');
+    assert.deepEqual((await problemsOf(join(dir, "bad.toml"))).map((p) => [p.field, p.line]), [["resource_limits.memory_mb", 5]]);
+    writeFileSync(join(dir, "syntax.json"), '{\n  "agent_id": "ok",\n  "workspace": "/w",\n}\n');
+    const [syntax] = (await problemsOf(join(dir, "syntax.json")));
+    assert.match(syntax!.message, /invalid JSON/);
+    assert.equal(syntax!.line, 4);
+    writeFileSync(join(dir, "syntax.toml"), 'agent_id = "ok"\nworkspace = \n');
+    assert.equal((await problemsOf(join(dir, "syntax.toml")))[0]!.line, 2);
+  });
+
+  it("refuses mounts over the paths paddock builds, and unknown formats", async () => {
+    const { dir } = scratch();
+    writeFileSync(join(dir, "m.yaml"), "agent_id: m\nworkspace: /w\nmounts:\n  - { source: /etc, target: /workspace/etc }\n");
+    assert.equal((await problemsOf(join(dir, "m.yaml")))[0]!.field, "mounts[0].target");
+    writeFileSync(join(dir, "card.ini"), "agent_id=x");
+    assert.match((await problemsOf(join(dir, "card.ini")))[0]!.message, /unknown card format/);
+  });
+});
+
+describe("paddock card", () => {
+  it("validate prints every problem with file:line and exits 1; valid cards exit 0", async () => {
+    const { dir } = scratch();
+    writeFileSync(join(dir, "bad.yaml"), "agent_id: x\nworkspce: /w\n");
+    const bad = await paddock(["card", "validate", join(SEEDS, "alpha-001.json"), join(dir, "bad.yaml")]);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stdout, /alpha-001\.json: ok \(alpha-001\)/);
+    assert.match(bad.stderr, /bad\.yaml:2:1: workspce: unknown field \(did you mean 'workspace'\?\)/);
+    assert.match(bad.stderr, /bad\.yaml:1:1: workspace: is required/);
+    const good = await paddock(["card", "validate", "--json", ...readdirSync(SEEDS).map((f) => join(SEEDS, f))]);
+    assert.equal(good.code, 0, good.stderr);
+    const results = JSON.parse(good.stdout) as Array<{ valid: boolean }>;
+    assert.ok(results.every((r) => r.valid));
+  });
+
+  it("schema prints the JSON Schema generated from the validating schema", async () => {
+    const out = await paddock(["card", "schema"]);
+    assert.equal(out.code, 0);
+    const schema = JSON.parse(out.stdout) as { required: string[]; properties: Record<string, { pattern?: string; default?: unknown }> };
+    assert.deepEqual(schema.required.sort(), ["agent_id", "workspace"]);
+    assert.equal(schema.properties.agent_id!.pattern, "^[a-z0-9-]+$");
+    assert.equal(schema.properties.ttl_seconds!.default, 0);
+    assert.equal(schema.properties.proxy!.default, "http://127.0.0.1:3128");
+  });
+
+  it("has --help on every command", async () => {
+    for (const args of [[], ["card"], ["card", "validate"], ["card", "schema"], ["exec"]]) {
+      const out = await paddock([...args, "--help"]);
+      assert.equal(out.code, 0, `${args.join(" ")} --help`);
+      assert.match(out.stdout, /Usage: paddock/);
+    }
+  });
+});

@@ -1,0 +1,82 @@
+import { spawn, type SpawnOptions } from "node:child_process";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
+export const CLI = join(ROOT, "dist", "src", "cli", "main.js");
+
+/** A scratch folder per test run, and a PADDOCK_HOME inside it so tests never touch the user's own state. */
+export function scratch(prefix = "paddock-test-"): { dir: string; env: NodeJS.ProcessEnv } {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  return { dir, env: { PATH: process.env.PATH, PADDOCK_HOME: join(dir, "paddock-home") } };
+}
+
+export function writeCard(dir: string, name: string, card: Record<string, unknown>): string {
+  const file = join(dir, name);
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(file, JSON.stringify(card, null, 2));
+  return file;
+}
+
+export interface Result {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+export function run(argv: string[], options: SpawnOptions & { input?: string } = {}): Promise<Result> {
+  return new Promise((resolveRun, reject) => {
+    const [file, ...args] = argv;
+    const child = spawn(file!, args, { ...options, stdio: ["pipe", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout!.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
+    child.on("error", reject);
+    child.on("close", (code, signal) => resolveRun({ code, signal, stdout, stderr }));
+    child.stdin!.end(options.input ?? "");
+  });
+}
+
+export function paddock(args: string[], options: SpawnOptions & { input?: string } = {}): Promise<Result> {
+  return run([process.execPath, CLI, ...args], options);
+}
+
+/** Host pids whose command line contains `marker`: what a test looks for to prove nothing was left running. */
+export function hostProcessesWith(marker: string): number[] {
+  const found: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/cmdline`, "utf8").replace(/\0/g, " ").includes(marker)) found.push(Number(entry));
+    } catch {
+      // exited while we looked
+    }
+  }
+  return found;
+}
+
+/** The agent cgroups that exist now under any `paddock` folder (v1 or v2), to prove a run left none behind. */
+export function paddockCgroups(): string[] {
+  const found: string[] = [];
+  const walk = (dir: string, depth: number) => {
+    for (const entry of safeDirs(dir)) {
+      const path = join(dir, entry);
+      if (entry === "paddock") found.push(...safeDirs(path).map((name) => join(path, name)));
+      else if (depth > 0) walk(path, depth - 1);
+    }
+  };
+  walk("/sys/fs/cgroup", 4);
+  return found;
+}
+
+function safeDirs(dir: string): string[] {
+  try {
+    return readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
+  } catch {
+    return [];
+  }
+}

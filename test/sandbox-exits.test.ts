@@ -1,0 +1,43 @@
+import assert from "node:assert/strict";
+import { mkdirSync } from "node:fs";
+import { createServer } from "node:http";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { loadCard } from "../src/card/index.js";
+import { paddockPaths } from "../src/paths/index.js";
+import { createSandbox, prepareSandbox } from "../src/sandbox/index.js";
+import { hostProcessesWith, scratch, writeCard } from "./helpers.js";
+
+describe("sandbox: network exits", () => {
+  it("bridges 127.0.0.1:PORT inside to a unix socket on the host, and nothing else", async () => {
+    const { dir, env } = scratch();
+    const workspace = join(dir, "ws");
+    mkdirSync(workspace);
+    const socket = join(dir, "exit.sock");
+    const seen: string[] = [];
+    const server = createServer((req, res) => {
+      seen.push(`${req.method} ${req.url}`);
+      res.end("through the exit\n");
+    });
+    await new Promise<void>((resolve) => server.listen(socket, resolve));
+    try {
+      const file = writeCard(dir, "c.json", { agent_id: "exiter", workspace, tools: ["sh", "curl"] });
+      const spec = prepareSandbox((await loadCard(file)).card, {
+        command: ["sh", "-c", "curl -sS http://127.0.0.1:3128/hello; curl -sS --max-time 2 http://127.0.0.1:3129/ || echo other-port-closed"],
+        exits: [{ port: 3128, socket }],
+        paths: paddockPaths(env),
+      });
+      const sandbox = createSandbox(spec);
+      await sandbox.start();
+      let out = "";
+      sandbox.stdout!.on("data", (d: Buffer) => (out += d.toString()));
+      const exit = await sandbox.wait();
+      assert.equal(exit.cause, "exited");
+      assert.equal(out, "through the exit\nother-port-closed\n");
+      assert.deepEqual(seen, ["GET /hello"]);
+      assert.deepEqual(hostProcessesWith(socket), [], "a bridge outlived its sandbox");
+    } finally {
+      server.close();
+    }
+  });
+});

@@ -1,0 +1,64 @@
+import assert from "node:assert/strict";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { paddock, paddockCgroups, scratch, writeCard } from "./helpers.js";
+
+const { dir, env } = scratch();
+const workspace = join(dir, "ws");
+mkdirSync(workspace, { recursive: true });
+const secret = `gvisor-secret-${process.pid}`;
+writeFileSync(join(dir, "outside.txt"), secret);
+
+function card(name: string, extra: Record<string, unknown> = {}) {
+  return writeCard(dir, `${name}.json`, {
+    agent_id: name,
+    workspace,
+    kind: "command",
+    command: ["true"],
+    backend: "gvisor",
+    tools: ["sh", "coreutils", "grep"],
+    resource_limits: { memory_mb: 256, max_processes: 20 },
+    ...extra,
+  });
+}
+
+// The Debian runsc build rejects the statx flags of current coreutils' ls, so these tests read with cat and sh.
+describe("sandbox: the gvisor backend keeps the same contract", () => {
+  it("runs the command with the workspace, the card's environment and its exit status", async () => {
+    const r = await paddock(["exec", "--card", card("gv-basic", { environment: { GREETING: "hi" } }), "--", "sh", "-c", 'echo "$GREETING" > /workspace/g.txt; echo "$AGENT_ID"; exit 3'], {
+      env: { ...env, PARENT_SECRET: secret },
+    });
+    assert.equal(r.code, 3, r.stderr);
+    assert.equal(r.stdout, "gv-basic\n");
+    assert.equal(readFileSync(join(workspace, "g.txt"), "utf8"), "hi\n");
+  });
+
+  it("shows nothing of the host but the layout, has no capabilities and no network", async () => {
+    const r = await paddock(
+      ["exec", "--card", card("gv-attack"), "--", "sh", "-c", `cat ${join(dir, "outside.txt")}; env; grep CapEff /proc/self/status; echo x > /escaped; cat /etc/resolv.conf`],
+      { env: { ...env, PARENT_SECRET: secret } },
+    );
+    assert.ok(!r.stdout.includes(secret) && !r.stderr.includes(secret));
+    assert.match(r.stderr, /outside\.txt: No such file or directory/);
+    assert.match(r.stdout, /CapEff:\s+0000000000000000/);
+    assert.match(r.stderr, /\/escaped: Read-only file system/);
+    assert.match(r.stderr, /resolv\.conf: No such file or directory/);
+    assert.ok(!existsSync("/escaped"));
+  });
+
+  it("enforces max_processes, memory_mb and ttl_seconds with the same exit causes", async () => {
+    const forks = await paddock(["exec", "--card", card("gv-fork"), "--", "sh", "-c", 'n=0; while [ $n -lt 100 ]; do sleep 2 & n=$((n+1)); done; echo "started=$n"'], { env });
+    assert.match(forks.stderr, /Cannot fork/);
+    assert.doesNotMatch(forks.stdout, /started=100/);
+
+    const report = join(dir, "gv-oom.json");
+    const oom = await paddock(["exec", "--report", report, "--card", card("gv-oom"), "--", "sh", "-c", "head -c 1024M /dev/zero | tail -n 1 >/dev/null"], { env });
+    assert.equal(oom.code, 137, oom.stderr);
+    assert.equal((JSON.parse(readFileSync(report, "utf8")) as { cause: string }).cause, "oom");
+
+    const ttl = await paddock(["exec", "--card", card("gv-ttl", { ttl_seconds: 1 }), "--", "sleep", "30"], { env });
+    assert.equal(ttl.code, 124, ttl.stderr);
+    assert.deepEqual(paddockCgroups(), []);
+  });
+});
