@@ -70,6 +70,17 @@ describe("paddock exec: bad input is refused clearly and leaves nothing behind",
     assertNothingLeft();
   });
 
+  it("a host without user namespaces: names the switch and how to turn it on", async () => {
+    // user.max_user_namespaces is per user namespace: setting it to 0 in a child namespace makes that host-in-miniature.
+    const script = 'echo 0 > /proc/sys/user/max_user_namespaces && exec "$@"';
+    const file = card("nouserns");
+    const r = await run(["unshare", "--user", "--map-root-user", "sh", "-c", script, "sh", process.execPath, CLI, "exec", "--allow-unenforced-limits", "--card", file, "--", "true"], { env });
+    assert.equal(r.code, 125, r.stderr);
+    assert.match(r.stderr, /user namespaces are disabled on this host \(user\.max_user_namespaces = 0\)/);
+    assert.match(r.stderr, /hint: enable them: sysctl -w user\.max_user_namespaces=/);
+    assertNothingLeft();
+  });
+
   it("a user who cannot write cgroups: refuses, naming each limit and why; runs with --allow-unenforced-limits", async () => {
     // A real unprivileged user: bwrap works for it through user namespaces, cgroups do not.
     chmodSync(dir, 0o777);

@@ -1,7 +1,7 @@
 import type { ChildProcess } from "node:child_process";
 import type { Readable, Writable } from "node:stream";
 import { startBridges } from "./bridge.js";
-import { BWRAP, hostProgram, NSENTER, SOCAT } from "./host.js";
+import { BWRAP, hostProgram, NSENTER, SOCAT, userNamespaceProblem } from "./host.js";
 import { filesystemLayout, SANDBOX_UID, SANDBOX_WORKSPACE, type FsEntry } from "./layout.js";
 import { processesInNamespace, signal } from "./pidns.js";
 import { RuntimeSandbox } from "./runner.js";
@@ -64,7 +64,9 @@ export class BwrapSandbox extends RuntimeSandbox {
   }
 
   protected async ready(child: ChildProcess): Promise<void> {
-    const info = await readInfo(child.stdio[INFO_FD] as Readable);
+    const info = await readInfo(child.stdio[INFO_FD] as Readable).catch((err: unknown) => {
+      throw userNamespaceProblem() ?? err;
+    });
     this.initPid = info;
     if (this.bridgeTools) {
       this.bridges = await startBridges(info, this.spec.exits, this.bridgeTools, this.spec.dieWithParent);

@@ -1,4 +1,4 @@
-import { accessSync, constants } from "node:fs";
+import { accessSync, constants, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { SandboxError } from "./types.js";
 
@@ -35,4 +35,26 @@ export function hostProgram(program: HostProgram, env: NodeJS.ProcessEnv = proce
     program.name,
     `install it: ${program.install}`,
   );
+}
+
+/** Why this host cannot create user namespaces for bwrap, if one of the known switches says so. */
+export function userNamespaceProblem(): SandboxError | undefined {
+  const read = (path: string) => {
+    try {
+      return readFileSync(path, "utf8").trim();
+    } catch {
+      return undefined;
+    }
+  };
+  const unprivileged = process.getuid?.() !== 0;
+  if (read("/proc/sys/user/max_user_namespaces") === "0") {
+    return new SandboxError("userns_disabled", "user namespaces are disabled on this host (user.max_user_namespaces = 0)", "host", "enable them: sysctl -w user.max_user_namespaces=15000, and persist it in /etc/sysctl.d/");
+  }
+  if (unprivileged && read("/proc/sys/kernel/unprivileged_userns_clone") === "0") {
+    return new SandboxError("userns_disabled", "unprivileged user namespaces are disabled (kernel.unprivileged_userns_clone = 0)", "host", "enable them: sysctl -w kernel.unprivileged_userns_clone=1, or run paddock as root");
+  }
+  if (unprivileged && read("/proc/sys/kernel/apparmor_restrict_unprivileged_userns") === "1") {
+    return new SandboxError("userns_restricted", "AppArmor restricts unprivileged user namespaces on this host", "host", "allow bwrap with an AppArmor profile (see the bubblewrap package's documentation), or sysctl -w kernel.apparmor_restrict_unprivileged_userns=0");
+  }
+  return undefined;
 }
