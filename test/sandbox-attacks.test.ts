@@ -222,3 +222,35 @@ async function paddockInTerminal(args: string[]): Promise<string> {
   const r = await run(["script", "-qec", command, "/dev/null"], { env });
   return r.stdout;
 }
+
+describe("sandbox: stopping", () => {
+  it("SIGTERM to paddock exec reaches the command, which may finish cleanly; the exit says stopped", async () => {
+    const { spawn } = await import("node:child_process");
+    const { CLI } = await import("./helpers.js");
+    const file = card("stoppable");
+    const child = spawn(process.execPath, [CLI, "exec", "--report", join(dir, "stop.json"), "--card", file, "--", "sh", "-c", 'trap "echo cleaned-up; exit 0" TERM; echo ready; sleep 30 & wait'], { env, stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    child.stdout.on("data", (d: Buffer) => {
+      out += d.toString();
+      if (out.includes("ready")) child.kill("SIGTERM");
+    });
+    const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
+    assert.equal(code, 143);
+    assert.match(out, /cleaned-up/);
+    assert.equal((JSON.parse(readFileSync(join(dir, "stop.json"), "utf8")) as { cause: string }).cause, "stopped");
+  });
+
+  it("a command that ignores SIGTERM is killed after --grace", async () => {
+    const { spawn } = await import("node:child_process");
+    const { CLI } = await import("./helpers.js");
+    const marker = `53.${process.pid}`;
+    const child = spawn(process.execPath, [CLI, "exec", "--grace", "1", "--card", card("stubborn"), "--", "sh", "-c", `trap "" TERM; echo ready; sleep ${marker}`], { env, stdio: ["ignore", "pipe", "pipe"] });
+    const started = Date.now();
+    child.stdout.on("data", (d: Buffer) => d.toString().includes("ready") && child.kill("SIGINT"));
+    const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
+    assert.equal(code, 130);
+    const took = Date.now() - started;
+    assert.ok(took >= 1000 && took < 6000, `took ${took} ms`);
+    assert.deepEqual(hostProcessesWith(`sleep ${marker}`), []);
+  });
+});

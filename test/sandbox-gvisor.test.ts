@@ -34,6 +34,15 @@ describe("sandbox: the gvisor backend keeps the same contract", () => {
     assert.equal(readFileSync(join(workspace, "g.txt"), "utf8"), "hi\n");
   });
 
+  it("writes every line when stdout is a regular file", async () => {
+    const { run, CLI } = await import("./helpers.js");
+    const out = join(dir, "out.txt");
+    const file = card("gv-file");
+    const r = await run(["sh", "-c", `"${process.execPath}" "${CLI}" exec --card "${file}" -- sh -c 'echo one; echo two; echo three' > "${out}"`], { env });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(readFileSync(out, "utf8"), "one\ntwo\nthree\n");
+  });
+
   it("shows nothing of the host but the layout, has no capabilities and no network", async () => {
     const r = await paddock(
       ["exec", "--card", card("gv-attack"), "--", "sh", "-c", `cat ${join(dir, "outside.txt")}; env; grep CapEff /proc/self/status; echo x > /escaped; cat /etc/resolv.conf`],

@@ -1,4 +1,5 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess, type StdioOptions } from "node:child_process";
+import type { Readable, Writable } from "node:stream";
 import { mkdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -18,6 +19,7 @@ export class GvisorSandbox extends RuntimeSandbox {
   readonly backend = "gvisor" as const;
   private readonly runsc: string;
   private readonly stateDir: string;
+  private forwarded: Promise<void>[] = [];
 
   constructor(spec: SandboxSpec) {
     super(spec);
@@ -46,7 +48,15 @@ export class GvisorSandbox extends RuntimeSandbox {
     return undefined;
   }
 
+  /** runsc writes to a regular file at offsets of its own, clobbering earlier output: give it pipes and forward them. */
+  protected override stdio(): StdioOptions {
+    return this.spec.stdio === "inherit" ? ["inherit", "pipe", "pipe"] : super.stdio();
+  }
+
   protected async ready(child: ChildProcess): Promise<void> {
+    if (this.spec.stdio === "inherit") {
+      this.forwarded = [forward(child.stdout!, process.stdout), forward(child.stderr!, process.stderr)];
+    }
     const stateFile = join(this.stateDir, `${this.name}_sandbox:${this.name}.state`);
     while (child.exitCode === null) {
       try {
@@ -68,9 +78,15 @@ export class GvisorSandbox extends RuntimeSandbox {
   }
 
   protected async release(): Promise<void> {
+    await Promise.all(this.forwarded);
     await new Promise((resolve) => spawn(this.runsc, ["--root", this.stateDir, "delete", "--force", this.name], { stdio: "ignore" }).once("exit", resolve).once("error", resolve));
     rmSync(this.spec.runDir, { recursive: true, force: true });
   }
+}
+
+function forward(from: Readable, to: Writable): Promise<void> {
+  from.pipe(to, { end: false });
+  return new Promise((resolve) => from.once("close", resolve));
 }
 
 function writeBundle(spec: SandboxSpec): void {

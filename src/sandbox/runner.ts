@@ -45,6 +45,10 @@ export abstract class RuntimeSandbox implements Sandbox {
   protected abstract extraPipes(): number;
   /** Processes the runtime itself keeps in the agent's cgroup, on top of the card's max_processes. */
   protected abstract runtimeProcesses(): number;
+  /** stdin, stdout, stderr of the runtime process. */
+  protected stdio(): StdioOptions {
+    return [this.spec.stdio, this.spec.stdio, this.spec.stdio];
+  }
   /** RLIMIT_NOFILE set on the runtime process itself (bwrap passes it down); undefined when the runtime applies it inside. */
   protected launcherOpenFiles(): number | undefined {
     return this.spec.limits.maxOpenFiles;
@@ -65,7 +69,7 @@ export abstract class RuntimeSandbox implements Sandbox {
     this.cgroup = plan.create(this.name, limits);
     this.unenforced = ALL_LIMITS.filter((l) => !this.cgroup?.enforced.includes(l));
     const [file, ...args] = this.runtimeArgv();
-    const stdio: StdioOptions = [this.spec.stdio, this.spec.stdio, this.spec.stdio, ...Array<"pipe">(this.extraPipes()).fill("pipe")];
+    const stdio: StdioOptions = [...(this.stdio() as unknown[]), ...Array<"pipe">(this.extraPipes()).fill("pipe")] as StdioOptions;
     this.startedAt = performance.now();
     const child = spawn("/bin/sh", ["-c", launcher(this.launcherOpenFiles(), this.cgroup?.procsFiles ?? []), "paddock-sandbox", file!, ...args], {
       env: this.spec.env,
