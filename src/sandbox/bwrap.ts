@@ -86,7 +86,14 @@ export class BwrapSandbox extends RuntimeSandbox {
   }
 
   protected async release(): Promise<void> {
-    for (const bridge of this.bridges) bridge.kill("SIGKILL");
+    await Promise.all(
+      this.bridges.map((bridge) => {
+        if (bridge.exitCode !== null || bridge.signalCode !== null) return undefined;
+        const gone = new Promise((resolve) => bridge.once("exit", resolve));
+        bridge.kill("SIGKILL");
+        return gone;
+      }),
+    );
   }
 }
 
