@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { parseHostRule } from "./hosts.js";
 
 // One wording for a missing field across every paddock schema.
 z.config({ customError: (issue) => (issue.code === "invalid_type" && issue.input === undefined ? "is required" : undefined) });
@@ -38,7 +39,15 @@ export const CardSchema = z
     api_key_file: z.string().min(1).optional().describe("Path to a file containing the upstream API key"),
     proxy: z.url().default("http://127.0.0.1:3128").describe("Egress proxy URL as seen inside the sandbox"),
     resource_limits: ResourceLimitsSchema.default(() => ResourceLimitsSchema.parse({})),
-    allowed_hosts: z.array(z.string().min(1)).default([]).describe("Hosts the agent may reach through the egress proxy"),
+    allowed_hosts: z
+      .array(
+        z.string().min(1).superRefine((rule, ctx) => {
+          const parsed = parseHostRule(rule);
+          if (typeof parsed === "string") ctx.addIssue({ code: "custom", message: parsed });
+        }),
+      )
+      .default([])
+      .describe("Hosts the agent may reach through the egress proxy: name, name:port, *.domain, *, or an explicit address or CIDR (the only way to reach private addresses)"),
     ttl_seconds: z.number().int().min(0).default(0).describe("End the whole process tree after N seconds (0 = no limit)"),
     environment: z.record(envName, z.string()).default({}).describe("Additional environment variables"),
     a2a_port: z.number().int().min(1).max(65535).optional().describe("Port of the agent's A2A server"),

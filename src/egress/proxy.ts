@@ -1,0 +1,421 @@
+import { chmodSync, rmSync } from "node:fs";
+import http from "node:http";
+import https from "node:https";
+import net from "node:net";
+import type { Duplex } from "node:stream";
+import { PaddockError } from "../errors/index.js";
+import { forbiddenRange } from "./addresses.js";
+import type { AuditSink } from "./audit.js";
+import type { EgressMetrics } from "./metrics.js";
+import { endToEndHeaders, refusalBody, writeRaw, type Refusal } from "./respond.js";
+import { systemResolver, type Resolver } from "./resolver.js";
+import { Allowlist } from "./rules.js";
+import { connectTarget, httpTarget, TargetError, type Target } from "./target.js";
+import { DEFAULT_LIMITS, type EgressLimits } from "./types.js";
+
+export interface EgressProxyOptions {
+  audit: AuditSink;
+  metrics?: EgressMetrics;
+  resolver?: Resolver;
+  limits?: Partial<EgressLimits>;
+  /** Standalone mode: checks `Proxy-Authorization: Basic agent:token` on the TCP listener. */
+  authenticate?: (agentId: string, token: string) => boolean;
+}
+
+interface AgentEntry {
+  id: string;
+  allowlist: Allowlist;
+  listener?: net.Server;
+  socketPath?: string;
+  connections: Set<net.Socket>;
+  revoked: boolean;
+}
+
+type Caller = AgentEntry | "authenticate";
+
+/** What a request came to: the agent it belongs to, or why it has none. */
+type Identity = { agent: AgentEntry } | { refusal: Refusal; claimed: string };
+
+/**
+ * paddock's egress proxy: HTTP forward proxy and CONNECT tunnels, an allowlist
+ * per agent, an SSRF guard that connects only to the addresses it checked, and
+ * an audit record of every decision. Each agent has its own unix socket, so the
+ * proxy knows who is calling without any credential the agent could forge.
+ */
+export class EgressProxy {
+  private readonly limits: EgressLimits;
+  private readonly resolver: Resolver;
+  private readonly server: http.Server;
+  private readonly agents = new Map<string, AgentEntry>();
+  private readonly callers = new WeakMap<Duplex, Caller>();
+  private readonly headTimers = new WeakMap<Duplex, NodeJS.Timeout>();
+  private readonly tcpListeners: net.Server[] = [];
+  private readonly upstreamHttp = new http.Agent({ keepAlive: true, maxSockets: 256 });
+  private readonly upstreamHttps = new https.Agent({ keepAlive: true, maxSockets: 256 });
+  /** Requests and tunnels not yet audited: close() waits for them so no record is lost. */
+  private readonly inFlight = new Set<Promise<void>>();
+
+  constructor(private readonly options: EgressProxyOptions) {
+    this.limits = { ...DEFAULT_LIMITS, ...options.limits };
+    this.resolver = options.resolver ?? systemResolver();
+    // One HTTP parser for every listener: connections are handed to it with their caller attached.
+    this.server = http.createServer({ maxHeaderSize: this.limits.maxHeaderBytes, requestTimeout: 0, keepAliveTimeout: 5_000 });
+    this.server.maxHeadersCount = 0;
+    this.server.on("request", (req: http.IncomingMessage, res: http.ServerResponse) => void this.onRequest(req, res));
+    this.server.on("connect", (req: http.IncomingMessage, socket: Duplex, head: Buffer) => void this.onConnect(req, socket, head));
+    this.server.on("clientError", (err: NodeJS.ErrnoException, socket: Duplex) => this.onClientError(err, socket));
+  }
+
+  /** Gives an agent its own socket; connections to it are that agent's. */
+  async addAgent(agentId: string, allowedHosts: readonly string[], socketPath: string): Promise<string> {
+    if (this.agents.has(agentId)) throw new PaddockError("egress_agent_exists", `agent ${agentId} already has an egress identity`, agentId);
+    const agent: AgentEntry = { id: agentId, allowlist: new Allowlist(allowedHosts), socketPath, connections: new Set(), revoked: false };
+    const listener = net.createServer((socket) => this.accept(socket, agent));
+    rmSync(socketPath, { force: true });
+    await new Promise<void>((resolve, reject) => listener.once("error", reject).listen(socketPath, resolve));
+    chmodSync(socketPath, 0o600);
+    agent.listener = listener;
+    this.agents.set(agentId, agent);
+    return socketPath;
+  }
+
+  /** Changes a running agent's allowlist; the next request is judged by the new one. */
+  setAllowlist(agentId: string, allowedHosts: readonly string[]): void {
+    const agent = this.agents.get(agentId);
+    if (!agent) throw new PaddockError("egress_agent_unknown", `agent ${agentId} has no egress identity`, agentId);
+    agent.allowlist = new Allowlist(allowedHosts);
+  }
+
+  /** Revokes an agent: its socket goes away and its open connections and tunnels are closed. */
+  async removeAgent(agentId: string): Promise<void> {
+    const agent = this.agents.get(agentId);
+    if (!agent) return;
+    agent.revoked = true;
+    this.agents.delete(agentId);
+    for (const socket of agent.connections) socket.destroy();
+    await new Promise<void>((resolve) => (agent.listener ? agent.listener.close(() => resolve()) : resolve()));
+    if (agent.socketPath) rmSync(agent.socketPath, { force: true });
+  }
+
+  /** Standalone mode: a TCP listener whose callers name themselves with Proxy-Authorization. */
+  async listenTcp(port: number, host: string): Promise<net.AddressInfo> {
+    if (!this.options.authenticate) throw new PaddockError("egress_no_auth", "a TCP listener needs credentials to tell agents apart");
+    const listener = net.createServer((socket) => this.accept(socket, "authenticate"));
+    await new Promise<void>((resolve, reject) => listener.once("error", reject).listen(port, host, resolve));
+    this.tcpListeners.push(listener);
+    return listener.address() as net.AddressInfo;
+  }
+
+  async close(): Promise<void> {
+    for (const id of [...this.agents.keys()]) await this.removeAgent(id);
+    await Promise.all(this.tcpListeners.map((l) => new Promise((resolve) => l.close(resolve))));
+    this.server.closeAllConnections();
+    this.upstreamHttp.destroy();
+    this.upstreamHttps.destroy();
+    await Promise.race([Promise.all(this.inFlight), new Promise((resolve) => setTimeout(resolve, 2_000).unref())]);
+  }
+
+  /** Marks work that will write an audit record; call the returned function once it has. */
+  private track(): () => void {
+    let done!: () => void;
+    const finished = new Promise<void>((resolve) => (done = resolve));
+    this.inFlight.add(finished);
+    void finished.then(() => this.inFlight.delete(finished));
+    return done;
+  }
+
+  private accept(socket: net.Socket, caller: Caller): void {
+    if (caller !== "authenticate") {
+      if (caller.revoked) return void socket.destroy();
+      if (caller.connections.size >= this.limits.maxConnectionsPerAgent) {
+        const refusal = { status: 429, reason: "too_many_connections", message: `the agent already holds ${caller.connections.size} connections (limit ${this.limits.maxConnectionsPerAgent})` };
+        this.audit(caller.id, "-", { host: "-", port: 0, scheme: "http" }, refusal, 0);
+        return writeRaw(socket, refusal, refusalBody(refusal, "a new connection", caller.id));
+      }
+      caller.connections.add(socket);
+      socket.once("close", () => caller.connections.delete(socket));
+    }
+    this.callers.set(socket, caller);
+    socket.setTimeout(this.limits.idleTimeoutMs, () => socket.destroy());
+    socket.on("error", () => undefined);
+    this.armHeadTimer(socket, caller);
+    this.server.emit("connection", socket);
+  }
+
+  /** A client must finish each request head in time; the timer re-arms after every response on a kept-alive connection. */
+  private armHeadTimer(socket: Duplex, caller: Caller): void {
+    clearTimeout(this.headTimers.get(socket));
+    const timer = setTimeout(() => {
+      const refusal = { status: 408, reason: "headers_timeout", message: `the request head was not complete within ${this.limits.headersTimeoutMs} ms` };
+      const agentId = caller === "authenticate" ? "unknown" : caller.id;
+      this.audit(agentId, "-", { host: "-", port: 0, scheme: "http" }, refusal, this.limits.headersTimeoutMs);
+      writeRaw(socket, refusal, refusalBody(refusal, "an unfinished request", agentId));
+      socket.destroy();
+    }, this.limits.headersTimeoutMs);
+    timer.unref();
+    this.headTimers.set(socket, timer);
+  }
+
+  private identify(req: http.IncomingMessage): Identity {
+    clearTimeout(this.headTimers.get(req.socket));
+    const caller = this.callers.get(req.socket);
+    let agent: AgentEntry | undefined;
+    let claimed = "unknown";
+    if (caller === "authenticate") {
+      const credentials = /^basic\s+(\S+)$/i.exec(req.headers["proxy-authorization"] ?? "")?.[1];
+      const [id, token] = credentials ? splitOnce(Buffer.from(credentials, "base64").toString(), ":") : [];
+      claimed = id || "unknown";
+      if (!id || token === undefined || !this.options.authenticate?.(id, token)) {
+        return {
+          claimed,
+          refusal: {
+            status: 407,
+            reason: credentials ? "proxy_auth_failed" : "proxy_auth_required",
+            message: credentials ? "unknown agent or wrong token" : "send Proxy-Authorization: Basic base64(agent_id:token)",
+            headers: { "Proxy-Authenticate": 'Basic realm="paddock"' },
+          },
+        };
+      }
+      agent = this.agents.get(id);
+    } else {
+      agent = caller;
+      claimed = caller?.id ?? claimed;
+    }
+    if (!agent || agent.revoked) {
+      return { claimed, refusal: { status: 403, reason: "agent_revoked", message: "this connection no longer belongs to a running agent" } };
+    }
+    if (req.rawHeaders.length / 2 > this.limits.maxHeaders) {
+      return { claimed, refusal: { status: 431, reason: "too_many_headers", message: `more than ${this.limits.maxHeaders} headers` } };
+    }
+    return { agent };
+  }
+
+  /** Allowlist, resolution and the SSRF guard; returns the addresses that may be connected to. */
+  private async judge(agent: AgentEntry, target: Target): Promise<{ addresses: string[]; rule: string } | { refusal: Refusal; rule?: string; address?: string }> {
+    const { host, port, scheme } = target;
+    const rule = agent.allowlist.match(host, port, scheme);
+    const rules = agent.allowlist.rules.map((r) => r.text).join(", ") || "(none)";
+    if (!rule) {
+      const suggestion = host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+      return {
+        refusal: {
+          status: 403,
+          reason: "not_allowed",
+          message: `no allowed_hosts rule matches ${suggestion} (the card allows: ${rules})`,
+          hint: `to allow it, add "${suggestion}" to allowed_hosts in the agent's card`,
+        },
+      };
+    }
+    let addresses: string[];
+    try {
+      addresses = await this.resolver(host);
+      if (addresses.length === 0) throw new Error("no addresses");
+    } catch (err) {
+      return { rule: rule.text, refusal: { status: 502, reason: "dns_failed", message: `cannot resolve ${host}: ${(err as Error).message}` } };
+    }
+    for (const address of addresses) {
+      const range = forbiddenRange(address);
+      if (range && !agent.allowlist.exempts(address, port, scheme)) {
+        return {
+          rule: rule.text,
+          address,
+          refusal: {
+            status: 403,
+            reason: "blocked_address",
+            message: `${host} resolves to ${address}, a ${range} address`,
+            hint: `if the agent must reach it, name the address explicitly in allowed_hosts (e.g. "${address.includes(":") ? `[${address}]` : address}:${port}")`,
+          },
+        };
+      }
+    }
+    return { addresses, rule: rule.text };
+  }
+
+  private async onRequest(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const started = performance.now();
+    const method = req.method ?? "GET";
+    const identity = this.identify(req);
+    const refuse = (refusal: Refusal, target: Target, extra: { rule?: string; address?: string } = {}) => {
+      const agentId = "agent" in identity ? identity.agent.id : identity.claimed;
+      this.audit(agentId, method, target, refusal, performance.now() - started, extra);
+      res.writeHead(refusal.status, { "Content-Type": "text/plain; charset=utf-8", "X-Paddock-Deny-Reason": refusal.reason, ...refusal.headers });
+      res.end(refusalBody(refusal, `${method} ${req.url}`, agentId));
+      req.resume();
+    };
+    const unknownTarget: Target = { host: "-", port: 0, scheme: "http" };
+    if ("refusal" in identity) return refuse(identity.refusal, unknownTarget);
+    let target: Target;
+    try {
+      target = httpTarget(req.url ?? "", req.headers.host);
+    } catch (err) {
+      if (!(err instanceof TargetError)) throw err;
+      return refuse({ status: 400, reason: err.reason, message: err.message }, unknownTarget);
+    }
+    const verdict = await this.judge(identity.agent, target);
+    if ("refusal" in verdict) return refuse(verdict.refusal, target, verdict);
+    this.forward(identity.agent, req, res, target, verdict.addresses[0]!, verdict.rule, started);
+  }
+
+  private forward(agent: AgentEntry, req: http.IncomingMessage, res: http.ServerResponse, target: Target, address: string, rule: string, started: number): void {
+    let up = 0;
+    let down = 0;
+    let outcome: { status: number; reason: string } = { status: 0, reason: "allowed" };
+    const audited = this.track();
+    const upstream = (target.tls ? https : http).request({
+      host: address,
+      port: target.port,
+      method: req.method,
+      path: target.path,
+      headers: endToEndHeaders(req.rawHeaders),
+      setHost: false,
+      agent: target.tls ? this.upstreamHttps : this.upstreamHttp,
+      servername: target.tls && !net.isIP(target.host) ? target.host : undefined,
+      timeout: this.limits.connectTimeoutMs,
+    });
+    upstream.on("response", (response) => {
+      outcome = { status: response.statusCode ?? 502, reason: "allowed" };
+      res.writeHead(response.statusCode ?? 502, response.statusMessage, endToEndHeaders(response.rawHeaders));
+      response.on("data", (chunk: Buffer) => (down += chunk.length));
+      response.pipe(res);
+    });
+    upstream.on("timeout", () => upstream.destroy(Object.assign(new Error("origin timed out"), { code: "ETIMEDOUT" })));
+    upstream.on("error", (err: NodeJS.ErrnoException) => {
+      const timedOut = err.code === "ETIMEDOUT";
+      outcome = { status: timedOut ? 504 : 502, reason: timedOut ? "upstream_timeout" : "upstream_error" };
+      if (res.headersSent) return void res.destroy();
+      res.writeHead(outcome.status, { "Content-Type": "text/plain; charset=utf-8", "X-Paddock-Deny-Reason": outcome.reason });
+      res.end(`paddock egress proxy: ${target.host}:${target.port} (${address}) failed: ${err.code ?? err.message}\n`);
+    });
+    req.on("data", (chunk: Buffer) => (up += chunk.length));
+    req.pipe(upstream);
+    res.once("close", () => {
+      if (!res.writableFinished) upstream.destroy();
+      this.armHeadTimer(req.socket, agent);
+      const decision = { status: outcome.status, reason: outcome.reason, message: "" };
+      this.audit(agent.id, req.method ?? "GET", target, decision, performance.now() - started, { rule, address, up, down, allowed: true });
+      audited();
+    });
+  }
+
+  private async onConnect(req: http.IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const started = performance.now();
+    const identity = this.identify(req);
+    const agentId = "agent" in identity ? identity.agent.id : identity.claimed;
+    const refuse = (refusal: Refusal, target: Target, extra: { rule?: string; address?: string } = {}) => {
+      this.audit(agentId, "CONNECT", target, refusal, performance.now() - started, extra);
+      writeRaw(socket, refusal, refusalBody(refusal, `CONNECT ${req.url}`, agentId));
+    };
+    const unknownTarget: Target = { host: "-", port: 0, scheme: "tunnel" };
+    if ("refusal" in identity) return refuse(identity.refusal, unknownTarget);
+    let target: Target;
+    try {
+      target = connectTarget(req.url ?? "");
+    } catch (err) {
+      if (!(err instanceof TargetError)) throw err;
+      return refuse({ status: 400, reason: err.reason, message: err.message }, unknownTarget);
+    }
+    const verdict = await this.judge(identity.agent, target);
+    if ("refusal" in verdict) return refuse(verdict.refusal, target, verdict);
+    let origin: net.Socket | undefined;
+    let address = verdict.addresses[0]!;
+    let failure: NodeJS.ErrnoException | undefined;
+    for (const candidate of verdict.addresses) {
+      address = candidate;
+      try {
+        origin = await this.dial(candidate, target.port);
+        break;
+      } catch (err) {
+        failure = err as NodeJS.ErrnoException;
+      }
+    }
+    if (!origin || socket.destroyed) {
+      origin?.destroy();
+      const timedOut = failure?.code === "ETIMEDOUT";
+      const refusal = { status: timedOut ? 504 : 502, reason: timedOut ? "upstream_timeout" : "upstream_error", message: `${target.host}:${target.port} (${address}): ${failure?.code ?? "client went away"}` };
+      return refuse(refusal, target, { rule: verdict.rule, address });
+    }
+    this.tunnel(identity.agent, socket, origin, head, target, address, verdict.rule, started);
+  }
+
+  private dial(address: string, port: number): Promise<net.Socket> {
+    return new Promise((resolve, reject) => {
+      const origin = net.connect({ host: address, port });
+      const timer = setTimeout(() => origin.destroy(Object.assign(new Error("connect timeout"), { code: "ETIMEDOUT" })), this.limits.connectTimeoutMs);
+      origin.once("connect", () => (clearTimeout(timer), resolve(origin)));
+      origin.once("error", (err) => (clearTimeout(timer), reject(err)));
+    });
+  }
+
+  private tunnel(agent: AgentEntry, client: Duplex, origin: net.Socket, head: Buffer, target: Target, address: string, rule: string, started: number): void {
+    let up = head.length;
+    let down = 0;
+    this.options.metrics?.activeTunnels.inc({ agent: agent.id });
+    client.write("HTTP/1.1 200 Connection Established\r\n\r\n");
+    if (head.length > 0) origin.write(head);
+    client.on("data", (chunk: Buffer) => (up += chunk.length));
+    origin.on("data", (chunk: Buffer) => (down += chunk.length));
+    client.pipe(origin);
+    origin.pipe(client);
+    origin.setTimeout(this.limits.idleTimeoutMs, () => origin.destroy());
+    let closed = false;
+    const audited = this.track();
+    const close = () => {
+      if (closed) return;
+      closed = true;
+      client.destroy();
+      origin.destroy();
+      this.options.metrics?.activeTunnels.dec({ agent: agent.id });
+      this.audit(agent.id, "CONNECT", target, { status: 200, reason: "allowed", message: "" }, performance.now() - started, { rule, address, up, down, allowed: true });
+      audited();
+    };
+    for (const s of [client, origin]) {
+      s.once("close", close);
+      s.on("error", close);
+    }
+  }
+
+  /** Requests Node's parser refuses before they reach us: oversized heads, CL+TE smuggling, malformed lines. */
+  private onClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+    clearTimeout(this.headTimers.get(socket));
+    const caller = this.callers.get(socket);
+    const agentId = caller && caller !== "authenticate" ? caller.id : "unknown";
+    const code = err.code ?? "";
+    const refusal: Refusal =
+      code === "HPE_HEADER_OVERFLOW"
+        ? { status: 431, reason: "headers_too_large", message: `the request head is larger than ${this.limits.maxHeaderBytes} bytes` }
+        : code === "HPE_UNEXPECTED_CONTENT_LENGTH" || code === "HPE_INVALID_TRANSFER_ENCODING"
+          ? { status: 400, reason: "ambiguous_length", message: "a request with both Content-Length and Transfer-Encoding (or a malformed one) is refused: it could smuggle a second request" }
+          : { status: 400, reason: "bad_request", message: `malformed request (${code || err.message})` };
+    this.audit(agentId, "-", { host: "-", port: 0, scheme: "http" }, refusal, 0);
+    writeRaw(socket, refusal, refusalBody(refusal, "a malformed request", agentId));
+  }
+
+  private audit(agentId: string, method: string, target: Target, outcome: Refusal | { status: number; reason: string; message: string }, durationMs: number, extra: { rule?: string; address?: string; up?: number; down?: number; allowed?: boolean } = {}): void {
+    const decision = extra.allowed ? "allowed" : "denied";
+    const kind = method === "CONNECT" ? "connect" : "http";
+    this.options.metrics?.decisions.inc({ agent: agentId, kind, decision, reason: outcome.reason });
+    this.options.metrics?.latency.observe({ kind }, durationMs / 1000);
+    if (extra.up) this.options.metrics?.bytes.inc({ agent: agentId, direction: "up" }, extra.up);
+    if (extra.down) this.options.metrics?.bytes.inc({ agent: agentId, direction: "down" }, extra.down);
+    this.options.audit.record({
+      time: new Date().toISOString(),
+      agent_id: agentId,
+      method,
+      host: target.host,
+      port: target.port,
+      address: extra.address ?? null,
+      decision,
+      rule: extra.rule ?? null,
+      reason: outcome.reason,
+      status: outcome.status || null,
+      bytes_up: extra.up ?? 0,
+      bytes_down: extra.down ?? 0,
+      duration_ms: Math.round(durationMs * 1000) / 1000,
+    });
+  }
+}
+
+function splitOnce(s: string, sep: string): [string, string | undefined] {
+  const i = s.indexOf(sep);
+  return i < 0 ? [s, undefined] : [s.slice(0, i), s.slice(i + 1)];
+}

@@ -1,0 +1,12 @@
+import { join } from "node:path";
+import type { PaddockPaths } from "../paths/index.js";
+import { SqliteStore } from "./sqlite.js";
+import type { Store } from "./types.js";
+
+export { EgressRecordSchema, type EgressQuery, type EgressRecord } from "./records.js";
+export type { Store } from "./types.js";
+
+/** The store at `database` (a SQLite file path), or the default one in paddock's data folder. */
+export function openStore(paths: PaddockPaths, database?: string): Store {
+  return new SqliteStore(database ?? join(paths.data, "paddock.db"));
+}
