@@ -24,7 +24,7 @@ describe("sandbox: network exits", () => {
       const file = writeCard(dir, "c.json", { agent_id: "exiter", workspace, tools: ["sh", "curl"] });
       const spec = prepareSandbox((await loadCard(file)).card, {
         command: ["sh", "-c", "curl -sS http://127.0.0.1:3128/hello; curl -sS --max-time 2 http://127.0.0.1:3129/ || echo other-port-closed"],
-        exits: [{ port: 3128, socket }],
+        egressSocket: socket,
         paths: paddockPaths(env),
       });
       const sandbox = createSandbox(spec);

@@ -4,6 +4,8 @@ import { Option, type Command } from "commander";
 import { loadCard } from "../card/index.js";
 import { cardField } from "../cgroups/index.js";
 import { createSandbox, exitStatus, prepareSandbox, type BackendName, type ExitReport, type Sandbox } from "../sandbox/index.js";
+import type { EgressService } from "../egress/index.js";
+import { paddockPaths } from "../paths/index.js";
 import { EXIT, report } from "./fail.js";
 
 interface ExecOptions {
@@ -53,9 +55,18 @@ async function runExec(command: string[], opts: ExecOptions): Promise<number> {
     return EXIT.usage;
   }
   let sandbox: Sandbox;
+  let egress: EgressService | undefined;
   try {
     const { card } = await loadCard(opts.card);
+    // An agent with allowed_hosts gets exactly one way out: paddock's egress proxy, run in this process.
+    let egressSocket: string | undefined;
+    if (card.allowed_hosts.length > 0) {
+      const { EgressService } = await import("../egress/index.js");
+      egress = new EgressService(paddockPaths());
+      egressSocket = await egress.attach(card.agent_id, card.allowed_hosts);
+    }
     const spec = prepareSandbox(card, {
+      egressSocket,
       command,
       workspace: opts.workspace,
       outputDir: opts.readOnlyWorkspace ? opts.output : undefined,
@@ -66,6 +77,7 @@ async function runExec(command: string[], opts: ExecOptions): Promise<number> {
     sandbox = createSandbox(spec, opts.backend ?? card.backend);
     await sandbox.start();
   } catch (err) {
+    await egress?.close();
     return report(err);
   }
   for (const limit of sandbox.unenforced) {
@@ -78,6 +90,7 @@ async function runExec(command: string[], opts: ExecOptions): Promise<number> {
   };
   for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(sig, onSignal);
   const exit = await sandbox.wait();
+  await egress?.close();
   if (opts.report) writeFileSync(opts.report, `${JSON.stringify({ sandbox: sandbox.name, backend: sandbox.backend, ...exit }, null, 2)}\n`);
   describeExit(exit);
   return stoppedBy && exit.cause === "stopped" ? 128 + constants.signals[stoppedBy] : exitStatus(exit);

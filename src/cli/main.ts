@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command } from "commander";
 import { registerCard } from "./card.js";
+import { registerEgress } from "./egress.js";
 import { registerExec } from "./exec.js";
 import { EXIT } from "./fail.js";
 
@@ -14,5 +15,6 @@ const program = new Command("paddock")
 
 registerCard(program);
 registerExec(program);
+registerEgress(program);
 
 await program.parseAsync(process.argv);

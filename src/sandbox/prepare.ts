@@ -5,7 +5,7 @@ import type { Card } from "../card/index.js";
 import { paddockPaths, type PaddockPaths } from "../paths/index.js";
 import { ensureEtcDir, SANDBOX_HOME, SANDBOX_PATH } from "./layout.js";
 import { resolveTools } from "./tools.js";
-import { SandboxError, type NetworkExit, type SandboxSpec } from "./types.js";
+import { SandboxError, type SandboxSpec } from "./types.js";
 
 export interface PrepareOptions {
   /** argv to run; defaults to the card's `command`. */
@@ -14,7 +14,8 @@ export interface PrepareOptions {
   workspace?: string;
   /** Read-only workspace mode: the workspace is read-only and this folder is writable at /output. */
   outputDir?: string;
-  exits?: NetworkExit[];
+  /** The agent's egress proxy socket: inside, 127.0.0.1:<the card's proxy port> reaches it, and the proxy variables point there. */
+  egressSocket?: string;
   stdio?: SandboxSpec["stdio"];
   dieWithParent?: boolean;
   allowUnenforcedLimits?: boolean;
@@ -54,7 +55,7 @@ export function prepareSandbox(card: Card, options: PrepareOptions = {}): Sandbo
     tools,
     etcDir: ensureEtcDir(paths.runtime),
     mounts,
-    env: sandboxEnv(card, options.term),
+    env: { ...sandboxEnv(card, options.term), ...(options.egressSocket ? proxyEnv(proxyPort(card)) : {}) },
     limits: {
       memoryBytes: card.resource_limits.memory_mb * 1024 * 1024,
       cpuShares: card.resource_limits.cpu_shares,
@@ -62,7 +63,7 @@ export function prepareSandbox(card: Card, options: PrepareOptions = {}): Sandbo
       maxOpenFiles: card.resource_limits.max_open_files,
     },
     ttlSeconds: card.ttl_seconds,
-    exits: options.exits ?? [],
+    exits: options.egressSocket ? [{ port: proxyPort(card), socket: options.egressSocket }] : [],
     stdio: options.stdio ?? "pipe",
     dieWithParent: options.dieWithParent ?? true,
     allowUnenforcedLimits: options.allowUnenforcedLimits ?? false,
@@ -87,6 +88,19 @@ function sandboxEnv(card: Card, term = "dumb"): Record<string, string> {
     ...(existsSync(CA_BUNDLE) ? { SSL_CERT_FILE: CA_BUNDLE } : {}),
     ...card.environment,
   };
+}
+
+/** The card's proxy URL names the port; inside a sandbox the proxy is always on its own loopback. */
+function proxyPort(card: Card): number {
+  const url = new URL(card.proxy);
+  return url.port ? Number(url.port) : url.protocol === "https:" ? 443 : 80;
+}
+
+/** Both spellings: curl and git read only the lower-case ones, other tools only the upper-case. */
+function proxyEnv(port: number): Record<string, string> {
+  const proxy = `http://127.0.0.1:${port}`;
+  const vars: Record<string, string> = { HTTP_PROXY: proxy, HTTPS_PROXY: proxy, ALL_PROXY: proxy, NO_PROXY: "localhost,127.0.0.1,::1" };
+  return Object.fromEntries(Object.entries(vars).flatMap(([k, v]) => [[k, v], [k.toLowerCase(), v]]));
 }
 
 function requireDir(path: string, field: string, hint: string): void {
