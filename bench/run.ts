@@ -1,5 +1,6 @@
 const BENCHMARKS: Record<string, () => Promise<unknown>> = {
   "sandbox-start": () => import("./sandbox-start.js").then((m) => m.main()),
+  egress: () => import("./egress.js").then((m) => m.main()),
 };
 
 const name = process.argv[2];

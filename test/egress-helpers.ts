@@ -3,7 +3,7 @@ import { connect, createServer as createTcpServer, type AddressInfo } from "node
 import { join } from "node:path";
 import { AuditSink, EgressMetrics, EgressProxy, systemResolver, type EgressLimits } from "../src/egress/index.js";
 import { paddockPaths } from "../src/paths/index.js";
-import { openStore, type Store } from "../src/store/index.js";
+import { openStore, storeLocation, type Store } from "../src/store/index.js";
 import { scratch } from "./helpers.js";
 
 /** An origin server on 127.0.0.1 that answers with what it was asked. */
@@ -40,7 +40,7 @@ export async function startProxy(overrides: Record<string, string[]> = {}, limit
   const { dir, env } = scratch("paddock-egress-");
   const paths = paddockPaths(env);
   const store = openStore(paths);
-  const audit = new AuditSink(store, join(paths.data, "logs", "egress.jsonl"), 10);
+  const audit = new AuditSink({ database: storeLocation(paths), jsonl: join(paths.data, "logs", "egress.jsonl") }, 10);
   const metrics = new EgressMetrics();
   const proxy = new EgressProxy({ audit, metrics, resolver: systemResolver(overrides), limits, authenticate });
   return {

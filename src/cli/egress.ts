@@ -70,10 +70,10 @@ async function loadConfig(file: string): Promise<EgressConfig> {
 
 async function serve(config: EgressConfig): Promise<void> {
   const { EgressService, systemResolver } = await import("../egress/index.js");
-  const { openStore } = await import("../store/index.js");
   const tokens = new Map(config.agents.map((a) => [a.agent_id, Buffer.from(a.token_sha256 ?? sha256(readFileSync(a.token_file!, "utf8").trim()), "hex")]));
   const paths = paddockPaths();
-  const service = new EgressService(paths, openStore(paths, config.database), {
+  const service = new EgressService(paths, {
+    database: config.database,
     auditLog: config.audit_log,
     resolver: systemResolver(config.resolve),
     authenticate: (id, token) => {

@@ -26,11 +26,15 @@ const RANGES: Array<[string, number, "ipv4" | "ipv6", string]> = [
   ["ff00::", 8, "ipv6", "multicast"],
 ];
 
-const lists = RANGES.map(([net, prefix, type, reason]) => {
+const ranges = RANGES.map(([net, prefix, type, reason]) => {
   const list = new BlockList();
   list.addSubnet(net, prefix, type);
-  return { list, type, reason, range: `${type === "ipv6" ? `${net}/${prefix}` : `${net}/${prefix}`}` };
+  return { list, type, reason, range: `${net}/${prefix}` };
 });
+
+/** Every range in one list: one check per address on the hot path; the named range is looked up only on a hit. */
+const anyRange = new BlockList();
+for (const [net, prefix, type] of RANGES) anyRange.addSubnet(net, prefix, type);
 
 /** ::ffff:a.b.c.d and ::ffff:XXXX:XXXX are IPv4 addresses in IPv6 dress: judge them as IPv4. */
 export function unmapped(address: string): string {
@@ -45,13 +49,31 @@ export function unmapped(address: string): string {
   return address;
 }
 
+/**
+ * Remembers a pure function of an address string: the same few origins come
+ * back on every request, and BlockList allocates on each check. Bounded: cleared when full.
+ */
+export function memoizeByAddress<T>(fn: (address: string) => T, max = 4096): (address: string) => T {
+  const seen = new Map<string, T>();
+  return (address) => {
+    if (seen.has(address)) return seen.get(address)!;
+    if (seen.size >= max) seen.clear();
+    const value = fn(address);
+    seen.set(address, value);
+    return value;
+  };
+}
+
 /** Why an address must not be reached (e.g. "loopback 127.0.0.0/8"), or undefined for a public address. */
-export function forbiddenRange(address: string): string | undefined {
+export const forbiddenRange = memoizeByAddress(rangeOf);
+
+function rangeOf(address: string): string | undefined {
   const plain = unmapped(address);
   const family = isIP(plain);
   if (!family) return "not an IP address";
   const type = family === 6 ? "ipv6" : "ipv4";
-  const hit = lists.find((l) => l.type === type && l.list.check(plain, type));
+  if (!anyRange.check(plain, type)) return undefined;
+  const hit = ranges.find((l) => l.type === type && l.list.check(plain, type));
   return hit ? `${hit.reason} ${hit.range}` : undefined;
 }
 

@@ -1,53 +1,67 @@
-import { createWriteStream, mkdirSync, type WriteStream } from "node:fs";
-import { dirname } from "node:path";
-import type { EgressRecord, Store } from "../store/index.js";
+import { Worker } from "node:worker_threads";
+import type { EgressRecord } from "../store/index.js";
+
+export interface AuditTarget {
+  /** SQLite file of the store; omitted: records go to the JSON-lines file only. */
+  database?: string;
+  /** JSON-lines audit file. */
+  jsonl?: string;
+}
 
 /**
- * Where every egress decision goes: the store, in batches (one transaction per
- * flush keeps the proxy's hot path free of disk waits), and a JSON-lines file,
- * one line per decision with the agent id.
+ * Where every egress decision goes: the store and a JSON-lines file (one line
+ * per decision, with the agent id). Writing both happens in a worker thread,
+ * in batches: the proxy's event loop only serialises the record, so disk and
+ * SQLite transactions never stall a request.
  */
 export class AuditSink {
-  private pending: EgressRecord[] = [];
+  private pending: string[] = [];
   private timer?: NodeJS.Timeout;
-  private readonly file?: WriteStream;
-  private flushing: Promise<void> = Promise.resolve();
+  private readonly worker: Worker;
+  private nextId = 0;
+  private readonly acks = new Map<number, () => void>();
 
   constructor(
-    private readonly store: Store | undefined,
-    jsonlPath: string | undefined,
-    private readonly flushMs = 200,
+    target: AuditTarget,
+    private readonly flushMs = 50,
   ) {
-    if (jsonlPath) {
-      mkdirSync(dirname(jsonlPath), { recursive: true });
-      this.file = createWriteStream(jsonlPath, { flags: "a" });
-    }
+    this.worker = new Worker(new URL("./audit-worker.js", import.meta.url), { workerData: target });
+    this.worker.on("message", (id: number) => {
+      this.acks.get(id)?.();
+      this.acks.delete(id);
+      if (this.acks.size === 0) this.worker.unref();
+    });
+    this.worker.on("error", (err) => {
+      process.stderr.write(`${JSON.stringify({ level: "error", msg: "egress audit writer failed", error: err.message })}\n`);
+      for (const ack of this.acks.values()) ack();
+      this.acks.clear();
+    });
+    this.worker.unref();
   }
 
   record(entry: EgressRecord): void {
-    this.file?.write(`${JSON.stringify(entry)}\n`);
-    if (!this.store) return;
-    this.pending.push(entry);
-    if (this.pending.length >= 500) void this.flush();
+    this.pending.push(JSON.stringify(entry));
+    if (this.pending.length >= 1000) void this.flush();
     else this.timer ??= setTimeout(() => void this.flush(), this.flushMs);
   }
 
+  /** Resolves once everything recorded so far is in the store and the file. */
   flush(): Promise<void> {
     clearTimeout(this.timer);
     this.timer = undefined;
-    const batch = this.pending;
+    const lines = this.pending;
     this.pending = [];
-    if (batch.length > 0 && this.store) {
-      const store = this.store;
-      this.flushing = this.flushing.then(() => store.recordEgress(batch)).catch((err: Error) => {
-        process.stderr.write(`${JSON.stringify({ level: "error", msg: "egress audit not stored", error: err.message, lost: batch.length })}\n`);
-      });
-    }
-    return this.flushing;
+    const id = this.nextId++;
+    // Referenced only while a batch is on its way, so an idle audit writer never keeps the process alive.
+    this.worker.ref();
+    return new Promise((resolve) => {
+      this.acks.set(id, resolve);
+      this.worker.postMessage({ id, lines });
+    });
   }
 
   async close(): Promise<void> {
     await this.flush();
-    await new Promise<void>((resolve) => (this.file ? this.file.end(resolve) : resolve()));
+    await this.worker.terminate();
   }
 }

@@ -70,7 +70,7 @@ export class EgressProxy {
   async addAgent(agentId: string, allowedHosts: readonly string[], socketPath: string): Promise<string> {
     if (this.agents.has(agentId)) throw new PaddockError("egress_agent_exists", `agent ${agentId} already has an egress identity`, agentId);
     const agent: AgentEntry = { id: agentId, allowlist: new Allowlist(allowedHosts), socketPath, connections: new Set(), revoked: false };
-    const listener = net.createServer((socket) => this.accept(socket, agent));
+    const listener = net.createServer({ noDelay: true }, (socket) => this.accept(socket, agent));
     rmSync(socketPath, { force: true });
     await new Promise<void>((resolve, reject) => listener.once("error", reject).listen(socketPath, resolve));
     chmodSync(socketPath, 0o600);
@@ -100,7 +100,7 @@ export class EgressProxy {
   /** Standalone mode: a TCP listener whose callers name themselves with Proxy-Authorization. */
   async listenTcp(port: number, host: string): Promise<net.AddressInfo> {
     if (!this.options.authenticate) throw new PaddockError("egress_no_auth", "a TCP listener needs credentials to tell agents apart");
-    const listener = net.createServer((socket) => this.accept(socket, "authenticate"));
+    const listener = net.createServer({ noDelay: true }, (socket) => this.accept(socket, "authenticate"));
     await new Promise<void>((resolve, reject) => listener.once("error", reject).listen(port, host, resolve));
     this.tcpListeners.push(listener);
     return listener.address() as net.AddressInfo;

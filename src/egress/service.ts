@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { PaddockPaths } from "../paths/index.js";
-import { openStore, type Store } from "../store/index.js";
+import { storeLocation } from "../store/index.js";
 import { AuditSink } from "./audit.js";
 import { EgressMetrics } from "./metrics.js";
 import { EgressProxy, type EgressProxyOptions } from "./proxy.js";
@@ -14,12 +14,8 @@ export class EgressService {
   readonly proxy: EgressProxy;
   private readonly socketDir: string;
 
-  constructor(
-    paths: PaddockPaths,
-    readonly store: Store = openStore(paths),
-    options: Omit<EgressProxyOptions, "audit" | "metrics"> & { auditLog?: string } = {},
-  ) {
-    this.audit = new AuditSink(store, options.auditLog ?? join(paths.data, "logs", "egress.jsonl"));
+  constructor(paths: PaddockPaths, options: Omit<EgressProxyOptions, "audit" | "metrics"> & { auditLog?: string; database?: string } = {}) {
+    this.audit = new AuditSink({ database: storeLocation(paths, options.database), jsonl: options.auditLog ?? join(paths.data, "logs", "egress.jsonl") });
     this.proxy = new EgressProxy({ ...options, audit: this.audit, metrics: this.metrics });
     this.socketDir = join(paths.runtime, "egress");
     mkdirSync(this.socketDir, { recursive: true, mode: 0o700 });
@@ -37,6 +33,5 @@ export class EgressService {
   async close(): Promise<void> {
     await this.proxy.close();
     await this.audit.close();
-    await this.store.close();
   }
 }

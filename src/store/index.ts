@@ -8,5 +8,13 @@ export type { Store } from "./types.js";
 
 /** The store at `database` (a SQLite file path), or the default one in paddock's data folder. */
 export function openStore(paths: PaddockPaths, database?: string): Store {
-  return new SqliteStore(database ?? join(paths.data, "paddock.db"));
+  return openStoreAt(storeLocation(paths, database));
+}
+
+export function storeLocation(paths: PaddockPaths, database?: string): string {
+  return database ?? join(paths.data, "paddock.db");
+}
+
+export function openStoreAt(location: string): Store {
+  return new SqliteStore(location);
 }
