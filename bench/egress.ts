@@ -5,8 +5,8 @@ import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { CLI, ROOT } from "../test/helpers.js";
-import { freePort, startPrinting, startQuiet, waitForPort } from "./processes.js";
+import { CLI, freePort, ROOT, waitForPort } from "../test/helpers.js";
+import { startPrinting, startQuiet } from "./processes.js";
 import { percentile, sample } from "./stats.js";
 
 const run = promisify(execFile);

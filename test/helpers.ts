@@ -1,7 +1,9 @@
 import { spawn, type SpawnOptions } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { connect, createServer } from "node:net";
 import { dirname, join, resolve } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
@@ -11,6 +13,11 @@ export const CLI = join(ROOT, "dist", "src", "cli", "main.js");
 export function scratch(prefix = "paddock-test-"): { dir: string; env: NodeJS.ProcessEnv } {
   const dir = mkdtempSync(join(tmpdir(), prefix));
   return { dir, env: { PATH: process.env.PATH, PADDOCK_HOME: join(dir, "paddock-home") } };
+}
+
+/** A `command` card for tests: the given defaults of a test file, then the fields one test changes. */
+export function cardMaker(dir: string, defaults: Record<string, unknown>): (name: string, extra?: Record<string, unknown>) => string {
+  return (name, extra = {}) => writeCard(dir, `${name}.json`, { agent_id: name, kind: "command", command: ["true"], ...defaults, ...extra });
 }
 
 export function writeCard(dir: string, name: string, card: Record<string, unknown>): string {
@@ -80,3 +87,28 @@ function safeDirs(dir: string): string[] {
     return [];
   }
 }
+
+/** Waits until something accepts connections on 127.0.0.1:port. */
+export async function waitForPort(port: number, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = connect(port, "127.0.0.1", () => (s.destroy(), resolve(true)));
+      s.on("error", () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`nothing listens on 127.0.0.1:${port} after ${timeoutMs} ms`);
+    await sleep(50);
+  }
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.listen(0, "127.0.0.1", () => {
+      const port = (server.address() as { port: number }).port;
+      server.close(() => resolve(port));
+    });
+  });
+}
+

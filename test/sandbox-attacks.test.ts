@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { hostProcessesWith, paddock, paddockCgroups, scratch, writeCard } from "./helpers.js";
+import { hostProcessesWith, paddock, paddockCgroups, scratch, cardMaker } from "./helpers.js";
 
 const { dir, env } = scratch();
 const workspace = join(dir, "ws-alpha");
@@ -12,17 +12,11 @@ const otherWorkspace = join(dir, "ws-beta");
 const secret = `paddock-secret-${process.pid}-${Date.now()}`;
 const rootSecret = `/root/.paddock-test-secret-${process.pid}`;
 
-function card(name: string, extra: Record<string, unknown> = {}) {
-  return writeCard(dir, `${name}.json`, {
-    agent_id: name,
-    workspace,
-    kind: "command",
-    command: ["true"],
-    tools: ["sh", "coreutils", "bash", "curl", "git", "grep"],
-    resource_limits: { memory_mb: 256, max_processes: 32 },
-    ...extra,
-  });
-}
+const card = cardMaker(dir, {
+  workspace,
+  tools: ["sh", "coreutils", "bash", "curl", "git", "grep"],
+  resource_limits: { memory_mb: 256, max_processes: 32 },
+});
 
 /** Runs a shell script in the sandbox of `cardFile`, as a user of `paddock exec` would. */
 function inside(cardFile: string, script: string, extraEnv: NodeJS.ProcessEnv = {}) {

@@ -2,15 +2,13 @@ import assert from "node:assert/strict";
 import { chmodSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { CLI, paddock, paddockCgroups, run, scratch, writeCard } from "./helpers.js";
+import { CLI, paddock, paddockCgroups, run, scratch, cardMaker } from "./helpers.js";
 
 const { dir, env } = scratch();
 const workspace = join(dir, "ws");
 mkdirSync(workspace, { recursive: true });
 
-function card(name: string, extra: Record<string, unknown> = {}) {
-  return writeCard(dir, `${name}.json`, { agent_id: name, workspace, kind: "command", command: ["true"], tools: ["sh", "coreutils"], ...extra });
-}
+const card = cardMaker(dir, { workspace, tools: ["sh", "coreutils"] });
 
 function assertNothingLeft(): void {
   assert.deepEqual(paddockCgroups(), [], "a cgroup was left behind");

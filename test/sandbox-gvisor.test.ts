@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { paddock, paddockCgroups, scratch, writeCard } from "./helpers.js";
+import { paddock, paddockCgroups, scratch, cardMaker } from "./helpers.js";
 
 const { dir, env } = scratch();
 const workspace = join(dir, "ws");
@@ -10,18 +10,12 @@ mkdirSync(workspace, { recursive: true });
 const secret = `gvisor-secret-${process.pid}`;
 writeFileSync(join(dir, "outside.txt"), secret);
 
-function card(name: string, extra: Record<string, unknown> = {}) {
-  return writeCard(dir, `${name}.json`, {
-    agent_id: name,
-    workspace,
-    kind: "command",
-    command: ["true"],
-    backend: "gvisor",
-    tools: ["sh", "coreutils", "grep"],
-    resource_limits: { memory_mb: 256, max_processes: 20 },
-    ...extra,
-  });
-}
+const card = cardMaker(dir, {
+  workspace,
+  backend: "gvisor",
+  tools: ["sh", "coreutils", "grep"],
+  resource_limits: { memory_mb: 256, max_processes: 20 },
+});
 
 // The Debian runsc build rejects the statx flags of current coreutils' ls, so these tests read with cat and sh.
 describe("sandbox: the gvisor backend keeps the same contract", () => {
