@@ -79,6 +79,20 @@ describe("egress proxy wired into the sandbox: the agent's one way out", () => {
     assert.ok(!r.stdout.includes("hello"));
   });
 
+  it("from inside: loopback and metadata addresses in any spelling, and CONNECT to another port, are refused", async () => {
+    const open = writeCard(dir, "open.json", { agent_id: "opener", workspace, kind: "command", command: ["true"], tools: ["sh", "curl"], allowed_hosts: ["*"] });
+    const targets = ["http://2130706433/", "http://0x7f.1/", "http://[::1]/", "http://[::ffff:127.0.0.1]/", "http://169.254.169.254/latest/meta-data/", "http://10.0.0.1/"];
+    // Without NO_PROXY, so that curl hands even loopback URLs to the proxy (with it, they hit the sandbox's empty loopback).
+    const script = ["export NO_PROXY= no_proxy=", ...targets.map((t) => `curl -sS -o /dev/null -w '%{http_code} ${t}\n' '${t}'`), "curl -sS -p http://example.com:22/ 2>&1"].join("; ");
+    const r = await paddock(["exec", "--card", open, "--", "sh", "-c", script], { env });
+    for (const t of targets) assert.match(r.stdout, new RegExp(`^403 ${t.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}$`, "m"));
+    assert.match(r.stdout, /CONNECT tunnel failed, response 403|Received HTTP code 403 from proxy after CONNECT/);
+    const log = await paddock(["egress", "log", "--agent", "opener", "--denied", "--json"], { env });
+    const reasons = log.stdout.trim().split("\n").map((l) => JSON.parse(l) as { host: string; reason: string });
+    assert.deepEqual(reasons.filter((x) => x.reason === "blocked_address").map((x) => x.host).sort(), ["10.0.0.1", "127.0.0.1", "127.0.0.1", "169.254.169.254", "::1", "::ffff:7f00:1"]);
+    assert.ok(reasons.some((x) => x.host === "example.com" && x.reason === "not_allowed"));
+  });
+
   it("every decision is in the audit, readable with paddock egress log", async () => {
     const all = await paddock(["egress", "log", "--agent", "netty", "--json"], { env });
     assert.equal(all.code, 0, all.stderr);
@@ -90,6 +104,6 @@ describe("egress proxy wired into the sandbox: the agent's one way out", () => {
     assert.match(denied.stdout, /DENY\s+netty\s+GET\s+not-allowed\.example\.net:80\s+not_allowed/);
     assert.doesNotMatch(denied.stdout, /ALLOW/);
     const jsonl = readFileSync(join(env.PADDOCK_HOME!, "data", "logs", "egress.jsonl"), "utf8").trim().split("\n");
-    assert.equal(jsonl.length, rows.length);
+    assert.equal(jsonl.filter((l) => (JSON.parse(l) as { agent_id: string }).agent_id === "netty").length, rows.length);
   });
 });

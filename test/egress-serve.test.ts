@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { get as httpGet } from "node:http";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { get, raw, startOrigin } from "./egress-helpers.js";
+import { eventually, get, raw, startOrigin } from "./egress-helpers.js";
 import { CLI, freePort, paddock, scratch, waitForPort } from "./helpers.js";
 
 describe("paddock egress serve", () => {
@@ -58,6 +58,12 @@ describe("paddock egress serve", () => {
       }));
       assert.match(metrics, /paddock_egress_decisions_total\{agent="pod-a",kind="http",decision="allowed",reason="allowed"\} 1/);
       assert.match(metrics, /paddock_egress_decisions_total\{agent="pod-b",kind="http",decision="denied",reason="not_allowed"\} 1/);
+      // A live change: pod-b may now reach the origin, after SIGHUP and without a restart.
+      writeFileSync(file, readFileSync(file, "utf8").replace("    allowed_hosts: []", `    allowed_hosts: ["127.0.0.1:${origin.port}"]`));
+      server.kill("SIGHUP");
+      await eventually(async () => (logs.includes("egress config reloaded") ? true : undefined));
+      const now = await raw(port, get(`http://127.0.0.1:${origin.port}/after-reload`, undefined, auth("pod-b:other")));
+      assert.match(now, /origin saw GET \/after-reload/);
     } finally {
       server.kill("SIGTERM");
       origin.server.close();
@@ -66,6 +72,6 @@ describe("paddock egress serve", () => {
     assert.equal(code, 0, logs);
     assert.match(logs, /"msg":"egress proxy listening"/);
     const log = await paddock(["egress", "log", "--json"], { env });
-    assert.equal(log.stdout.trim().split("\n").length, 2, "both decisions were stored before the server exited");
+    assert.equal(log.stdout.trim().split("\n").length, 3, "every decision was stored before the server exited");
   });
 });

@@ -34,11 +34,11 @@ export function registerEgress(program: Command): void {
 
   egress
     .command("serve")
-    .description("run the proxy on TCP; agents name themselves with Proxy-Authorization: Basic agent_id:token")
+    .description("run the proxy on TCP; agents name themselves with Proxy-Authorization: Basic agent_id:token; SIGHUP reloads the config")
     .requiredOption("--config <file>", "egress config (YAML or JSON): listen, agents with tokens and allowed_hosts")
     .action(async (opts: { config: string }) => {
       try {
-        await serve(await loadConfig(opts.config));
+        await serve(opts.config);
       } catch (err) {
         process.exitCode = report(err);
       }
@@ -68,9 +68,10 @@ async function loadConfig(file: string): Promise<EgressConfig> {
   return parsed.data;
 }
 
-async function serve(config: EgressConfig): Promise<void> {
+async function serve(file: string): Promise<void> {
   const { EgressService, systemResolver } = await import("../egress/index.js");
-  const tokens = new Map(config.agents.map((a) => [a.agent_id, Buffer.from(a.token_sha256 ?? sha256(readFileSync(a.token_file!, "utf8").trim()), "hex")]));
+  let config = await loadConfig(file);
+  let tokens = tokensOf(config);
   const paths = paddockPaths();
   const service = new EgressService(paths, {
     database: config.database,
@@ -81,7 +82,7 @@ async function serve(config: EgressConfig): Promise<void> {
       return !!expected && timingSafeEqual(expected, Buffer.from(sha256(token), "hex"));
     },
   });
-  for (const agent of config.agents) await service.attach(agent.agent_id, agent.allowed_hosts);
+  for (const agent of config.agents) await service.proxy.addAgent(agent.agent_id, agent.allowed_hosts);
   const [host, port] = splitHostPort(config.listen);
   const address = await service.proxy.listenTcp(port, host);
   log({ msg: "egress proxy listening", listen: `${address.address}:${address.port}`, agents: config.agents.length });
@@ -92,12 +93,35 @@ async function serve(config: EgressConfig): Promise<void> {
       void service.metrics.text().then((text) => res.writeHead(200, { "Content-Type": service.metrics.registry.contentType }).end(text));
     }).listen(mport, mhost, () => log({ msg: "metrics listening", listen: config.metrics_listen }));
   }
+  // SIGHUP re-reads the config: agents, tokens and allowlists change without a restart (listen addresses do not).
+  process.on("SIGHUP", () => {
+    void (async () => {
+      try {
+        const next = await loadConfig(file);
+        const wanted = new Set(next.agents.map((a) => a.agent_id));
+        for (const id of service.proxy.agentIds()) if (!wanted.has(id)) await service.proxy.removeAgent(id);
+        for (const agent of next.agents) {
+          if (service.proxy.agentIds().includes(agent.agent_id)) service.proxy.setAllowlist(agent.agent_id, agent.allowed_hosts);
+          else await service.proxy.addAgent(agent.agent_id, agent.allowed_hosts);
+        }
+        tokens = tokensOf(next);
+        config = next;
+        log({ msg: "egress config reloaded", agents: next.agents.length });
+      } catch (err) {
+        log({ level: "error", msg: "egress config not reloaded; the previous one stays in force", error: (err as Error).message });
+      }
+    })();
+  });
   await new Promise<void>((resolve) => {
     for (const sig of ["SIGINT", "SIGTERM"] as const) process.once(sig, () => resolve());
   });
   log({ msg: "egress proxy stopping" });
   await service.close();
   process.exit(EXIT.ok);
+}
+
+function tokensOf(config: EgressConfig): Map<string, Buffer> {
+  return new Map(config.agents.map((a) => [a.agent_id, Buffer.from(a.token_sha256 ?? sha256(readFileSync(a.token_file!, "utf8").trim()), "hex")]));
 }
 
 function splitHostPort(value: string): [string, number] {

@@ -66,10 +66,20 @@ export class EgressProxy {
     this.server.on("clientError", (err: NodeJS.ErrnoException, socket: Duplex) => this.onClientError(err, socket));
   }
 
-  /** Gives an agent its own socket; connections to it are that agent's. */
-  async addAgent(agentId: string, allowedHosts: readonly string[], socketPath: string): Promise<string> {
+  /**
+   * Gives an agent its egress identity and, with `socketPath`, a socket of its
+   * own: connections to it are that agent's. Without one, the agent reaches the
+   * proxy only through the TCP listener, naming itself with its token.
+   */
+  async addAgent(agentId: string, allowedHosts: readonly string[], socketPath: string): Promise<string>;
+  async addAgent(agentId: string, allowedHosts: readonly string[]): Promise<undefined>;
+  async addAgent(agentId: string, allowedHosts: readonly string[], socketPath?: string): Promise<string | undefined> {
     if (this.agents.has(agentId)) throw new PaddockError("egress_agent_exists", `agent ${agentId} already has an egress identity`, agentId);
     const agent: AgentEntry = { id: agentId, allowlist: new Allowlist(allowedHosts), socketPath, connections: new Set(), revoked: false };
+    if (!socketPath) {
+      this.agents.set(agentId, agent);
+      return undefined;
+    }
     const listener = net.createServer({ noDelay: true }, (socket) => this.accept(socket, agent));
     rmSync(socketPath, { force: true });
     await new Promise<void>((resolve, reject) => listener.once("error", reject).listen(socketPath, resolve));
@@ -77,6 +87,10 @@ export class EgressProxy {
     agent.listener = listener;
     this.agents.set(agentId, agent);
     return socketPath;
+  }
+
+  agentIds(): string[] {
+    return [...this.agents.keys()];
   }
 
   /** Changes a running agent's allowlist; the next request is judged by the new one. */
