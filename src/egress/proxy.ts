@@ -61,8 +61,13 @@ export class EgressProxy {
     // One HTTP parser for every listener: connections are handed to it with their caller attached.
     this.server = http.createServer({ maxHeaderSize: this.limits.maxHeaderBytes, requestTimeout: 0, keepAliveTimeout: 5_000 });
     this.server.maxHeadersCount = 0;
-    this.server.on("request", (req: http.IncomingMessage, res: http.ServerResponse) => void this.onRequest(req, res));
-    this.server.on("connect", (req: http.IncomingMessage, socket: Duplex, head: Buffer) => void this.onConnect(req, socket, head));
+    // A fault in one request must not take down every agent's exit: it ends that request with a 500.
+    this.server.on("request", (req: http.IncomingMessage, res: http.ServerResponse) =>
+      this.onRequest(req, res).catch((err: Error) => this.fault(err, res.headersSent ? res.socket : undefined, () => res.writeHead(500).end("paddock egress proxy: internal error\n"))),
+    );
+    this.server.on("connect", (req: http.IncomingMessage, socket: Duplex, head: Buffer) =>
+      this.onConnect(req, socket, head).catch((err: Error) => this.fault(err, undefined, () => writeRaw(socket, { status: 500, reason: "internal_error", message: err.message }, "paddock egress proxy: internal error\n"))),
+    );
     this.server.on("clientError", (err: NodeJS.ErrnoException, socket: Duplex) => this.onClientError(err, socket));
   }
 
@@ -386,6 +391,12 @@ export class EgressProxy {
       s.once("close", close);
       s.on("error", close);
     }
+  }
+
+  private fault(err: Error, destroy: Duplex | null | undefined, answer: () => void): void {
+    process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), level: "error", msg: "egress request failed", error: err.stack ?? err.message })}\n`);
+    if (destroy) destroy.destroy();
+    else answer();
   }
 
   /** Requests Node's parser refuses before they reach us: oversized heads, CL+TE smuggling, malformed lines. */

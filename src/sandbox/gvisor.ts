@@ -31,7 +31,12 @@ export class GvisorSandbox extends RuntimeSandbox {
   }
 
   protected runtimeArgv(): string[] {
-    writeBundle(this.spec);
+    try {
+      writeBundle(this.spec);
+    } catch (err) {
+      rmSync(this.spec.runDir, { recursive: true, force: true });
+      throw new SandboxError("bundle_failed", `cannot write the OCI bundle: ${(err as Error).message}`, this.spec.runDir);
+    }
     return [this.runsc, "--root", this.stateDir, "--network=none", "--ignore-cgroups", "run", "--bundle", this.spec.runDir, this.name];
   }
 

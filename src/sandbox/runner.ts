@@ -65,10 +65,10 @@ export abstract class RuntimeSandbox implements Sandbox {
   async start(): Promise<void> {
     if (this.child) throw new SandboxError("sandbox_started", `sandbox ${this.name} was already started`);
     const plan = planCgroups({ allowUnenforced: this.spec.allowUnenforcedLimits });
+    const [file, ...args] = this.runtimeArgv();
     const limits = { ...this.spec.limits, maxProcesses: this.spec.limits.maxProcesses + this.runtimeProcesses() };
     this.cgroup = plan.create(this.name, limits);
     this.unenforced = ALL_LIMITS.filter((l) => !this.cgroup?.enforced.includes(l));
-    const [file, ...args] = this.runtimeArgv();
     const stdio: StdioOptions = [...(this.stdio() as unknown[]), ...Array<"pipe">(this.extraPipes()).fill("pipe")] as StdioOptions;
     this.startedAt = performance.now();
     const child = spawn("/bin/sh", ["-c", launcher(this.launcherOpenFiles(), this.cgroup?.procsFiles ?? []), "paddock-sandbox", file!, ...args], {
