@@ -3,7 +3,7 @@ import type { PaddockPaths } from "../paths/index.js";
 import { SqliteStore } from "./sqlite.js";
 import type { Store } from "./types.js";
 
-export { EgressRecordSchema, type EgressQuery, type EgressRecord } from "./records.js";
+export { EgressRecordSchema, KeyRecordSchema, UsageRecordSchema, type EgressQuery, type EgressRecord, type KeyRecord, type UsageRecord } from "./records.js";
 export type { Store } from "./types.js";
 
 /** The store at `database` (a SQLite file path), or the default one in paddock's data folder. */

@@ -31,3 +31,43 @@ export interface EgressQuery {
   /** Newest N records (returned oldest first). */
   limit?: number;
 }
+
+/** A gateway virtual key, as LiteLLM's /key endpoints describe it; only its SHA-256 is stored. */
+export const KeyRecordSchema = z.object({
+  token_hash: z.string(),
+  /** The key's first and last characters, to recognise it in listings. */
+  key_name: z.string(),
+  key_alias: z.string().nullable(),
+  /** Model names it may call; empty: all. */
+  models: z.array(z.string()),
+  max_budget: z.number().nullable(),
+  spend: z.number(),
+  rpm_limit: z.number().int().nullable(),
+  tpm_limit: z.number().int().nullable(),
+  expires: z.string().nullable(),
+  metadata: z.record(z.string(), z.unknown()),
+  user_id: z.string().nullable(),
+  team_id: z.string().nullable(),
+  created_at: z.string(),
+  blocked: z.boolean(),
+});
+
+export type KeyRecord = z.infer<typeof KeyRecordSchema>;
+
+/** One gateway request, as billed. */
+export const UsageRecordSchema = z.object({
+  time: z.string(),
+  token_hash: z.string().nullable(),
+  agent_id: z.string().nullable(),
+  model: z.string(),
+  deployment: z.string().nullable(),
+  input_tokens: z.number().int(),
+  output_tokens: z.number().int(),
+  cost: z.number(),
+  latency_ms: z.number(),
+  status: z.number().int(),
+  capped: z.boolean(),
+  stream: z.boolean(),
+});
+
+export type UsageRecord = z.infer<typeof UsageRecordSchema>;

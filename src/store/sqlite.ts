@@ -2,7 +2,7 @@ import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
 import { PaddockError } from "../errors/index.js";
-import type { EgressQuery, EgressRecord } from "./records.js";
+import type { EgressQuery, EgressRecord, KeyRecord, UsageRecord } from "./records.js";
 import type { Store } from "./types.js";
 
 /** Schema changes in order; `PRAGMA user_version` records how many have been applied. */
@@ -25,13 +25,69 @@ const MIGRATIONS = [
    );
    CREATE INDEX egress_audit_agent_time ON egress_audit (agent_id, time);
    CREATE INDEX egress_audit_time ON egress_audit (time);`,
+  `CREATE TABLE gateway_keys (
+     token_hash TEXT PRIMARY KEY,
+     key_name TEXT NOT NULL,
+     key_alias TEXT,
+     models TEXT NOT NULL,
+     max_budget REAL,
+     spend REAL NOT NULL DEFAULT 0,
+     rpm_limit INTEGER,
+     tpm_limit INTEGER,
+     expires TEXT,
+     metadata TEXT NOT NULL,
+     user_id TEXT,
+     team_id TEXT,
+     created_at TEXT NOT NULL,
+     blocked INTEGER NOT NULL DEFAULT 0
+   );
+   CREATE TABLE gateway_usage (
+     id INTEGER PRIMARY KEY,
+     time TEXT NOT NULL,
+     token_hash TEXT,
+     agent_id TEXT,
+     model TEXT NOT NULL,
+     deployment TEXT,
+     input_tokens INTEGER NOT NULL,
+     output_tokens INTEGER NOT NULL,
+     cost REAL NOT NULL,
+     latency_ms REAL NOT NULL,
+     status INTEGER NOT NULL,
+     capped INTEGER NOT NULL,
+     stream INTEGER NOT NULL
+   );
+   CREATE INDEX gateway_usage_key ON gateway_usage (token_hash, time);
+   CREATE INDEX gateway_usage_agent ON gateway_usage (agent_id, time);`,
 ];
+
+const KEY_COLUMNS = ["token_hash", "key_name", "key_alias", "models", "max_budget", "spend", "rpm_limit", "tpm_limit", "expires", "metadata", "user_id", "team_id", "created_at", "blocked"] as const;
+const USAGE_COLUMNS = ["time", "token_hash", "agent_id", "model", "deployment", "input_tokens", "output_tokens", "cost", "latency_ms", "status", "capped", "stream"] as const;
+
+/** SQLite has no JSON or boolean columns: they are stored as text and integers. */
+function keyToRow(key: Partial<KeyRecord>): Record<string, unknown> {
+  const row: Record<string, unknown> = { ...key };
+  if (key.models) row.models = JSON.stringify(key.models);
+  if (key.metadata) row.metadata = JSON.stringify(key.metadata);
+  if (key.blocked !== undefined) row.blocked = key.blocked ? 1 : 0;
+  return row;
+}
+
+function rowToKey(row: Record<string, unknown>): KeyRecord {
+  return { ...row, models: JSON.parse(row.models as string), metadata: JSON.parse(row.metadata as string), blocked: row.blocked === 1 } as KeyRecord;
+}
+
+function rowToUsage(row: Record<string, unknown>): UsageRecord {
+  return { ...row, capped: row.capped === 1, stream: row.stream === 1 } as UsageRecord;
+}
 
 const COLUMNS = ["time", "agent_id", "method", "host", "port", "address", "decision", "rule", "reason", "status", "bytes_up", "bytes_down", "duration_ms"] as const;
 
 export class SqliteStore implements Store {
   private readonly db: Database.Database;
   private readonly insertEgress: Database.Statement;
+  private readonly insertUsage: Database.Statement;
+  private readonly addSpend: Database.Statement;
+  private readonly selectKey: Database.Statement;
 
   constructor(readonly path: string) {
     try {
@@ -46,6 +102,9 @@ export class SqliteStore implements Store {
     this.db.pragma("synchronous = NORMAL");
     this.migrate();
     this.insertEgress = this.db.prepare(`INSERT INTO egress_audit (${COLUMNS.join(", ")}) VALUES (${COLUMNS.map((c) => `@${c}`).join(", ")})`);
+    this.insertUsage = this.db.prepare(`INSERT INTO gateway_usage (${USAGE_COLUMNS.join(", ")}) VALUES (${USAGE_COLUMNS.map((c) => `@${c}`).join(", ")})`);
+    this.addSpend = this.db.prepare("UPDATE gateway_keys SET spend = spend + @cost WHERE token_hash = @token_hash");
+    this.selectKey = this.db.prepare("SELECT * FROM gateway_keys WHERE token_hash = ?");
   }
 
   private migrate(): void {
@@ -74,6 +133,49 @@ export class SqliteStore implements Store {
     const sql = `SELECT ${COLUMNS.join(", ")} FROM egress_audit ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY id DESC LIMIT @limit`;
     const rows = this.db.prepare(sql).all({ ...params, limit: query.limit ?? 1000 }) as EgressRecord[];
     return rows.reverse();
+  }
+
+  async insertKey(key: KeyRecord): Promise<void> {
+    this.db.prepare(`INSERT INTO gateway_keys (${KEY_COLUMNS.join(", ")}) VALUES (${KEY_COLUMNS.map((c) => `@${c}`).join(", ")})`).run(keyToRow(key));
+  }
+
+  async keyByHash(tokenHash: string): Promise<KeyRecord | undefined> {
+    const row = this.selectKey.get(tokenHash) as Record<string, unknown> | undefined;
+    return row && rowToKey(row);
+  }
+
+  async updateKey(tokenHash: string, patch: Partial<Omit<KeyRecord, "token_hash">>): Promise<KeyRecord | undefined> {
+    const fields = Object.keys(patch).filter((k) => (KEY_COLUMNS as readonly string[]).includes(k) && k !== "token_hash");
+    if (fields.length > 0) {
+      this.db.prepare(`UPDATE gateway_keys SET ${fields.map((f) => `${f} = @${f}`).join(", ")} WHERE token_hash = @token_hash`).run({ ...keyToRow(patch), token_hash: tokenHash });
+    }
+    return this.keyByHash(tokenHash);
+  }
+
+  async deleteKeys(tokenHashes: string[]): Promise<string[]> {
+    const remove = this.db.prepare("DELETE FROM gateway_keys WHERE token_hash = ?");
+    return this.db.transaction(() => tokenHashes.filter((h) => remove.run(h).changes > 0))();
+  }
+
+  async listKeys(): Promise<KeyRecord[]> {
+    return (this.db.prepare("SELECT * FROM gateway_keys ORDER BY created_at").all() as Array<Record<string, unknown>>).map(rowToKey);
+  }
+
+  async recordUsage(rows: UsageRecord[]): Promise<void> {
+    this.db.transaction(() => {
+      for (const row of rows) {
+        this.insertUsage.run({ ...row, capped: row.capped ? 1 : 0, stream: row.stream ? 1 : 0 });
+        if (row.token_hash && row.cost > 0) this.addSpend.run({ token_hash: row.token_hash, cost: row.cost });
+      }
+    })();
+  }
+
+  async usage(query: { tokenHash?: string; agentId?: string; limit?: number }): Promise<UsageRecord[]> {
+    const where: string[] = [];
+    if (query.tokenHash) where.push("token_hash = @tokenHash");
+    if (query.agentId) where.push("agent_id = @agentId");
+    const sql = `SELECT ${USAGE_COLUMNS.join(", ")} FROM gateway_usage ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY id DESC LIMIT @limit`;
+    return (this.db.prepare(sql).all({ ...query, limit: query.limit ?? 1000 }) as Array<Record<string, unknown>>).map(rowToUsage).reverse();
   }
 
   async close(): Promise<void> {

@@ -1,0 +1,166 @@
+import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import { z } from "zod";
+import type { KeyRecord, Store } from "../store/index.js";
+import { GatewayError } from "./errors.js";
+
+/** Who is calling: the operator (master key) or a virtual key. */
+export type Caller = { kind: "master" } | { kind: "key"; key: KeyRecord };
+
+/** LiteLLM's /key/generate and /key/update bodies. */
+export const KeyFieldsSchema = z.looseObject({
+  models: z.array(z.string()).optional(),
+  max_budget: z.number().min(0).nullable().optional(),
+  rpm_limit: z.number().int().min(1).nullable().optional(),
+  tpm_limit: z.number().int().min(1).nullable().optional(),
+  duration: z.string().regex(/^\d+[smhd]$/, "must look like 30s, 15m, 24h or 30d").nullable().optional(),
+  metadata: z.record(z.string(), z.unknown()).optional(),
+  user_id: z.string().nullable().optional(),
+  team_id: z.string().nullable().optional(),
+  key_alias: z.string().nullable().optional(),
+  blocked: z.boolean().optional(),
+});
+
+export type KeyFields = z.output<typeof KeyFieldsSchema>;
+
+const CACHE_MS = 5_000;
+const WINDOW_MS = 60_000;
+
+export function hashKey(token: string): string {
+  return createHash("sha256").update(token).digest("hex");
+}
+
+/**
+ * Virtual keys: generated, stored as SHA-256 only, looked up through a short
+ * cache (a key changed on another replica is seen within seconds), and checked
+ * before every call: expiry, blocking, model access, budget, and rpm/tpm over a
+ * sliding minute.
+ */
+export class KeyService {
+  private readonly cache = new Map<string, { key: KeyRecord | undefined; at: number }>();
+  private readonly requests = new Map<string, number[]>();
+  private readonly tokens = new Map<string, Array<[number, number]>>();
+  private readonly master?: Buffer;
+
+  constructor(
+    private readonly store: Store,
+    masterKey: string | undefined,
+  ) {
+    this.master = masterKey ? Buffer.from(hashKey(masterKey), "hex") : undefined;
+  }
+
+  /** Reads `Authorization: Bearer` or Anthropic's `x-api-key`. */
+  async authenticate(headers: Record<string, string | string[] | undefined>): Promise<Caller> {
+    const bearer = /^Bearer\s+(.+)$/i.exec(String(headers.authorization ?? ""))?.[1]?.trim();
+    const token = bearer ?? (typeof headers["x-api-key"] === "string" ? headers["x-api-key"] : undefined);
+    if (!this.master) return { kind: "master" };
+    if (!token) throw new GatewayError(401, "authentication_error", "missing API key: send Authorization: Bearer <key> (or x-api-key)");
+    const hash = hashKey(token);
+    if (timingSafeEqual(Buffer.from(hash, "hex"), this.master)) return { kind: "master" };
+    const key = await this.lookup(hash);
+    if (!key) throw new GatewayError(401, "authentication_error", "invalid API key");
+    if (key.blocked) throw new GatewayError(401, "authentication_error", "this API key is blocked");
+    if (key.expires && Date.parse(key.expires) <= Date.now()) throw new GatewayError(401, "authentication_error", `this API key expired at ${key.expires}`);
+    return { kind: "key", key };
+  }
+
+  /** Model access, budget and rate limits, before any call upstream. */
+  admit(caller: Caller, model: string): void {
+    if (caller.kind === "master") return;
+    const { key } = caller;
+    if (key.models.length > 0 && !key.models.includes(model)) {
+      throw new GatewayError(403, "permission_error", `this key may not call '${model}' (it may call: ${key.models.join(", ")})`, "model");
+    }
+    if (key.max_budget !== null && key.spend >= key.max_budget) {
+      throw new GatewayError(400, "budget_exceeded", `Budget has been exceeded! Current cost: ${key.spend}, Max budget: ${key.max_budget}`);
+    }
+    const now = Date.now();
+    if (key.rpm_limit !== null) {
+      const recent = prune(this.requests, key.token_hash, now, (t) => t);
+      if (recent.length >= key.rpm_limit) throw rateLimited(`rpm_limit ${key.rpm_limit} reached`, recent[0]! + WINDOW_MS - now);
+      recent.push(now);
+    }
+    if (key.tpm_limit !== null) {
+      const recent = prune(this.tokens, key.token_hash, now, ([t]) => t);
+      const used = recent.reduce((n, [, tokens]) => n + tokens, 0);
+      if (used >= key.tpm_limit) throw rateLimited(`tpm_limit ${key.tpm_limit} reached (${used} tokens in the last minute)`, recent[0]![0] + WINDOW_MS - now);
+    }
+  }
+
+  /** Counts a finished call against the key's tokens-per-minute and its cached spend. */
+  charge(caller: Caller, tokens: number, cost: number): void {
+    if (caller.kind !== "key") return;
+    if (caller.key.tpm_limit !== null) prune(this.tokens, caller.key.token_hash, Date.now(), ([t]) => t).push([Date.now(), tokens]);
+    caller.key.spend += cost;
+  }
+
+  async generate(fields: KeyFields & { key?: string }): Promise<{ key: string; record: KeyRecord }> {
+    const token = fields.key ?? `sk-${randomBytes(24).toString("base64url")}`;
+    const record: KeyRecord = {
+      token_hash: hashKey(token),
+      key_name: `${token.slice(0, 5)}...${token.slice(-4)}`,
+      key_alias: fields.key_alias ?? null,
+      models: fields.models ?? [],
+      max_budget: fields.max_budget ?? null,
+      spend: 0,
+      rpm_limit: fields.rpm_limit ?? null,
+      tpm_limit: fields.tpm_limit ?? null,
+      expires: fields.duration ? new Date(Date.now() + durationMs(fields.duration)).toISOString() : null,
+      metadata: fields.metadata ?? {},
+      user_id: fields.user_id ?? null,
+      team_id: fields.team_id ?? null,
+      created_at: new Date().toISOString(),
+      blocked: fields.blocked ?? false,
+    };
+    await this.store.insertKey(record);
+    return { key: token, record };
+  }
+
+  async update(token: string, fields: KeyFields): Promise<KeyRecord> {
+    const hash = token.startsWith("sk-") ? hashKey(token) : token;
+    const { duration, ...rest } = fields;
+    const patch = { ...rest, ...(duration !== undefined ? { expires: duration ? new Date(Date.now() + durationMs(duration)).toISOString() : null } : {}) };
+    const updated = await this.store.updateKey(hash, patch);
+    if (!updated) throw new GatewayError(404, "not_found_error", "no such key");
+    this.cache.delete(hash);
+    return updated;
+  }
+
+  async delete(tokens: string[]): Promise<string[]> {
+    const hashes = tokens.map((t) => (t.startsWith("sk-") ? hashKey(t) : t));
+    for (const h of hashes) this.cache.delete(h);
+    return this.store.deleteKeys(hashes);
+  }
+
+  async info(token: string): Promise<KeyRecord> {
+    const key = await this.lookup(token.startsWith("sk-") ? hashKey(token) : token, true);
+    if (!key) throw new GatewayError(404, "not_found_error", "no such key");
+    return key;
+  }
+
+  list(): Promise<KeyRecord[]> {
+    return this.store.listKeys();
+  }
+
+  private async lookup(hash: string, fresh = false): Promise<KeyRecord | undefined> {
+    const hit = this.cache.get(hash);
+    if (!fresh && hit && Date.now() - hit.at < CACHE_MS) return hit.key;
+    const key = await this.store.keyByHash(hash);
+    this.cache.set(hash, { key, at: Date.now() });
+    return key;
+  }
+}
+
+function prune<T>(map: Map<string, T[]>, id: string, now: number, timeOf: (entry: T) => number): T[] {
+  const list = (map.get(id) ?? []).filter((e) => timeOf(e) > now - WINDOW_MS);
+  map.set(id, list);
+  return list;
+}
+
+function rateLimited(message: string, retryMs: number): GatewayError {
+  return new GatewayError(429, "rate_limit_error", `rate limit: ${message}`, null, { "Retry-After": String(Math.max(1, Math.ceil(retryMs / 1000))) });
+}
+
+function durationMs(duration: string): number {
+  const n = Number(duration.slice(0, -1));
+  return n * { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[duration.slice(-1) as "s" | "m" | "h" | "d"];
+}

@@ -1,0 +1,109 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { sendChat, sseData, upstreamError, usageOf, type ChatDeps } from "./chat.js";
+import { GatewayError } from "./errors.js";
+import type { Router } from "./router.js";
+import { auth, countPrompt, discoverWindow, outputRoom } from "./tokens.js";
+import { readJson, requestUpstream, UpstreamUnavailable } from "./upstream.js";
+
+/** What a handler reports for billing once its answer is complete. */
+export interface Billed {
+  model: string;
+  deployment?: string;
+  input: number;
+  output: number;
+  status: number;
+  capped: boolean;
+  stream: boolean;
+  firstByteMs?: number;
+}
+
+/** Aborts the upstream call when the client goes away before its answer is complete. */
+export function abortOnClose(req: IncomingMessage, res: ServerResponse): AbortSignal {
+  const controller = new AbortController();
+  res.once("close", () => {
+    if (!res.writableFinished) controller.abort();
+  });
+  req.once("aborted", () => controller.abort());
+  return controller.signal;
+}
+
+export function requireChat(body: Record<string, unknown>): asserts body is Record<string, unknown> & { model: string; messages: Array<Record<string, unknown>> } {
+  if (typeof body.model !== "string") throw new GatewayError(400, "invalid_request_error", "model is required", "model");
+  if (!Array.isArray(body.messages) || body.messages.length === 0) throw new GatewayError(400, "invalid_request_error", "messages must be a non-empty array", "messages");
+}
+
+export async function chatCompletions(deps: ChatDeps, req: IncomingMessage, res: ServerResponse, body: Record<string, unknown>): Promise<Billed> {
+  requireChat(body);
+  const started = performance.now();
+  const r = await sendChat(deps, body, abortOnClose(req, res));
+  if (r.status !== 200) throw upstreamError(r);
+  const capped = r.sent !== undefined && r.requested !== undefined && r.sent < r.requested;
+  const billed: Billed = { model: body.model, deployment: r.deployment.id, input: r.input.tokens, output: 0, status: 200, capped, stream: !!body.stream };
+  if (!body.stream) {
+    const json = await readJson({ status: 200, body: r.body! });
+    const usage = usageOf(json);
+    if (usage) Object.assign(billed, usage);
+    return send(res, 200, json), billed;
+  }
+  res.writeHead(200, { "Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache", Connection: "keep-alive" });
+  const wantsUsage = (body.stream_options as { include_usage?: boolean } | undefined)?.include_usage === true;
+  for await (const data of sseData(r.body!)) {
+    billed.firstByteMs ??= performance.now() - started;
+    if (data.includes('"usage"') && data !== "[DONE]") {
+      const parsed = JSON.parse(data) as { choices?: unknown[] };
+      const usage = usageOf(parsed);
+      if (usage) Object.assign(billed, usage);
+      // paddock asked for the usage chunk for its own billing; a client that did not ask does not get it.
+      if (!wantsUsage && parsed.choices?.length === 0) continue;
+    }
+    res.write(`data: ${data}\n\n`);
+  }
+  res.end();
+  return billed;
+}
+
+/** Legacy completions, FIM for editors: max_tokens capped the same way, prompt counted by the upstream's tokenizer. */
+export async function completions(deps: ChatDeps, req: IncomingMessage, res: ServerResponse, body: Record<string, unknown>): Promise<Billed> {
+  if (typeof body.model !== "string") throw new GatewayError(400, "invalid_request_error", "model is required", "model");
+  if (body.stream) throw new GatewayError(400, "invalid_request_error", "streaming legacy completions are not supported; use stream: false or /v1/chat/completions", "stream");
+  const signal = abortOnClose(req, res);
+  let capped = false;
+  const { value, deployment } = await deps.router.run(body.model, async (d) => {
+    d.contextWindow ??= await discoverWindow(d);
+    const input = await countPrompt(d, `${String(body.prompt ?? "")}${String(body.suffix ?? "")}`);
+    const room = outputRoom(d, input.tokens, deps.config.paddock_settings.cap_buffer_tokens);
+    const upstreamBody: Record<string, unknown> = { ...body, model: d.upstreamModel };
+    if (room !== undefined && typeof body.max_tokens === "number" && body.max_tokens > room) (upstreamBody.max_tokens = room), (capped = true);
+    const res = await requestUpstream(new URL(`${d.apiBase}/completions`), "POST", upstreamBody, auth(d), deps.config.litellm_settings.request_timeout * 1000, signal);
+    if (res.status >= 500) throw new UpstreamUnavailable(`${d.id} answered ${res.status}`);
+    return { value: { status: res.status, json: await readJson(res) }, finished: Promise.resolve() };
+  });
+  send(res, value.status, value.json);
+  const usage = usageOf(value.json) ?? { input: 0, output: 0 };
+  return { model: body.model, deployment: deployment.id, ...usage, status: value.status, capped, stream: false };
+}
+
+export async function embeddings(deps: ChatDeps, req: IncomingMessage, res: ServerResponse, body: Record<string, unknown>): Promise<Billed> {
+  if (typeof body.model !== "string") throw new GatewayError(400, "invalid_request_error", "model is required", "model");
+  if (body.input === undefined) throw new GatewayError(400, "invalid_request_error", "input is required", "input");
+  const signal = abortOnClose(req, res);
+  const { value, deployment } = await deps.router.run(body.model, async (d) => {
+    const res = await requestUpstream(new URL(`${d.apiBase}/embeddings`), "POST", { ...body, model: d.upstreamModel }, auth(d), deps.config.litellm_settings.request_timeout * 1000, signal);
+    if (res.status >= 500) throw new UpstreamUnavailable(`${d.id} answered ${res.status}`);
+    return { value: { status: res.status, json: await readJson(res) }, finished: Promise.resolve() };
+  });
+  send(res, value.status, value.json);
+  return { model: body.model, deployment: deployment.id, ...(usageOf(value.json) ?? { input: 0, output: 0 }), status: value.status, capped: false, stream: false };
+}
+
+/** The model names a caller may use, in OpenAI's list format. */
+export function models(router: Router, allowed: string[]): unknown {
+  const names = router.modelNames().filter((m) => allowed.length === 0 || allowed.includes(m));
+  return { object: "list", data: names.map((id) => ({ id, object: "model", created: 0, owned_by: "paddock" })) };
+}
+
+export function send(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(text) });
+  res.end(text);
+}

@@ -1,0 +1,207 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import type { Store } from "../store/index.js";
+import { countTokens, messages } from "./anthropic.js";
+import type { ChatDeps } from "./chat.js";
+import type { GatewayConfig } from "./config.js";
+import { GatewayError, sendError, type Dialect } from "./errors.js";
+import { KeyFieldsSchema, KeyService, type Caller } from "./keys.js";
+import { chatCompletions, completions, embeddings, models, send, type Billed } from "./openai.js";
+import { Router } from "./router.js";
+import { discoverWindow } from "./tokens.js";
+import { GatewayMetrics, UsageSink } from "./usage.js";
+
+type Handler = (req: IncomingMessage, res: ServerResponse, caller: Caller, body: Record<string, unknown>) => Promise<Billed | void>;
+
+/**
+ * paddock's LLM gateway: OpenAI and Anthropic wire APIs in front of
+ * OpenAI-compatible model servers, with the token cap, virtual keys, budgets,
+ * rate limits, routing and usage. The only door from an agent to a model.
+ */
+export class Gateway {
+  readonly router: Router;
+  readonly keys: KeyService;
+  readonly metrics = new GatewayMetrics();
+  private readonly usage: UsageSink;
+  private readonly deps: ChatDeps;
+  private server?: Server;
+  private readonly routes: Record<string, { dialect: Dialect; master?: boolean; handler: Handler }>;
+
+  constructor(
+    readonly config: GatewayConfig,
+    private readonly store: Store,
+    private readonly log: (fields: Record<string, unknown>) => void = (f) => process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), level: "info", ...f })}\n`),
+  ) {
+    this.router = new Router(config);
+    this.keys = new KeyService(store, config.general_settings.master_key);
+    this.usage = new UsageSink(store);
+    this.deps = { router: this.router, config, log: this.log };
+    const openai = (h: (deps: ChatDeps, req: IncomingMessage, res: ServerResponse, body: Record<string, unknown>) => Promise<Billed>): Handler => (req, res, _c, body) => h(this.deps, req, res, body);
+    this.routes = {
+      "POST /v1/chat/completions": { dialect: "openai", handler: openai(chatCompletions) },
+      "POST /v1/completions": { dialect: "openai", handler: openai(completions) },
+      "POST /v1/embeddings": { dialect: "openai", handler: openai(embeddings) },
+      "GET /v1/models": { dialect: "openai", handler: async (_q, res, caller) => send(res, 200, models(this.router, caller.kind === "key" ? caller.key.models : [])) },
+      "POST /v1/messages": { dialect: "anthropic", handler: (req, res, _c, body) => messages(this.deps, req, res, body) },
+      "POST /v1/messages/count_tokens": { dialect: "anthropic", handler: (_q, res, _c, body) => countTokens(this.deps, res, body) },
+      "POST /key/generate": { dialect: "openai", master: true, handler: (_q, res, _c, body) => this.generateKey(res, body) },
+      "GET /key/info": { dialect: "openai", master: true, handler: async (req, res) => send(res, 200, { key: queryKey(req), info: publicKey(await this.keys.info(queryKey(req))) }) },
+      "POST /key/update": { dialect: "openai", master: true, handler: (_q, res, _c, body) => this.updateKey(res, body) },
+      "POST /key/delete": { dialect: "openai", master: true, handler: (_q, res, _c, body) => this.deleteKeys(res, body) },
+      "GET /key/list": { dialect: "openai", master: true, handler: async (_q, res) => {
+        const keys = await this.keys.list();
+        send(res, 200, { keys: keys.map((k) => k.token_hash), total_count: keys.length, current_page: 1, total_pages: 1 });
+      } },
+    };
+  }
+
+  async listen(port: number, host: string): Promise<AddressInfo> {
+    await Promise.all(this.router.all().map(async (d) => (d.contextWindow ??= await discoverWindow(d))));
+    for (const d of this.router.all()) this.log({ msg: "deployment", deployment: d.id, api_base: d.apiBase, context_window: d.contextWindow ?? "unknown (no cap)", max_parallel: Number.isFinite(d.maxParallel) ? d.maxParallel : "unbounded" });
+    this.server = createServer((req, res) => void this.handle(req, res));
+    this.server.keepAliveTimeout = 65_000;
+    await new Promise<void>((resolve, reject) => this.server!.once("error", reject).listen(port, host, resolve));
+    return this.server.address() as AddressInfo;
+  }
+
+  async close(): Promise<void> {
+    if (this.server) {
+      this.server.closeAllConnections();
+      await new Promise((resolve) => this.server!.close(resolve));
+    }
+    await this.usage.flush();
+  }
+
+  /** Usage rows reach the store in batches; tests and shutdown wait for them. */
+  flushUsage(): Promise<void> {
+    return this.usage.flush();
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = (req.url ?? "/").split("?")[0]!.replace(/^\/(chat|completions|embeddings|models)/, "/v1/$1");
+    const route = this.routes[`${req.method} ${path}`];
+    if (req.method === "GET" && (path === "/health/liveliness" || path === "/health/liveness")) return send(res, 200, "I'm alive!");
+    if (req.method === "GET" && path === "/health/readiness") return this.readiness(res);
+    if (req.method === "GET" && path === "/metrics") {
+      return void this.metrics.registry.metrics().then((text) => res.writeHead(200, { "Content-Type": this.metrics.registry.contentType }).end(text));
+    }
+    const dialect: Dialect = path.startsWith("/v1/messages") ? "anthropic" : "openai";
+    const started = performance.now();
+    let caller: Caller | undefined;
+    let model = "";
+    try {
+      if (!route) throw new GatewayError(404, "not_found_error", `no route ${req.method} ${path}`);
+      caller = await this.keys.authenticate(req.headers);
+      if (route.master && caller.kind !== "master") throw new GatewayError(403, "permission_error", "this endpoint needs the master key");
+      const body = req.method === "POST" ? await readRequest(req, this.config.paddock_settings.max_body_bytes) : {};
+      model = typeof body.model === "string" ? body.model : "";
+      if (model && !route.master) this.keys.admit(caller, model);
+      const billed = await route.handler(req, res, caller, body);
+      if (billed) this.bill(caller, billed, started);
+    } catch (err) {
+      const error = err instanceof GatewayError ? err : new GatewayError(500, "api_error", `internal error: ${(err as Error).message}`);
+      if (!(err instanceof GatewayError)) this.log({ level: "error", msg: "request failed", error: (err as Error).stack });
+      if (model) this.metrics.requests.inc({ model, status: String(error.status) });
+      if (model && caller) this.bill(caller, { model, input: 0, output: 0, status: error.status, capped: false, stream: false }, started);
+      sendError(res, error, dialect);
+    }
+  }
+
+  private bill(caller: Caller, billed: Billed, started: number): void {
+    const latencyMs = performance.now() - started;
+    const deployment = billed.deployment ? this.router.all().find((d) => d.id === billed.deployment) : undefined;
+    const cost = deployment ? billed.input * deployment.inputCost + billed.output * deployment.outputCost : 0;
+    this.keys.charge(caller, billed.input + billed.output, cost);
+    const key = caller.kind === "key" ? caller.key : undefined;
+    const agentId = typeof key?.metadata.agent_id === "string" ? key.metadata.agent_id : null;
+    this.usage.record({
+      time: new Date().toISOString(),
+      token_hash: key?.token_hash ?? null,
+      agent_id: agentId,
+      model: billed.model,
+      deployment: billed.deployment ?? null,
+      input_tokens: billed.input,
+      output_tokens: billed.output,
+      cost,
+      latency_ms: Math.round(latencyMs * 1000) / 1000,
+      status: billed.status,
+      capped: billed.capped,
+      stream: billed.stream,
+    });
+    if (billed.status !== 200) return;
+    this.metrics.requests.inc({ model: billed.model, status: "200" });
+    this.metrics.tokens.inc({ model: billed.model, direction: "input" }, billed.input);
+    this.metrics.tokens.inc({ model: billed.model, direction: "output" }, billed.output);
+    this.metrics.latency.observe({ model: billed.model }, latencyMs / 1000);
+    if (billed.firstByteMs !== undefined) this.metrics.ttfb.observe({ model: billed.model }, billed.firstByteMs / 1000);
+    if (billed.capped) {
+      this.metrics.capped.inc({ model: billed.model });
+      this.log({ msg: "max_tokens capped", agent_id: agentId, model: billed.model, deployment: billed.deployment, input_tokens: billed.input });
+    }
+  }
+
+  private async readiness(res: ServerResponse): Promise<void> {
+    const checks = await Promise.all(this.router.all().map(async (d) => ({ deployment: d.id, context_window: (d.contextWindow ??= await discoverWindow(d)), healthy: (await discoverWindow(d)) !== undefined })));
+    const healthy = checks.every((c) => c.healthy);
+    send(res, healthy ? 200 : 503, { status: healthy ? "healthy" : "unhealthy", deployments: checks });
+  }
+
+  private async generateKey(res: ServerResponse, body: Record<string, unknown>): Promise<void> {
+    const fields = parseKeyFields(body);
+    const { key, record } = await this.keys.generate({ ...fields, key: typeof body.key === "string" ? body.key : undefined });
+    send(res, 200, { key, ...publicKey(record) });
+  }
+
+  private async updateKey(res: ServerResponse, body: Record<string, unknown>): Promise<void> {
+    if (typeof body.key !== "string") throw new GatewayError(400, "invalid_request_error", "key is required", "key");
+    send(res, 200, publicKey(await this.keys.update(body.key, parseKeyFields(body))));
+  }
+
+  private async deleteKeys(res: ServerResponse, body: Record<string, unknown>): Promise<void> {
+    if (!Array.isArray(body.keys)) throw new GatewayError(400, "invalid_request_error", "keys must be a list", "keys");
+    send(res, 200, { deleted_keys: await this.keys.delete(body.keys as string[]) });
+  }
+}
+
+function parseKeyFields(body: Record<string, unknown>) {
+  const parsed = KeyFieldsSchema.safeParse(body);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new GatewayError(400, "invalid_request_error", `${issue.path.join(".")}: ${issue.message}`, issue.path.join("."));
+  }
+  return parsed.data;
+}
+
+function publicKey(record: import("../store/index.js").KeyRecord) {
+  const { token_hash, ...rest } = record;
+  return { token: token_hash, ...rest };
+}
+
+function queryKey(req: IncomingMessage): string {
+  const key = new URL(req.url ?? "/", "http://x").searchParams.get("key");
+  if (!key) throw new GatewayError(400, "invalid_request_error", "pass the key as ?key=", "key");
+  return key;
+}
+
+/** Reads a JSON body, refusing more than `limit` bytes (413) and malformed JSON (400). */
+async function readRequest(req: IncomingMessage, limit: number): Promise<Record<string, unknown>> {
+  const declared = Number(req.headers["content-length"] ?? 0);
+  if (declared > limit) {
+    req.resume();
+    throw new GatewayError(413, "request_too_large", `the request body is ${declared} bytes; the limit is ${limit}`);
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > limit) throw new GatewayError(413, "request_too_large", `the request body is over the limit of ${limit} bytes`);
+    chunks.push(chunk as Buffer);
+  }
+  try {
+    const value = JSON.parse(Buffer.concat(chunks).toString("utf8") || "{}") as unknown;
+    if (!value || typeof value !== "object" || Array.isArray(value)) throw new Error("not an object");
+    return value as Record<string, unknown>;
+  } catch (err) {
+    throw new GatewayError(400, "invalid_request_error", `the request body is not a JSON object: ${(err as Error).message}`);
+  }
+}

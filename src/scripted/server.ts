@@ -1,0 +1,234 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { countChat, countText, type ChatLike } from "./tokenizer.js";
+
+/** One scripted turn: what the model answers when the last message matches. */
+export interface ScriptedTurn {
+  /** Matched against the text of the last message; the first matching unused turn answers. */
+  when?: RegExp;
+  content?: string;
+  tool_calls?: Array<{ name: string; arguments: Record<string, unknown> }>;
+  /** Fail instead: an HTTP status with an OpenAI-style error body. */
+  fail?: number;
+  /** Wait before answering (ms). */
+  delayMs?: number;
+  /** Keep this turn for every later match instead of using it once. */
+  repeat?: boolean;
+}
+
+export interface ScriptedModelOptions {
+  /** Served model name (vLLM's --served-model-name). */
+  model?: string;
+  /** vLLM's --max-model-len. */
+  maxModelLen?: number;
+  script?: ScriptedTurn[];
+  /** Stream the reply in chunks of this many characters. */
+  chunkChars?: number;
+}
+
+export interface RequestLog {
+  path: string;
+  body: Record<string, unknown>;
+  aborted: boolean;
+}
+
+/**
+ * A stand-in for vLLM's OpenAI-compatible server that replays a script:
+ * /v1/models (with max_model_len), /tokenize, /v1/chat/completions streaming
+ * and not, tool calls, /v1/completions, /v1/embeddings, and vLLM's own error
+ * bodies, including its context-length error. Models cannot be downloaded
+ * here; everything else in paddock talks to this as to the real thing.
+ */
+export class ScriptedModel {
+  readonly model: string;
+  readonly maxModelLen: number;
+  readonly requests: RequestLog[] = [];
+  private script: ScriptedTurn[];
+  private readonly chunkChars: number;
+  private server?: Server;
+  port = 0;
+
+  constructor(options: ScriptedModelOptions = {}) {
+    this.model = options.model ?? "scripted";
+    this.maxModelLen = options.maxModelLen ?? 20480;
+    this.script = [...(options.script ?? [])];
+    this.chunkChars = options.chunkChars ?? 8;
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}/v1`;
+  }
+
+  setScript(script: ScriptedTurn[]): void {
+    this.script = [...script];
+  }
+
+  async listen(port = 0): Promise<this> {
+    this.server = createServer((req, res) => void this.handle(req, res));
+    this.server.keepAliveTimeout = 60_000;
+    await new Promise<void>((resolve) => this.server!.listen(port, "127.0.0.1", resolve));
+    this.port = (this.server.address() as AddressInfo).port;
+    return this;
+  }
+
+  async close(): Promise<void> {
+    if (!this.server) return;
+    this.server.closeAllConnections();
+    await new Promise((resolve) => this.server!.close(resolve));
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    const path = (req.url ?? "").split("?")[0]!;
+    let body: Record<string, unknown> = {};
+    try {
+      body = chunks.length ? (JSON.parse(Buffer.concat(chunks).toString()) as Record<string, unknown>) : {};
+    } catch {
+      return vllmError(res, 400, "Invalid JSON body", "BadRequestError");
+    }
+    const entry: RequestLog = { path, body, aborted: false };
+    this.requests.push(entry);
+    res.on("close", () => (entry.aborted = !res.writableFinished));
+    if (req.method === "GET" && path === "/v1/models") return json(res, 200, this.models());
+    if (req.method === "GET" && path === "/health") return void res.writeHead(200).end();
+    if (req.method !== "POST") return vllmError(res, 404, "Not Found", "NotFoundError");
+    if (body.model !== undefined && body.model !== this.model) {
+      return vllmError(res, 404, `The model \`${String(body.model)}\` does not exist.`, "NotFoundError");
+    }
+    switch (path) {
+      case "/tokenize":
+        return this.tokenize(res, body);
+      case "/v1/chat/completions":
+        return this.chat(res, body as unknown as ChatLike & Record<string, unknown>);
+      case "/v1/completions":
+        return this.completion(res, body);
+      case "/v1/embeddings":
+        return this.embeddings(res, body);
+      default:
+        return vllmError(res, 404, "Not Found", "NotFoundError");
+    }
+  }
+
+  private models() {
+    return {
+      object: "list",
+      data: [{ id: this.model, object: "model", created: 1_700_000_000, owned_by: "vllm", root: this.model, parent: null, max_model_len: this.maxModelLen, permission: [] }],
+    };
+  }
+
+  private tokenize(res: ServerResponse, body: Record<string, unknown>): void {
+    const count = Array.isArray(body.messages) ? countChat(body as unknown as ChatLike) : countText(String(body.prompt ?? ""));
+    json(res, 200, { count, max_model_len: this.maxModelLen, tokens: Array.from({ length: count }, (_, i) => i) });
+  }
+
+  /** vLLM refuses a request whose prompt plus max_tokens exceeds the window, with this exact message. */
+  private overLimit(res: ServerResponse, input: number, maxTokens: number | undefined): boolean {
+    const requested = input + (maxTokens ?? 0);
+    if (requested <= this.maxModelLen) return false;
+    vllmError(
+      res,
+      400,
+      `This model's maximum context length is ${this.maxModelLen} tokens. However, you requested ${requested} tokens (${input} in the messages, ${maxTokens ?? 0} in the completion). Please reduce the length of the messages or completion.`,
+      "BadRequestError",
+    );
+    return true;
+  }
+
+  private nextTurn(lastText: string): ScriptedTurn {
+    const i = this.script.findIndex((t) => !t.when || t.when.test(lastText));
+    if (i < 0) return { content: "ok" };
+    const turn = this.script[i]!;
+    if (!turn.repeat) this.script.splice(i, 1);
+    return turn;
+  }
+
+  private async chat(res: ServerResponse, body: ChatLike & Record<string, unknown>): Promise<void> {
+    if (!Array.isArray(body.messages) || body.messages.length === 0) return vllmError(res, 400, "messages must be a non-empty list", "BadRequestError");
+    const input = countChat(body);
+    const maxTokens = (body.max_completion_tokens ?? body.max_tokens) as number | undefined;
+    if (this.overLimit(res, input, maxTokens)) return;
+    const last = body.messages[body.messages.length - 1]!;
+    const turn = this.nextTurn(typeof last.content === "string" ? last.content : JSON.stringify(last.content ?? ""));
+    if (turn.delayMs) await new Promise((resolve) => setTimeout(resolve, turn.delayMs));
+    if (turn.fail) return vllmError(res, turn.fail, `scripted failure ${turn.fail}`, turn.fail >= 500 ? "InternalServerError" : "BadRequestError");
+    const id = `chatcmpl-${Math.random().toString(36).slice(2)}`;
+    const created = Math.floor(Date.now() / 1000);
+    let content = turn.content ?? (turn.tool_calls ? null : "ok");
+    if (content && maxTokens !== undefined && countText(content) > maxTokens) content = content.split(/\s+/).slice(0, maxTokens).join(" ");
+    const toolCalls = turn.tool_calls?.map((c, i) => ({ id: `chatcmpl-tool-${i}${id.slice(-6)}`, type: "function" as const, function: { name: c.name, arguments: JSON.stringify(c.arguments) } }));
+    const output = countText(content ?? "") + (toolCalls ? countText(JSON.stringify(toolCalls)) : 0);
+    const finish = toolCalls ? "tool_calls" : maxTokens !== undefined && output >= maxTokens ? "length" : "stop";
+    const usage = { prompt_tokens: input, total_tokens: input + output, completion_tokens: output, prompt_tokens_details: null };
+    if (!body.stream) {
+      return json(res, 200, {
+        id,
+        object: "chat.completion",
+        created,
+        model: this.model,
+        choices: [{ index: 0, message: { role: "assistant", reasoning_content: null, content, tool_calls: toolCalls ?? [] }, logprobs: null, finish_reason: finish, stop_reason: null }],
+        usage,
+        prompt_logprobs: null,
+      });
+    }
+    res.writeHead(200, { "Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache" });
+    const chunk = (delta: Record<string, unknown>, finishReason: string | null = null) =>
+      res.write(`data: ${JSON.stringify({ id, object: "chat.completion.chunk", created, model: this.model, choices: [{ index: 0, delta, logprobs: null, finish_reason: finishReason }] })}\n\n`);
+    chunk({ role: "assistant", content: "" });
+    for (let i = 0; content && i < content.length; i += this.chunkChars) {
+      if (res.destroyed) return;
+      chunk({ content: content.slice(i, i + this.chunkChars) });
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    toolCalls?.forEach((call, index) => {
+      chunk({ tool_calls: [{ index, id: call.id, type: "function", function: { name: call.function.name, arguments: "" } }] });
+      const args = call.function.arguments;
+      for (let i = 0; i < args.length; i += this.chunkChars) chunk({ tool_calls: [{ index, function: { arguments: args.slice(i, i + this.chunkChars) } }] });
+    });
+    chunk({}, finish);
+    const options = body.stream_options as { include_usage?: boolean } | undefined;
+    if (options?.include_usage) res.write(`data: ${JSON.stringify({ id, object: "chat.completion.chunk", created, model: this.model, choices: [], usage })}\n\n`);
+    res.end("data: [DONE]\n\n");
+  }
+
+  private completion(res: ServerResponse, body: Record<string, unknown>): void {
+    const prompt = `${String(body.prompt ?? "")}${String(body.suffix ?? "")}`;
+    const input = countText(prompt);
+    const maxTokens = body.max_tokens as number | undefined;
+    if (this.overLimit(res, input, maxTokens)) return;
+    const text = this.nextTurn(prompt).content ?? "ok";
+    const output = countText(text);
+    json(res, 200, {
+      id: `cmpl-${Math.random().toString(36).slice(2)}`,
+      object: "text_completion",
+      created: Math.floor(Date.now() / 1000),
+      model: this.model,
+      choices: [{ index: 0, text, logprobs: null, finish_reason: "stop", stop_reason: null }],
+      usage: { prompt_tokens: input, total_tokens: input + output, completion_tokens: output },
+    });
+  }
+
+  private embeddings(res: ServerResponse, body: Record<string, unknown>): void {
+    const inputs = Array.isArray(body.input) ? (body.input as string[]) : [String(body.input ?? "")];
+    const tokens = inputs.reduce((n, t) => n + countText(t), 0);
+    json(res, 200, {
+      id: `embd-${Math.random().toString(36).slice(2)}`,
+      object: "list",
+      created: Math.floor(Date.now() / 1000),
+      model: this.model,
+      data: inputs.map((t, index) => ({ index, object: "embedding", embedding: [countText(t) / 100, t.length / 1000, 0.5] })),
+      usage: { prompt_tokens: tokens, total_tokens: tokens, completion_tokens: 0 },
+    });
+  }
+}
+
+function json(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(text) });
+  res.end(text);
+}
+
+/** vLLM's error body: {"object":"error","message":...,"type":...,"param":null,"code":status}. */
+function vllmError(res: ServerResponse, status: number, message: string, type: string): void {
+  json(res, status, { object: "error", message, type, param: null, code: status });
+}
