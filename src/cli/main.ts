@@ -3,6 +3,7 @@ import { Command } from "commander";
 import { registerCard } from "./card.js";
 import { registerEgress } from "./egress.js";
 import { registerExec } from "./exec.js";
+import { registerGateway } from "./gateway.js";
 import { EXIT } from "./fail.js";
 
 const program = new Command("paddock")
@@ -16,5 +17,6 @@ const program = new Command("paddock")
 registerCard(program);
 registerExec(program);
 registerEgress(program);
+registerGateway(program);
 
 await program.parseAsync(process.argv);

@@ -12,6 +12,8 @@ export interface ScriptedTurn {
   fail?: number;
   /** Wait before answering (ms). */
   delayMs?: number;
+  /** Wait between streamed chunks (ms). */
+  chunkDelayMs?: number;
   /** Keep this turn for every later match instead of using it once. */
   repeat?: boolean;
 }
@@ -43,6 +45,9 @@ export class ScriptedModel {
   readonly model: string;
   readonly maxModelLen: number;
   readonly requests: RequestLog[] = [];
+  /** Most chat requests it was answering at the same time. */
+  maxConcurrent = 0;
+  private active = 0;
   private script: ScriptedTurn[];
   private readonly chunkChars: number;
   private server?: Server;
@@ -100,7 +105,12 @@ export class ScriptedModel {
       case "/tokenize":
         return this.tokenize(res, body);
       case "/v1/chat/completions":
-        return this.chat(res, body as unknown as ChatLike & Record<string, unknown>);
+        this.maxConcurrent = Math.max(this.maxConcurrent, ++this.active);
+        try {
+          return await this.chat(res, body as unknown as ChatLike & Record<string, unknown>);
+        } finally {
+          this.active--;
+        }
       case "/v1/completions":
         return this.completion(res, body);
       case "/v1/embeddings":
@@ -178,7 +188,7 @@ export class ScriptedModel {
     for (let i = 0; content && i < content.length; i += this.chunkChars) {
       if (res.destroyed) return;
       chunk({ content: content.slice(i, i + this.chunkChars) });
-      await new Promise((resolve) => setImmediate(resolve));
+      await new Promise((resolve) => (turn.chunkDelayMs ? setTimeout(resolve, turn.chunkDelayMs) : setImmediate(resolve)));
     }
     toolCalls?.forEach((call, index) => {
       chunk({ tool_calls: [{ index, id: call.id, type: "function", function: { name: call.function.name, arguments: "" } }] });
