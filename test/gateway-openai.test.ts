@@ -38,10 +38,19 @@ describe("gateway: OpenAI API with the token cap", () => {
 
   it("counts with the upstream's tokenizer, tools included", async () => {
     const tools = [{ type: "function" as const, function: { name: "read_file", description: "Read a file", parameters: { type: "object", properties: { path: { type: "string" } } } } }];
-    await fx.openai().chat.completions.create({ model: "qwen-coder", messages: [{ role: "user", content: "hello" }], tools, max_tokens: 100 });
+    const messages = [{ role: "user" as const, content: "hello" }];
+    await fx.openai().chat.completions.create({ model: "qwen-coder", messages, tools, max_tokens: 20400 });
     const tokenize = model.requests.filter((r) => r.path === "/tokenize").at(-1)!;
     assert.deepEqual(tokenize.body.tools, tools);
     assert.equal(tokenize.body.add_generation_prompt, true);
+    assert.equal(model.requests.at(-1)!.body.max_tokens, 20480 - countChat({ messages, tools }) - 256);
+  });
+
+  it("does not count at all when even an upper bound of the input leaves room for max_tokens", async () => {
+    const before = model.requests.filter((r) => r.path === "/tokenize").length;
+    await fx.openai().chat.completions.create({ model: "qwen-coder", messages: [{ role: "user", content: "a short question" }], max_tokens: 4000 });
+    assert.equal(model.requests.filter((r) => r.path === "/tokenize").length, before);
+    assert.equal(model.requests.at(-1)!.body.max_tokens, 4000);
   });
 
   it("recovers once from the upstream's context-length error, using its numbers", async () => {

@@ -2,7 +2,7 @@ import type { Readable } from "node:stream";
 import type { GatewayConfig } from "./config.js";
 import { GatewayError } from "./errors.js";
 import type { Deployment, Router } from "./router.js";
-import { auth, countChatInput, discoverWindow, outputRoom, parseContextError, type ChatInput, type Count } from "./tokens.js";
+import { auth, countChatInput, discoverWindow, inputUpperBound, outputRoom, parseContextError, type ChatInput, type Count } from "./tokens.js";
 import { readBody, readJson, requestUpstream, UpstreamUnavailable } from "./upstream.js";
 
 /** A call that reached a deployment: a successful body to read or stream, or the upstream's own error. */
@@ -43,9 +43,12 @@ export async function sendChat(deps: ChatDeps, body: Record<string, unknown> & C
     const upstreamBody: Record<string, unknown> = { ...body, model: d.upstreamModel };
     // Ask for usage in the stream whatever the client asked, so every stream is billed.
     if (body.stream) upstreamBody.stream_options = { ...(body.stream_options as object | undefined), include_usage: true };
-    const input = await countChatInput(d, upstreamBody as unknown as ChatInput);
-    const room = outputRoom(d, input.tokens, buffer);
-    if (room !== undefined && requested !== undefined && requested > room) upstreamBody[field] = room;
+    // Count exactly only when the cap could apply: most requests fit with room to spare.
+    const bound = inputUpperBound(upstreamBody as unknown as ChatInput);
+    const fits = d.contextWindow === undefined || (requested === undefined && d.maxOutput === undefined) || bound + (requested ?? d.maxOutput!) + buffer <= d.contextWindow;
+    const input: Count = fits ? { tokens: 0, method: "bound" } : await countChatInput(d, upstreamBody as unknown as ChatInput);
+    const room = fits ? undefined : outputRoom(d, input.tokens, buffer);
+    if (room !== undefined && (requested === undefined || requested > room)) upstreamBody[field] = room;
     const url = new URL(`${d.apiBase}/chat/completions`);
     let res = await requestUpstream(url, "POST", upstreamBody, auth(d), timeoutMs, signal);
     if (res.status === 400) {

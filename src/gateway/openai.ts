@@ -3,7 +3,7 @@ import { sendChat, sseData, upstreamError, usageOf, type ChatDeps } from "./chat
 import { GatewayError } from "./errors.js";
 import type { Router } from "./router.js";
 import { auth, countPrompt, discoverWindow, outputRoom } from "./tokens.js";
-import { readJson, requestUpstream, UpstreamUnavailable } from "./upstream.js";
+import { readBody, readJson, requestUpstream, UpstreamUnavailable } from "./upstream.js";
 
 /** What a handler reports for billing once its answer is complete. */
 export interface Billed {
@@ -40,10 +40,12 @@ export async function chatCompletions(deps: ChatDeps, req: IncomingMessage, res:
   const capped = r.sent !== undefined && r.requested !== undefined && r.sent < r.requested;
   const billed: Billed = { model: body.model, deployment: r.deployment.id, input: r.input.tokens, output: 0, status: 200, capped, stream: !!body.stream };
   if (!body.stream) {
-    const json = await readJson({ status: 200, body: r.body! });
-    const usage = usageOf(json);
+    // The upstream's bytes go to the client as they came; they are parsed only for the usage.
+    const text = await readBody(r.body!);
+    const usage = usageOf(JSON.parse(text));
     if (usage) Object.assign(billed, usage);
-    return send(res, 200, json), billed;
+    res.writeHead(200, { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(text) });
+    return res.end(text), billed;
   }
   res.writeHead(200, { "Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache", Connection: "keep-alive" });
   const wantsUsage = (body.stream_options as { include_usage?: boolean } | undefined)?.include_usage === true;

@@ -2,7 +2,8 @@ import { GatewayError } from "./errors.js";
 import type { Deployment } from "./router.js";
 import { readJson, requestUpstream } from "./upstream.js";
 
-export type CountMethod = "upstream" | "bundled" | "estimate";
+/** How input was counted; "bound": not counted, because even an upper bound fits. */
+export type CountMethod = "upstream" | "bundled" | "estimate" | "bound";
 
 export interface Count {
   tokens: number;
@@ -117,6 +118,16 @@ function flatten(input: ChatInput): string {
   }
   if (input.tools?.length) parts.push(JSON.stringify(input.tools));
   return parts.join("\n");
+}
+
+/**
+ * An upper bound of a chat request's input tokens without a tokenizer: a token
+ * covers at least one UTF-8 byte in byte-level BPE and in SentencePiece with
+ * byte fallback, and a chat template adds a few tokens per message. When the
+ * requested output fits beside this bound, no exact count is needed at all.
+ */
+export function inputUpperBound(input: ChatInput): number {
+  return Buffer.byteLength(JSON.stringify(input.messages)) + (input.tools ? Buffer.byteLength(JSON.stringify(input.tools)) : 0) + 16 * input.messages.length + 64;
 }
 
 /** How many tokens the reply may have: what is left of the window after the input and a buffer, never above the model's max output. */

@@ -139,7 +139,7 @@ export class StreamTranslator {
   finish(): string {
     return (
       this.close() +
-      event("message_delta", { type: "message_delta", delta: { stop_reason: this.stopReason, stop_sequence: null }, usage: { output_tokens: this.usage.output } }) +
+      event("message_delta", { type: "message_delta", delta: { stop_reason: this.stopReason, stop_sequence: null }, usage: { input_tokens: this.usage.input, output_tokens: this.usage.output } }) +
       event("message_stop", { type: "message_stop" })
     );
   }
