@@ -3,8 +3,8 @@ import { connect, createServer as createTcpServer, type AddressInfo } from "node
 import { join } from "node:path";
 import { AuditSink, EgressMetrics, EgressProxy, systemResolver, type EgressLimits } from "../src/egress/index.js";
 import { paddockPaths } from "../src/paths/index.js";
-import { openStore, storeLocation, type Store } from "../src/store/index.js";
-import { scratch } from "./helpers.js";
+import { openStoreAt, type Store } from "../src/store/index.js";
+import { scratch, testStore } from "./helpers.js";
 
 /** An origin server on 127.0.0.1 that answers with what it was asked. */
 export async function startOrigin(): Promise<{ server: Server; port: number; hits: string[] }> {
@@ -39,8 +39,9 @@ export interface ProxyFixture {
 export async function startProxy(overrides: Record<string, string[]> = {}, limits: Partial<EgressLimits> = {}, authenticate?: (id: string, token: string) => boolean): Promise<ProxyFixture> {
   const { dir, env } = scratch("paddock-egress-");
   const paths = paddockPaths(env);
-  const store = openStore(paths);
-  const audit = new AuditSink({ database: storeLocation(paths), jsonl: join(paths.data, "logs", "egress.jsonl") }, 10);
+  const location = testStore(paths);
+  const store = openStoreAt(location);
+  const audit = new AuditSink({ database: location, jsonl: join(paths.data, "logs", "egress.jsonl") }, 10);
   const metrics = new EgressMetrics();
   const proxy = new EgressProxy({ audit, metrics, resolver: systemResolver(overrides), limits, authenticate });
   return {

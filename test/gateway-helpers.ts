@@ -3,8 +3,8 @@ import OpenAI from "openai";
 import { Gateway, parseGatewayConfig } from "../src/gateway/index.js";
 import { paddockPaths } from "../src/paths/index.js";
 import { ScriptedModel, type ScriptedModelOptions } from "../src/scripted/index.js";
-import { openStore, type Store } from "../src/store/index.js";
-import { scratch } from "./helpers.js";
+import { openStoreAt, type Store } from "../src/store/index.js";
+import { scratch, testStore } from "./helpers.js";
 
 export const MASTER = "sk-test-master";
 
@@ -21,7 +21,7 @@ export interface GatewayFixture {
 /** A real gateway on 127.0.0.1 with its own store, in front of the given config. */
 export async function startGateway(config: Record<string, unknown>): Promise<GatewayFixture> {
   const { env } = scratch("paddock-gateway-");
-  const store = openStore(paddockPaths(env));
+  const store = openStoreAt(testStore(paddockPaths(env)));
   const logs: Array<Record<string, unknown>> = [];
   const gateway = new Gateway(parseGatewayConfig({ general_settings: { master_key: MASTER }, ...config }), store, (f) => logs.push(f));
   const { port } = await gateway.listen(0, "127.0.0.1");

@@ -1,10 +1,13 @@
 import { spawn, type SpawnOptions } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { randomBytes } from "node:crypto";
 import { connect, createServer } from "node:net";
 import { dirname, join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
+import type { PaddockPaths } from "../src/paths/index.js";
+import { storeLocation } from "../src/store/index.js";
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
 export const CLI = join(ROOT, "dist", "src", "cli", "main.js");
@@ -13,6 +16,15 @@ export const CLI = join(ROOT, "dist", "src", "cli", "main.js");
 export function scratch(prefix = "paddock-test-"): { dir: string; env: NodeJS.ProcessEnv } {
   const dir = mkdtempSync(join(tmpdir(), prefix));
   return { dir, env: { PATH: process.env.PATH, PADDOCK_HOME: join(dir, "paddock-home") } };
+}
+
+/**
+ * Where a test fixture keeps its store: SQLite in its scratch folder, or, when
+ * PADDOCK_TEST_STORE names a PostgreSQL server, a fresh schema there.
+ */
+export function testStore(paths: PaddockPaths): string {
+  const url = process.env.PADDOCK_TEST_STORE;
+  return url ? `${url}${url.includes("?") ? "&" : "?"}schema=t_${randomBytes(6).toString("hex")}` : storeLocation(paths);
 }
 
 /** A `command` card for tests: the given defaults of a test file, then the fields one test changes. */

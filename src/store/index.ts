@@ -1,12 +1,13 @@
 import { join } from "node:path";
 import type { PaddockPaths } from "../paths/index.js";
+import { PostgresStore } from "./postgres.js";
 import { SqliteStore } from "./sqlite.js";
 import type { Store } from "./types.js";
 
 export { EgressRecordSchema, KeyRecordSchema, UsageRecordSchema, type EgressQuery, type EgressRecord, type KeyRecord, type UsageRecord } from "./records.js";
 export type { Store } from "./types.js";
 
-/** The store at `database` (a SQLite file path), or the default one in paddock's data folder. */
+/** The store at `database` (a SQLite file path or a postgres:// URL), or the default SQLite file in paddock's data folder. */
 export function openStore(paths: PaddockPaths, database?: string): Store {
   return openStoreAt(storeLocation(paths, database));
 }
@@ -15,6 +16,7 @@ export function storeLocation(paths: PaddockPaths, database?: string): string {
   return database ?? join(paths.data, "paddock.db");
 }
 
+/** A postgres:// URL opens PostgreSQL; anything else is a SQLite file path. */
 export function openStoreAt(location: string): Store {
-  return new SqliteStore(location);
+  return /^postgres(ql)?:\/\//.test(location) ? new PostgresStore(location) : new SqliteStore(location);
 }

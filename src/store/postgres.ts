@@ -1,0 +1,167 @@
+import pg from "pg";
+import { PaddockError } from "../errors/index.js";
+import type { EgressQuery, EgressRecord, KeyRecord, UsageRecord } from "./records.js";
+import type { Store } from "./types.js";
+
+/** The same schema as SQLite's, in PostgreSQL's types; applied in order, recorded in paddock_migrations. */
+const MIGRATIONS = [
+  `CREATE TABLE egress_audit (
+     id BIGSERIAL PRIMARY KEY, time TEXT NOT NULL, agent_id TEXT NOT NULL, method TEXT NOT NULL, host TEXT NOT NULL, port INTEGER NOT NULL,
+     address TEXT, decision TEXT NOT NULL CHECK (decision IN ('allowed', 'denied')), rule TEXT, reason TEXT NOT NULL, status INTEGER,
+     bytes_up BIGINT NOT NULL, bytes_down BIGINT NOT NULL, duration_ms DOUBLE PRECISION NOT NULL);
+   CREATE INDEX egress_audit_agent_time ON egress_audit (agent_id, time);
+   CREATE INDEX egress_audit_time ON egress_audit (time);`,
+  `CREATE TABLE gateway_keys (
+     token_hash TEXT PRIMARY KEY, key_name TEXT NOT NULL, key_alias TEXT, models JSONB NOT NULL, max_budget DOUBLE PRECISION,
+     spend DOUBLE PRECISION NOT NULL DEFAULT 0, rpm_limit INTEGER, tpm_limit INTEGER, expires TEXT, metadata JSONB NOT NULL,
+     user_id TEXT, team_id TEXT, created_at TEXT NOT NULL, blocked BOOLEAN NOT NULL DEFAULT FALSE);
+   CREATE TABLE gateway_usage (
+     id BIGSERIAL PRIMARY KEY, time TEXT NOT NULL, token_hash TEXT, agent_id TEXT, model TEXT NOT NULL, deployment TEXT,
+     input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL, cost DOUBLE PRECISION NOT NULL, latency_ms DOUBLE PRECISION NOT NULL,
+     status INTEGER NOT NULL, capped BOOLEAN NOT NULL, stream BOOLEAN NOT NULL);
+   CREATE INDEX gateway_usage_key ON gateway_usage (token_hash, time);
+   CREATE INDEX gateway_usage_agent ON gateway_usage (agent_id, time);`,
+];
+
+const EGRESS = ["time", "agent_id", "method", "host", "port", "address", "decision", "rule", "reason", "status", "bytes_up", "bytes_down", "duration_ms"] as const;
+const KEYS = ["token_hash", "key_name", "key_alias", "models", "max_budget", "spend", "rpm_limit", "tpm_limit", "expires", "metadata", "user_id", "team_id", "created_at", "blocked"] as const;
+const USAGE = ["time", "token_hash", "agent_id", "model", "deployment", "input_tokens", "output_tokens", "cost", "latency_ms", "status", "capped", "stream"] as const;
+
+/**
+ * PostgreSQL, for several paddock replicas sharing state. `database_url` is a
+ * postgres:// URL; an extra `schema` parameter puts paddock's tables in a schema
+ * of their own (created if missing).
+ */
+export class PostgresStore implements Store {
+  private readonly pool: pg.Pool;
+  private readonly ready: Promise<void>;
+
+  constructor(readonly url: string) {
+    const parsed = new URL(url);
+    const schema = parsed.searchParams.get("schema");
+    parsed.searchParams.delete("schema");
+    if (schema && !/^[a-z_][a-z0-9_]*$/.test(schema)) throw new PaddockError("store_schema_invalid", `schema '${schema}' must be a plain lower-case identifier`, "database_url");
+    this.pool = new pg.Pool({ connectionString: parsed.toString(), max: 10 });
+    this.pool.on("error", () => undefined);
+    if (schema) this.pool.on("connect", (client) => void client.query(`SET search_path TO ${schema}`));
+    this.ready = this.migrate(schema).catch((err: Error) => {
+      throw new PaddockError("store_unavailable", `cannot use the PostgreSQL store: ${err.message}`, redact(url));
+    });
+  }
+
+  private async migrate(schema: string | null): Promise<void> {
+    const client = await this.pool.connect();
+    try {
+      // One migrator at a time across replicas.
+      await client.query("SELECT pg_advisory_lock(7226170)");
+      if (schema) await client.query(`CREATE SCHEMA IF NOT EXISTS ${schema}; SET search_path TO ${schema}`);
+      await client.query("CREATE TABLE IF NOT EXISTS paddock_migrations (version INTEGER PRIMARY KEY)");
+      const { rows } = await client.query<{ v: number | null }>("SELECT max(version) AS v FROM paddock_migrations");
+      const applied = rows[0]?.v ?? 0;
+      if (applied > MIGRATIONS.length) throw new Error(`the store was written by a newer paddock (schema ${applied}, this one knows ${MIGRATIONS.length})`);
+      for (let i = applied; i < MIGRATIONS.length; i++) {
+        await client.query("BEGIN");
+        await client.query(MIGRATIONS[i]!);
+        await client.query("INSERT INTO paddock_migrations (version) VALUES ($1)", [i + 1]);
+        await client.query("COMMIT");
+      }
+    } finally {
+      await client.query("SELECT pg_advisory_unlock(7226170)").catch(() => undefined);
+      client.release();
+    }
+  }
+
+  private async query<T extends pg.QueryResultRow>(sql: string, values: unknown[] = []): Promise<T[]> {
+    await this.ready;
+    return (await this.pool.query<T>(sql, values)).rows;
+  }
+
+  async recordEgress(records: EgressRecord[]): Promise<void> {
+    if (records.length > 0) await this.insertMany("egress_audit", EGRESS, records as unknown as Array<Record<string, unknown>>);
+  }
+
+  async egressLog(q: EgressQuery): Promise<EgressRecord[]> {
+    const { where, values } = conditions([
+      [q.agentId, "agent_id = $"],
+      [q.deniedOnly ? true : undefined, "decision = 'denied' AND $::boolean"],
+      [q.since, "time >= $"],
+    ]);
+    const rows = await this.query<Record<string, unknown>>(`SELECT ${EGRESS.join(", ")} FROM egress_audit ${where} ORDER BY id DESC LIMIT ${Number(q.limit ?? 1000)}`, values);
+    return rows.map((r) => ({ ...r, bytes_up: Number(r.bytes_up), bytes_down: Number(r.bytes_down) }) as EgressRecord).reverse();
+  }
+
+  async insertKey(key: KeyRecord): Promise<void> {
+    await this.insertMany("gateway_keys", KEYS, [{ ...key, models: JSON.stringify(key.models), metadata: JSON.stringify(key.metadata) }]);
+  }
+
+  async keyByHash(tokenHash: string): Promise<KeyRecord | undefined> {
+    return (await this.query<KeyRecord>("SELECT * FROM gateway_keys WHERE token_hash = $1", [tokenHash]))[0];
+  }
+
+  async updateKey(tokenHash: string, patch: Partial<Omit<KeyRecord, "token_hash">>): Promise<KeyRecord | undefined> {
+    const fields = Object.keys(patch).filter((k) => (KEYS as readonly string[]).includes(k) && k !== "token_hash") as Array<keyof typeof patch>;
+    if (fields.length > 0) {
+      const values = fields.map((f) => (f === "models" || f === "metadata" ? JSON.stringify(patch[f]) : patch[f]));
+      await this.query(`UPDATE gateway_keys SET ${fields.map((f, i) => `${f} = $${i + 2}`).join(", ")} WHERE token_hash = $1`, [tokenHash, ...values]);
+    }
+    return this.keyByHash(tokenHash);
+  }
+
+  async deleteKeys(tokenHashes: string[]): Promise<string[]> {
+    return (await this.query<{ token_hash: string }>("DELETE FROM gateway_keys WHERE token_hash = ANY($1) RETURNING token_hash", [tokenHashes])).map((r) => r.token_hash);
+  }
+
+  async listKeys(): Promise<KeyRecord[]> {
+    return this.query<KeyRecord>("SELECT * FROM gateway_keys ORDER BY created_at");
+  }
+
+  async recordUsage(rows: UsageRecord[]): Promise<void> {
+    if (rows.length === 0) return;
+    await this.ready;
+    const client = await this.pool.connect();
+    try {
+      await client.query("BEGIN");
+      await client.query(insertSql("gateway_usage", USAGE, rows.length), rows.flatMap((r) => USAGE.map((c) => r[c])));
+      for (const r of rows) if (r.token_hash && r.cost > 0) await client.query("UPDATE gateway_keys SET spend = spend + $2 WHERE token_hash = $1", [r.token_hash, r.cost]);
+      await client.query("COMMIT");
+    } catch (err) {
+      await client.query("ROLLBACK").catch(() => undefined);
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+
+  async usage(q: { tokenHash?: string; agentId?: string; limit?: number }): Promise<UsageRecord[]> {
+    const { where, values } = conditions([
+      [q.tokenHash, "token_hash = $"],
+      [q.agentId, "agent_id = $"],
+    ]);
+    return (await this.query<UsageRecord>(`SELECT ${USAGE.join(", ")} FROM gateway_usage ${where} ORDER BY id DESC LIMIT ${Number(q.limit ?? 1000)}`, values)).reverse();
+  }
+
+  async close(): Promise<void> {
+    await this.ready.catch(() => undefined);
+    await this.pool.end();
+  }
+
+  private async insertMany(table: string, columns: readonly string[], rows: Array<Record<string, unknown>>): Promise<void> {
+    await this.query(insertSql(table, columns, rows.length), rows.flatMap((r) => columns.map((c) => r[c])));
+  }
+}
+
+function insertSql(table: string, columns: readonly string[], count: number): string {
+  const tuples = Array.from({ length: count }, (_, row) => `(${columns.map((_, col) => `$${row * columns.length + col + 1}`).join(", ")})`);
+  return `INSERT INTO ${table} (${columns.join(", ")}) VALUES ${tuples.join(", ")}`;
+}
+
+/** WHERE clauses for the filters that are set; `$` in each is numbered in order. */
+function conditions(filters: Array<[unknown, string]>): { where: string; values: unknown[] } {
+  const values: unknown[] = [];
+  const parts = filters.filter(([v]) => v !== undefined).map(([v, sql]) => (values.push(v), sql.replace("$", `$${values.length}`)));
+  return { where: parts.length ? `WHERE ${parts.join(" AND ")}` : "", values };
+}
+
+function redact(url: string): string {
+  return url.replace(/\/\/([^:@/]+):[^@/]*@/, "//$1:***@");
+}
