@@ -99,3 +99,26 @@ describe("gateway: Anthropic Messages API, translated to the OpenAI upstream", (
     assert.deepEqual(await raw.json(), { type: "error", error: { type: "invalid_request_error", message: "max_tokens: Field required" } });
   });
 });
+
+describe("gateway: Anthropic upstreams are passed through", () => {
+  it("forwards /v1/messages as it is, streamed or not, and bills its usage", async () => {
+    const native = await scripted({ model: "claude-local", script: [{ content: "native answer", repeat: true }] });
+    const fx = await startGateway({ model_list: [{ model_name: "claude", litellm_params: { model: "anthropic/claude-local", api_base: native.url, api_key: "sk-upstream" } }] });
+    try {
+      const client = fx.anthropic();
+      const message = await client.messages.create({ model: "claude", max_tokens: 100, messages: [{ role: "user", content: "hello" }] });
+      assert.deepEqual(message.content, [{ type: "text", text: "native answer" }]);
+      assert.equal(native.requests.at(-1)!.path, "/v1/messages");
+      assert.equal(native.requests.at(-1)!.body.model, "claude-local");
+      const streamed = await client.messages.stream({ model: "claude", max_tokens: 100, messages: [{ role: "user", content: "hello" }] }).finalMessage();
+      assert.equal(streamed.content[0]!.type === "text" && streamed.content[0]!.text, "native answer");
+      await fx.gateway.flushUsage();
+      const rows = await fx.store.usage({});
+      assert.deepEqual(rows.map((r) => [r.stream, r.output_tokens > 0, r.input_tokens > 0]), [[false, true, true], [true, true, true]]);
+      await assert.rejects(fx.openai().chat.completions.create({ model: "claude", messages: [{ role: "user", content: "x" }] }), /served by an Anthropic upstream/);
+    } finally {
+      await fx.close();
+      await native.close();
+    }
+  });
+});

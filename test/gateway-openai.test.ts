@@ -53,6 +53,20 @@ describe("gateway: OpenAI API with the token cap", () => {
     assert.equal(model.requests.at(-1)!.body.max_tokens, 4000);
   });
 
+  it("without the upstream's tokenizer, counts with the bundled one and still fits the seeds' case", async () => {
+    const plain = await scripted({ maxModelLen: 20480, tokenizeEndpoint: false, script: [{ content: "fits by the bundled count" }] });
+    const fx2 = await startGateway({ model_list: [deployment(plain)] });
+    try {
+      const r = await fx2.openai().chat.completions.create({ model: "qwen-coder", messages: [{ role: "user", content: "word ".repeat(10500).trim() }], max_tokens: 32000 });
+      assert.equal(r.choices[0]!.message.content, "fits by the bundled count");
+      assert.equal(fx2.gateway.router.all()[0]!.tokenizer, "none");
+      assert.ok((plain.requests.at(-1)!.body.max_tokens as number) < 20480 - 10500);
+    } finally {
+      await fx2.close();
+      await plain.close();
+    }
+  });
+
   it("recovers once from the upstream's context-length error, using its numbers", async () => {
     const wrong = await startGateway({ model_list: [deployment(model, { model_info: { max_input_tokens: 60000 } })] });
     try {

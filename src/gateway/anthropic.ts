@@ -46,13 +46,22 @@ export async function countTokens(deps: ChatDeps, res: ServerResponse, body: Rec
 
 async function passThrough(deps: ChatDeps, res: ServerResponse, body: Record<string, unknown>, model: string, signal: AbortSignal): Promise<Billed> {
   const { value, deployment } = await deps.router.run(model, async (d) => {
-    const headers = { ...auth(d), ...(d.apiKey ? { "x-api-key": d.apiKey } : {}), "anthropic-version": "2023-06-01" };
+    const headers = { ...(d.apiKey ? { "x-api-key": d.apiKey } : {}), "anthropic-version": "2023-06-01" };
     const upstream = await requestUpstream(new URL(`${d.apiBase.replace(/\/v1$/, "")}/v1/messages`), "POST", { ...body, model: d.upstreamModel }, headers, deps.config.litellm_settings.request_timeout * 1000, signal);
     if (upstream.status >= 500) throw new UpstreamUnavailable(`${d.id} answered ${upstream.status}`);
     return { value: upstream, finished: new Promise((resolve) => upstream.body.once("close", resolve)) };
   });
   res.writeHead(value.status, { "Content-Type": body.stream ? "text/event-stream" : "application/json" });
+  // The answer goes to the client as it comes; a copy of its text is kept to bill its usage.
+  let text = "";
+  value.body.on("data", (chunk: Buffer) => {
+    if (text.length < USAGE_SCAN_LIMIT) text += chunk.toString("utf8");
+  });
   value.body.pipe(res);
   await new Promise((resolve) => res.once("close", resolve));
-  return { model, deployment: deployment.id, input: 0, output: 0, status: value.status, capped: false, stream: !!body.stream };
+  const last = (name: string) => [...text.matchAll(new RegExp(`"${name}":(\\d+)`, "g"))].map((m) => Number(m[1])).filter((n) => n > 0).at(-1) ?? 0;
+  return { model, deployment: deployment.id, input: last("input_tokens"), output: last("output_tokens"), status: value.status, capped: false, stream: !!body.stream };
 }
+
+/** How much of a passed-through answer is kept to find its usage (the usage is at its start and end). */
+const USAGE_SCAN_LIMIT = 4 * 1024 * 1024;

@@ -26,6 +26,8 @@ export interface ScriptedModelOptions {
   script?: ScriptedTurn[];
   /** Stream the reply in chunks of this many characters. */
   chunkChars?: number;
+  /** Serve vLLM's /tokenize (default); without it, callers must count by themselves. */
+  tokenizeEndpoint?: boolean;
 }
 
 export interface RequestLog {
@@ -58,7 +60,10 @@ export class ScriptedModel {
     this.maxModelLen = options.maxModelLen ?? 20480;
     this.script = [...(options.script ?? [])];
     this.chunkChars = options.chunkChars ?? 8;
+    this.tokenizeEndpoint = options.tokenizeEndpoint ?? true;
   }
+
+  private readonly tokenizeEndpoint: boolean;
 
   get url(): string {
     return `http://127.0.0.1:${this.port}/v1`;
@@ -103,7 +108,9 @@ export class ScriptedModel {
     }
     switch (path) {
       case "/tokenize":
-        return this.tokenize(res, body);
+        return this.tokenizeEndpoint ? this.tokenize(res, body) : vllmError(res, 404, "Not Found", "NotFoundError");
+      case "/v1/messages":
+        return this.anthropic(res, body);
       case "/v1/chat/completions":
         this.maxConcurrent = Math.max(this.maxConcurrent, ++this.active);
         try {
@@ -199,6 +206,25 @@ export class ScriptedModel {
     const options = body.stream_options as { include_usage?: boolean } | undefined;
     if (options?.include_usage) res.write(`data: ${JSON.stringify({ id, object: "chat.completion.chunk", created, model: this.model, choices: [], usage })}\n\n`);
     res.end("data: [DONE]\n\n");
+  }
+
+  /** Anthropic's Messages API, as a server that speaks it natively (for the gateway's pass-through). */
+  private anthropic(res: ServerResponse, body: Record<string, unknown>): void {
+    const messages = (body.messages ?? []) as Array<{ content: unknown }>;
+    const input = countChat({ messages: messages.map((m) => ({ role: "user", content: m.content })) });
+    const text = this.nextTurn(JSON.stringify(messages.at(-1)?.content ?? "")).content ?? "ok";
+    const output = countText(text);
+    const message = { id: `msg_${Math.random().toString(36).slice(2)}`, type: "message", role: "assistant", model: this.model, content: [{ type: "text", text }], stop_reason: "end_turn", stop_sequence: null, usage: { input_tokens: input, output_tokens: output } };
+    if (!body.stream) return json(res, 200, message);
+    res.writeHead(200, { "Content-Type": "text/event-stream" });
+    const event = (name: string, data: unknown) => res.write(`event: ${name}\ndata: ${JSON.stringify(data)}\n\n`);
+    event("message_start", { type: "message_start", message: { ...message, content: [], stop_reason: null, usage: { input_tokens: input, output_tokens: 0 } } });
+    event("content_block_start", { type: "content_block_start", index: 0, content_block: { type: "text", text: "" } });
+    event("content_block_delta", { type: "content_block_delta", index: 0, delta: { type: "text_delta", text } });
+    event("content_block_stop", { type: "content_block_stop", index: 0 });
+    event("message_delta", { type: "message_delta", delta: { stop_reason: "end_turn", stop_sequence: null }, usage: { output_tokens: output } });
+    event("message_stop", { type: "message_stop" });
+    res.end();
   }
 
   private completion(res: ServerResponse, body: Record<string, unknown>): void {
