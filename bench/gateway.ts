@@ -20,28 +20,48 @@ export async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), "paddock-bench-gw-"));
   const children: ChildProcess[] = [];
   try {
-    const upstream = await startPrinting([process.execPath, join(ROOT, "dist", "bench", "scripted-upstream.js")]);
-    children.push(upstream.child);
-    const upstreamPort = Number(upstream.line);
-    const gatewayPort = await freePort();
-    const config = join(dir, "gateway.yaml");
-    writeFileSync(config, JSON.stringify({ model_list: [{ model_name: "bench", litellm_params: { model: "openai/bench", api_base: `http://127.0.0.1:${upstreamPort}/v1` } }], general_settings: { master_key: "sk-master" }, paddock_settings: { listen: `127.0.0.1:${gatewayPort}` } }));
-    const env = { ...process.env, PADDOCK_HOME: join(dir, "home") };
-    children.push(startQuiet([process.execPath, CLI, "gateway", "--config", config], env));
-    await waitForPort(gatewayPort);
-    const generated = await fetch(`http://127.0.0.1:${gatewayPort}/key/generate`, { method: "POST", headers: { Authorization: "Bearer sk-master" }, body: JSON.stringify({ models: ["bench"] }) });
-    const { key } = (await generated.json()) as { key: string };
-    await run(upstreamPort, gatewayPort, key, total, concurrency);
+    const start = async (delayMs: number) => {
+      const upstream = await startPrinting([process.execPath, join(ROOT, "dist", "bench", "scripted-upstream.js")], { ...process.env, UPSTREAM_DELAY_MS: String(delayMs) });
+      children.push(upstream.child);
+      const upstreamPort = Number(upstream.line);
+      const gatewayPort = await freePort();
+      const config = join(dir, `gateway-${delayMs}.yaml`);
+      writeFileSync(config, JSON.stringify({ model_list: [{ model_name: "bench", litellm_params: { model: "openai/bench", api_base: `http://127.0.0.1:${upstreamPort}/v1` } }], general_settings: { master_key: "sk-master" }, paddock_settings: { listen: `127.0.0.1:${gatewayPort}` } }));
+      children.push(startQuiet([process.execPath, CLI, "gateway", "--config", config], { ...process.env, PADDOCK_HOME: join(dir, `home-${delayMs}`) }));
+      await waitForPort(gatewayPort);
+      const generated = await fetch(`http://127.0.0.1:${gatewayPort}/key/generate`, { method: "POST", headers: { Authorization: "Bearer sk-master" }, body: JSON.stringify({ models: ["bench"] }) });
+      const { key } = (await generated.json()) as { key: string };
+      return { upstreamPort, gatewayPort, key };
+    };
+    const instant = await start(0);
+    await run(instant.upstreamPort, instant.gatewayPort, instant.key, total, concurrency, "an upstream that answers at once");
+    const decoding = await start(10);
+    await compare(decoding.upstreamPort, decoding.gatewayPort, decoding.key, Math.min(total, 800), concurrency, "an upstream that takes 10 ms per answer, as a small model decoding a short reply");
+    await countingCost(instant.upstreamPort);
   } finally {
     for (const child of children) child.kill("SIGTERM");
   }
 }
 
-async function run(upstreamPort: number, port: number, key: string, total: number, concurrency: number): Promise<void> {
+async function run(upstreamPort: number, port: number, key: string, total: number, concurrency: number, label: string): Promise<void> {
+  const { direct, through } = await compare(upstreamPort, port, key, total, concurrency, label);
+  const streamBody = JSON.stringify({ model: "bench", messages: [{ role: "user", content: "hello there" }], stream: true });
+  const ttfb = async (target: typeof direct) => {
+    const samples: number[] = [];
+    for (let i = 0; i < 300; i++) samples.push(await firstByte(target, streamBody));
+    return samples;
+  };
+  const dt = await ttfb(direct);
+  const gt = await ttfb(through);
+  console.log(`\nstreaming, time to first byte (300 sequential)`);
+  console.log(`direct p50 ${percentile(dt, 50).toFixed(3)} ms, through the gateway p50 ${percentile(gt, 50).toFixed(3)} ms: added ${(percentile(gt, 50) - percentile(dt, 50)).toFixed(3)} ms (p99 added ${(percentile(gt, 99) - percentile(dt, 99)).toFixed(3)} ms)`);
+}
+
+/** Non-streaming chats straight to the upstream and through the gateway, best of two rounds each. */
+async function compare(upstreamPort: number, port: number, key: string, total: number, concurrency: number, label: string): Promise<{ direct: Target; through: Target }> {
   const body = JSON.stringify({ model: "bench", messages: [{ role: "user", content: "hello there" }], max_tokens: 32000 });
   const direct = { port: upstreamPort, path: "/v1/chat/completions", auth: "" };
   const through = { port, path: "/v1/chat/completions", auth: `Bearer ${key}` };
-
   // Warm both paths (connection pools, JIT).
   await load(direct, body, 200, concurrency);
   await load(through, body, 200, concurrency);
@@ -53,24 +73,12 @@ async function run(upstreamPort: number, port: number, key: string, total: numbe
   const best = (name: string) => rows.filter(([n]) => n === name).map(([, r]) => r).sort((a, b) => b.rps - a.rps)[0]!;
   const d = best("direct to upstream");
   const g = best("through the gateway");
-  console.log(`\nnon-streaming chat, ${total} requests, concurrency ${concurrency} (best of 2 rounds)`);
+  console.log(`\nnon-streaming chat against ${label}: ${total} requests, concurrency ${concurrency} (best of 2 rounds)`);
   console.log(`${"".padEnd(24)}${"req/s".padStart(10)}${"p50 ms".padStart(10)}${"p99 ms".padStart(10)}`);
   for (const [name, r] of [["direct to upstream", d], ["through the gateway", g]] as const) console.log(`${name.padEnd(24)}${r.rps.toFixed(0).padStart(10)}${r.p50.toFixed(3).padStart(10)}${r.p99.toFixed(3).padStart(10)}`);
   console.log(`added latency p50: ${(g.p50 - d.p50).toFixed(3)} ms (target < 1 ms), p99: ${(g.p99 - d.p99).toFixed(3)} ms`);
   console.log(`throughput through / direct: ${(g.rps / d.rps).toFixed(2)} (target >= 0.80): ${g.rps / d.rps >= 0.8 ? "met" : "NOT met"}`);
-
-  const streamBody = JSON.stringify({ model: "bench", messages: [{ role: "user", content: "hello there" }], stream: true });
-  const ttfb = async (target: typeof direct) => {
-    const samples: number[] = [];
-    for (let i = 0; i < 300; i++) samples.push(await firstByte(target, streamBody));
-    return samples;
-  };
-  const dt = await ttfb(direct);
-  const gt = await ttfb(through);
-  console.log(`\nstreaming, time to first byte (300 sequential)`);
-  console.log(`direct p50 ${percentile(dt, 50).toFixed(3)} ms, through the gateway p50 ${percentile(gt, 50).toFixed(3)} ms: added ${(percentile(gt, 50) - percentile(dt, 50)).toFixed(3)} ms (p99 added ${(percentile(gt, 99) - percentile(dt, 99)).toFixed(3)} ms)`);
-
-  await countingCost(upstreamPort);
+  return { direct, through };
 }
 
 /** Counting a 100K-token prompt, by the upstream's /tokenize and by the bundled tokenizer. */
