@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import OpenAI from "openai";
-import { countChat } from "../src/scripted/index.js";
+import { countChat, countText } from "../src/scripted/index.js";
 import { eventually } from "./egress-helpers.js";
 import { deployment, post, scripted, startGateway, type GatewayFixture } from "./gateway-helpers.js";
 import type { ScriptedModel } from "../src/scripted/index.js";
@@ -169,5 +169,40 @@ describe("gateway: OpenAI API with the token cap", () => {
     const ready = await fetch(`${fx.baseUrl}/health/readiness`);
     assert.equal(ready.status, 200);
     assert.match(await (await fetch(`${fx.baseUrl}/metrics`)).text(), /paddock_gateway_requests_total\{model="qwen-coder",status="200"\}/);
+  });
+});
+
+describe("gateway: in front of llama.cpp's server", () => {
+  it("discovers n_ctx from /props, counts with /apply-template and /tokenize, and fits the seeds' case", async () => {
+    const llama = await scripted({ dialect: "llamacpp", maxModelLen: 20480, script: [{ content: "from llama" }] });
+    const fx = await startGateway({ model_list: [deployment(llama, { litellm_params: { max_parallel_requests: 1 } })] });
+    try {
+      const messages = [{ role: "user" as const, content: "word ".repeat(10500).trim() }];
+      const r = await fx.openai().chat.completions.create({ model: "qwen-coder", messages, max_tokens: 32000 });
+      assert.equal(r.choices[0]!.message.content, "from llama");
+      const d = fx.gateway.router.all()[0]!;
+      assert.equal(d.contextWindow, 20480);
+      assert.equal(d.tokenizer, "llamacpp");
+      assert.ok(llama.requests.some((q) => q.path === "/apply-template"));
+      const templated = `<|im_start|>user\n${messages[0]!.content}<|im_end|>\n<|im_start|>assistant\n`;
+      assert.equal(llama.requests.at(-1)!.body.max_tokens, 20480 - countText(templated) - 256);
+    } finally {
+      await fx.close();
+      await llama.close();
+    }
+  });
+
+  it("recovers from llama.cpp's context-size error with its n_ctx and n_prompt_tokens", async () => {
+    const llama = await scripted({ dialect: "llamacpp", maxModelLen: 8192, tokenizeEndpoint: true, script: [{ content: "second try", repeat: true }] });
+    const fx = await startGateway({ model_list: [deployment(llama, { model_info: { max_input_tokens: 100000 } })] });
+    try {
+      fx.gateway.router.all()[0]!.tokenizer = "none";
+      const r = await fx.openai().chat.completions.create({ model: "qwen-coder", messages: [{ role: "user", content: "word ".repeat(4000) }], max_tokens: 50000 });
+      assert.equal(r.choices[0]!.message.content, "second try");
+      assert.ok(fx.logs.some((l) => String(l.msg).startsWith("context length error") && l.window === 8192));
+    } finally {
+      await fx.close();
+      await llama.close();
+    }
   });
 });

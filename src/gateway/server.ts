@@ -141,7 +141,13 @@ export class Gateway {
   }
 
   private async readiness(res: ServerResponse): Promise<void> {
-    const checks = await Promise.all(this.router.all().map(async (d) => ({ deployment: d.id, context_window: (d.contextWindow ??= await discoverWindow(d)), healthy: (await discoverWindow(d)) !== undefined })));
+    const checks = await Promise.all(
+      this.router.all().map(async (d) => {
+        const reported = await discoverWindow(d);
+        d.contextWindow ??= reported;
+        return { deployment: d.id, context_window: d.contextWindow ?? null, healthy: reported !== undefined };
+      }),
+    );
     const healthy = checks.every((c) => c.healthy);
     send(res, healthy ? 200 : 503, { status: healthy ? "healthy" : "unhealthy", deployments: checks });
   }

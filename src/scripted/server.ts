@@ -28,6 +28,8 @@ export interface ScriptedModelOptions {
   chunkChars?: number;
   /** Serve vLLM's /tokenize (default); without it, callers must count by themselves. */
   tokenizeEndpoint?: boolean;
+  /** Whose server to imitate: vLLM (default) or llama.cpp's llama-server (/props, /apply-template, /tokenize {content}, its errors). */
+  dialect?: "vllm" | "llamacpp";
 }
 
 export interface RequestLog {
@@ -61,9 +63,11 @@ export class ScriptedModel {
     this.script = [...(options.script ?? [])];
     this.chunkChars = options.chunkChars ?? 8;
     this.tokenizeEndpoint = options.tokenizeEndpoint ?? true;
+    this.dialect = options.dialect ?? "vllm";
   }
 
   private readonly tokenizeEndpoint: boolean;
+  readonly dialect: "vllm" | "llamacpp";
 
   get url(): string {
     return `http://127.0.0.1:${this.port}/v1`;
@@ -101,6 +105,9 @@ export class ScriptedModel {
     this.requests.push(entry);
     res.on("close", () => (entry.aborted = !res.writableFinished));
     if (req.method === "GET" && path === "/v1/models") return json(res, 200, this.models());
+    if (req.method === "GET" && path === "/props" && this.dialect === "llamacpp") {
+      return json(res, 200, { default_generation_settings: { n_ctx: this.maxModelLen }, total_slots: 1, chat_template: "chatml" });
+    }
     if (req.method === "GET" && path === "/health") return void res.writeHead(200).end();
     if (req.method !== "POST") return vllmError(res, 404, "Not Found", "NotFoundError");
     if (body.model !== undefined && body.model !== this.model) {
@@ -108,7 +115,11 @@ export class ScriptedModel {
     }
     switch (path) {
       case "/tokenize":
+        if (this.dialect === "llamacpp") return json(res, 200, { tokens: Array.from({ length: countText(String(body.content ?? "")) }, (_, i) => i) });
         return this.tokenizeEndpoint ? this.tokenize(res, body) : vllmError(res, 404, "Not Found", "NotFoundError");
+      case "/apply-template":
+        if (this.dialect !== "llamacpp") return vllmError(res, 404, "Not Found", "NotFoundError");
+        return json(res, 200, { prompt: chatml(body as unknown as ChatLike) });
       case "/v1/messages":
         return this.anthropic(res, body);
       case "/v1/chat/completions":
@@ -128,10 +139,16 @@ export class ScriptedModel {
   }
 
   private models() {
+    if (this.dialect === "llamacpp") return { object: "list", data: [{ id: this.model, object: "model", created: 1_700_000_000, owned_by: "llamacpp", meta: { n_ctx_train: 131072 } }] };
     return {
       object: "list",
       data: [{ id: this.model, object: "model", created: 1_700_000_000, owned_by: "vllm", root: this.model, parent: null, max_model_len: this.maxModelLen, permission: [] }],
     };
+  }
+
+  /** The prompt's size as this server counts it: vLLM's chat template, or llama.cpp's ChatML text tokenised. */
+  private chatInput(body: ChatLike): number {
+    return this.dialect === "llamacpp" ? countText(chatml(body)) : countChat(body);
   }
 
   private tokenize(res: ServerResponse, body: Record<string, unknown>): void {
@@ -143,6 +160,10 @@ export class ScriptedModel {
   private overLimit(res: ServerResponse, input: number, maxTokens: number | undefined): boolean {
     const requested = input + (maxTokens ?? 0);
     if (requested <= this.maxModelLen) return false;
+    if (this.dialect === "llamacpp") {
+      json(res, 400, { error: { code: 400, message: "the request exceeds the available context size, try increasing it", type: "exceed_context_size_error", n_prompt_tokens: input, n_ctx: this.maxModelLen } });
+      return true;
+    }
     vllmError(
       res,
       400,
@@ -162,7 +183,7 @@ export class ScriptedModel {
 
   private async chat(res: ServerResponse, body: ChatLike & Record<string, unknown>): Promise<void> {
     if (!Array.isArray(body.messages) || body.messages.length === 0) return vllmError(res, 400, "messages must be a non-empty list", "BadRequestError");
-    const input = countChat(body);
+    const input = this.chatInput(body);
     const maxTokens = (body.max_completion_tokens ?? body.max_tokens) as number | undefined;
     if (this.overLimit(res, input, maxTokens)) return;
     const last = body.messages[body.messages.length - 1]!;
@@ -256,6 +277,11 @@ export class ScriptedModel {
       usage: { prompt_tokens: tokens, total_tokens: tokens, completion_tokens: 0 },
     });
   }
+}
+
+/** A ChatML rendering, as llama.cpp applies a model's template. */
+function chatml(body: ChatLike): string {
+  return `${body.messages.map((m) => `<|im_start|>${m.role}\n${typeof m.content === "string" ? m.content : JSON.stringify(m.content ?? "")}<|im_end|>\n`).join("")}<|im_start|>assistant\n`;
 }
 
 function json(res: ServerResponse, status: number, body: unknown): void {
