@@ -143,12 +143,18 @@ describe("gateway: OpenAI API with the token cap", () => {
     await eventually(async () => (upstream.aborted ? true : undefined));
   });
 
-  it("serves /v1/models, /v1/completions and /v1/embeddings", async () => {
+  it("serves /v1/models, /v1/completions (streamed too, for editors) and /v1/embeddings", async () => {
     const client = fx.openai();
     assert.deepEqual((await client.models.list()).data.map((m) => m.id), ["qwen-coder"]);
     model.setScript([{ content: "return a + b" }]);
     const fim = await client.completions.create({ model: "qwen-coder", prompt: "def add(a, b):\n    ", suffix: "\n", max_tokens: 99999 });
     assert.equal(fim.choices[0]!.text, "return a + b");
+    assert.ok((model.requests.at(-1)!.body.max_tokens as number) < 20480);
+    model.setScript([{ content: "return a * b" }]);
+    const streamed = await client.completions.create({ model: "qwen-coder", prompt: "def mul(a, b):\n    ", suffix: "\n", max_tokens: 99999, stream: true });
+    let text = "";
+    for await (const chunk of streamed) text += chunk.choices[0]?.text ?? "";
+    assert.equal(text, "return a * b");
     assert.ok((model.requests.at(-1)!.body.max_tokens as number) < 20480);
     const emb = await client.embeddings.create({ model: "qwen-coder", input: ["one two", "three"] });
     assert.equal(emb.data.length, 2);

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Readable } from "node:stream";
 import { sendChat, sseData, upstreamError, usageOf, type ChatDeps } from "./chat.js";
 import { GatewayError } from "./errors.js";
 import type { Router } from "./router.js";
@@ -47,42 +48,54 @@ export async function chatCompletions(deps: ChatDeps, req: IncomingMessage, res:
     res.writeHead(200, { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(text) });
     return res.end(text), billed;
   }
-  res.writeHead(200, { "Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache", Connection: "keep-alive" });
-  const wantsUsage = (body.stream_options as { include_usage?: boolean } | undefined)?.include_usage === true;
-  for await (const data of sseData(r.body!)) {
-    billed.firstByteMs ??= performance.now() - started;
-    if (data.includes('"usage"') && data !== "[DONE]") {
-      const parsed = JSON.parse(data) as { choices?: unknown[] };
-      const usage = usageOf(parsed);
-      if (usage) Object.assign(billed, usage);
-      // paddock asked for the usage chunk for its own billing; a client that did not ask does not get it.
-      if (!wantsUsage && parsed.choices?.length === 0) continue;
-    }
-    res.write(`data: ${data}\n\n`);
-  }
-  res.end();
-  return billed;
+  return relayStream(res, r.body!, body, billed, started);
 }
 
-/** Legacy completions, FIM for editors: max_tokens capped the same way, prompt counted by the upstream's tokenizer. */
+/** Legacy completions, FIM for editors (streamed or not): max_tokens capped the same way, prompt counted by the upstream's tokenizer. */
 export async function completions(deps: ChatDeps, req: IncomingMessage, res: ServerResponse, body: Record<string, unknown>): Promise<Billed> {
   if (typeof body.model !== "string") throw new GatewayError(400, "invalid_request_error", "model is required", "model");
-  if (body.stream) throw new GatewayError(400, "invalid_request_error", "streaming legacy completions are not supported; use stream: false or /v1/chat/completions", "stream");
   const signal = abortOnClose(req, res);
+  const started = performance.now();
   let capped = false;
   const { value, deployment } = await deps.router.run(body.model, async (d) => {
     d.contextWindow ??= await discoverWindow(d);
     const input = await countPrompt(d, `${String(body.prompt ?? "")}${String(body.suffix ?? "")}`);
     const room = outputRoom(d, input.tokens, deps.config.paddock_settings.cap_buffer_tokens);
     const upstreamBody: Record<string, unknown> = { ...body, model: d.upstreamModel };
+    if (body.stream) upstreamBody.stream_options = { ...(body.stream_options as object | undefined), include_usage: true };
     if (room !== undefined && typeof body.max_tokens === "number" && body.max_tokens > room) (upstreamBody.max_tokens = room), (capped = true);
-    const res = await requestUpstream(new URL(`${d.apiBase}/completions`), "POST", upstreamBody, auth(d), deps.config.litellm_settings.request_timeout * 1000, signal);
-    if (res.status >= 500) throw new UpstreamUnavailable(`${d.id} answered ${res.status}`);
-    return { value: { status: res.status, json: await readJson(res) }, finished: Promise.resolve() };
+    const upstream = await requestUpstream(new URL(`${d.apiBase}/completions`), "POST", upstreamBody, auth(d), deps.config.litellm_settings.request_timeout * 1000, signal);
+    if (upstream.status >= 500) throw new UpstreamUnavailable(`${d.id} answered ${upstream.status}`);
+    return { value: upstream, finished: new Promise((resolve) => upstream.body.once("close", resolve)) };
   });
-  send(res, value.status, value.json);
-  const usage = usageOf(value.json) ?? { input: 0, output: 0 };
-  return { model: body.model, deployment: deployment.id, ...usage, status: value.status, capped, stream: false };
+  const billed: Billed = { model: body.model, deployment: deployment.id, input: 0, output: 0, status: value.status, capped, stream: !!body.stream };
+  if (!body.stream || value.status !== 200) {
+    const json = await readJson(value);
+    send(res, value.status, json);
+    return Object.assign(billed, usageOf(json));
+  }
+  return relayStream(res, value.body, body, billed, started);
+}
+
+/**
+ * Relays an OpenAI SSE stream to the client, keeping the usage chunk paddock
+ * asked for (for billing) out of the stream of a client that did not ask for it.
+ */
+async function relayStream(res: ServerResponse, upstream: Readable, body: Record<string, unknown>, billed: Billed, started: number): Promise<Billed> {
+  res.writeHead(200, { "Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache", Connection: "keep-alive" });
+  const wantsUsage = (body.stream_options as { include_usage?: boolean } | undefined)?.include_usage === true;
+  for await (const data of sseData(upstream)) {
+    billed.firstByteMs ??= performance.now() - started;
+    if (data.includes('"usage"') && data !== "[DONE]") {
+      const parsed = JSON.parse(data) as { choices?: unknown[] };
+      const usage = usageOf(parsed);
+      if (usage) Object.assign(billed, usage);
+      if (!wantsUsage && parsed.choices?.length === 0) continue;
+    }
+    res.write(`data: ${data}\n\n`);
+  }
+  res.end();
+  return billed;
 }
 
 export async function embeddings(deps: ChatDeps, req: IncomingMessage, res: ServerResponse, body: Record<string, unknown>): Promise<Billed> {

@@ -255,14 +255,14 @@ export class ScriptedModel {
     if (this.overLimit(res, input, maxTokens)) return;
     const text = this.nextTurn(prompt).content ?? "ok";
     const output = countText(text);
-    json(res, 200, {
-      id: `cmpl-${Math.random().toString(36).slice(2)}`,
-      object: "text_completion",
-      created: Math.floor(Date.now() / 1000),
-      model: this.model,
-      choices: [{ index: 0, text, logprobs: null, finish_reason: "stop", stop_reason: null }],
-      usage: { prompt_tokens: input, total_tokens: input + output, completion_tokens: output },
-    });
+    const base = { id: `cmpl-${Math.random().toString(36).slice(2)}`, object: "text_completion", created: Math.floor(Date.now() / 1000), model: this.model };
+    const usage = { prompt_tokens: input, total_tokens: input + output, completion_tokens: output };
+    if (!body.stream) return json(res, 200, { ...base, choices: [{ index: 0, text, logprobs: null, finish_reason: "stop", stop_reason: null }], usage });
+    res.writeHead(200, { "Content-Type": "text/event-stream; charset=utf-8" });
+    for (let i = 0; i < text.length; i += this.chunkChars) res.write(`data: ${JSON.stringify({ ...base, choices: [{ index: 0, text: text.slice(i, i + this.chunkChars), logprobs: null, finish_reason: null }] })}\n\n`);
+    res.write(`data: ${JSON.stringify({ ...base, choices: [{ index: 0, text: "", logprobs: null, finish_reason: "stop" }] })}\n\n`);
+    if ((body.stream_options as { include_usage?: boolean } | undefined)?.include_usage) res.write(`data: ${JSON.stringify({ ...base, choices: [], usage })}\n\n`);
+    res.end("data: [DONE]\n\n");
   }
 
   private embeddings(res: ServerResponse, body: Record<string, unknown>): void {
