@@ -60,6 +60,14 @@ export const CardSchema = z
       .describe(`Executables present inside the sandbox (bundles such as 'coreutils', or any program on the host's PATH); default ${DEFAULT_TOOLS.join(", ")}`),
     mounts: z.array(MountSchema).default([]).describe("Extra bind mounts"),
     backend: z.enum(["bwrap", "gvisor"]).default("bwrap").describe("Sandbox backend"),
+    restart: z
+      .strictObject({
+        policy: z.enum(["never", "on-failure"]).default("never"),
+        max_restarts: z.number().int().min(0).default(5),
+        backoff_seconds: z.number().min(0).default(1).describe("First wait before a restart; doubled after each"),
+      })
+      .default({ policy: "never", max_restarts: 5, backoff_seconds: 1 })
+      .describe("What the supervisor does when the agent exits with a failure"),
   })
   .superRefine((card, ctx) => {
     if (card.kind === "command" && !card.command) {

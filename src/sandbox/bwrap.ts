@@ -74,8 +74,8 @@ export class BwrapSandbox extends RuntimeSandbox {
     }
   }
 
-  protected signalWorkload(sig: NodeJS.Signals): void {
-    if (this.initPid) signal(processesInNamespace(this.initPid), sig);
+  protected signalWorkload(sig: NodeJS.Signals): number {
+    return this.initPid ? signal(processesInNamespace(this.initPid), sig) : 0;
   }
 
   protected killTree(): void {

@@ -73,8 +73,9 @@ export class GvisorSandbox extends RuntimeSandbox {
     }
   }
 
-  protected signalWorkload(sig: NodeJS.Signals): void {
+  protected signalWorkload(sig: NodeJS.Signals): number {
     spawn(this.runsc, ["--root", this.stateDir, "kill", "--all", this.name, sig.replace(/^SIG/, "")], { stdio: "ignore" });
+    return 1;
   }
 
   protected killTree(): void {

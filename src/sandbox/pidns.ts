@@ -21,12 +21,16 @@ export function processesInNamespace(initPid: number): number[] {
   return pids;
 }
 
-export function signal(pids: number[], sig: NodeJS.Signals): void {
+/** Sends `sig` to each pid; returns how many received it. */
+export function signal(pids: number[], sig: NodeJS.Signals): number {
+  let reached = 0;
   for (const pid of pids) {
     try {
       process.kill(pid, sig);
+      reached++;
     } catch {
       // already gone
     }
   }
+  return reached;
 }

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess, type StdioOptions } from "node:child_process";
+import { closeSync, openSync } from "node:fs";
 import { constants } from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
 import { planCgroups, type AgentCgroup, type LimitName } from "../cgroups/index.js";
@@ -47,16 +48,22 @@ export abstract class RuntimeSandbox implements Sandbox {
   protected abstract runtimeProcesses(): number;
   /** stdin, stdout, stderr of the runtime process. */
   protected stdio(): StdioOptions {
-    return [this.spec.stdio, this.spec.stdio, this.spec.stdio];
+    const out = this.spec.stdio;
+    if (typeof out === "object") {
+      this.logFd ??= openSync(out.file, "a", 0o600);
+      return ["ignore", this.logFd, this.logFd];
+    }
+    return [out, out, out];
   }
+  private logFd?: number;
   /** RLIMIT_NOFILE set on the runtime process itself (bwrap passes it down); undefined when the runtime applies it inside. */
   protected launcherOpenFiles(): number | undefined {
     return this.spec.limits.maxOpenFiles;
   }
   /** Waits until the command runs inside; throws if the sandbox could not be set up. */
   protected abstract ready(child: ChildProcess): Promise<void>;
-  /** Asks the workload to end (SIGTERM to every process inside but the runtime's own). */
-  protected abstract signalWorkload(signal: NodeJS.Signals): void;
+  /** Asks the workload to end (SIGTERM to every process inside but the runtime's own); returns how many got it. */
+  protected abstract signalWorkload(signal: NodeJS.Signals): number;
   /** Ends every process of the sandbox at once. */
   protected abstract killTree(): void;
   /** Backend clean-up after the tree is gone. */
@@ -74,8 +81,11 @@ export abstract class RuntimeSandbox implements Sandbox {
     const child = spawn("/bin/sh", ["-c", launcher(this.launcherOpenFiles(), this.cgroup?.procsFiles ?? []), "paddock-sandbox", file!, ...args], {
       env: this.spec.env,
       stdio,
+      // A sandbox meant to outlive paddock gets a session of its own, out of reach of paddock's terminal signals.
+      detached: !this.spec.dieWithParent,
     });
     this.child = child;
+    if (this.logFd !== undefined) closeSync(this.logFd);
     // The runtime closes its control pipes (info, block) when done with them; a reset there is not an error.
     for (const stream of child.stdio.slice(3)) stream?.on("error", () => undefined);
     this.exited = new Promise<ExitReport>((resolve) => {
@@ -112,8 +122,12 @@ export abstract class RuntimeSandbox implements Sandbox {
     const exited = this.wait();
     if (this.child?.exitCode !== null || this.child.signalCode !== null) return exited;
     this.cause ??= "stopped";
-    this.signalWorkload("SIGTERM");
-    const done = await Promise.race([exited, sleep(graceMs).then(() => undefined)]);
+    const deadline = performance.now() + graceMs;
+    // Right after start the command may not exist yet (the runtime forks it a moment later): signal until it is reached.
+    let finished = false;
+    void exited.then(() => (finished = true));
+    while (this.signalWorkload("SIGTERM") === 0 && !finished && performance.now() < deadline) await sleep(10);
+    const done = await Promise.race([exited, sleep(Math.max(0, deadline - performance.now())).then(() => undefined)]);
     if (!done) this.killTree();
     return exited;
   }

@@ -37,7 +37,8 @@ export interface SandboxSpec {
   limits: CgroupLimits & { maxOpenFiles: number };
   ttlSeconds: number;
   exits: NetworkExit[];
-  stdio: "inherit" | "pipe" | "ignore";
+  /** Where stdout and stderr go; `{ file }` appends both to a log file that outlives paddock (stdin is closed). */
+  stdio: "inherit" | "pipe" | "ignore" | { file: string };
   /** Kill the sandbox when paddock exits (exec); a supervisor that re-adopts agents turns this off. */
   dieWithParent: boolean;
   allowUnenforcedLimits: boolean;

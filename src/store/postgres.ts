@@ -1,6 +1,6 @@
 import pg from "pg";
 import { PaddockError } from "../errors/index.js";
-import type { EgressQuery, EgressRecord, KeyRecord, UsageRecord } from "./records.js";
+import { FINAL_STATES, type AgentRecord, type EgressQuery, type EgressRecord, type KeyRecord, type UsageRecord } from "./records.js";
 import type { Store } from "./types.js";
 
 /** The same schema as SQLite's, in PostgreSQL's types; applied in order, recorded in paddock_migrations. */
@@ -21,10 +21,14 @@ const MIGRATIONS = [
      status INTEGER NOT NULL, capped BOOLEAN NOT NULL, stream BOOLEAN NOT NULL);
    CREATE INDEX gateway_usage_key ON gateway_usage (token_hash, time);
    CREATE INDEX gateway_usage_agent ON gateway_usage (agent_id, time);`,
+  `CREATE TABLE agents (
+     agent_id TEXT PRIMARY KEY, kind TEXT NOT NULL, state TEXT NOT NULL, card JSONB NOT NULL, card_path TEXT, sandbox TEXT, pid INTEGER,
+     log_path TEXT NOT NULL, restarts INTEGER NOT NULL, created_at TEXT NOT NULL, started_at TEXT, ended_at TEXT, exit JSONB, error TEXT);`,
 ];
 
 const EGRESS = ["time", "agent_id", "method", "host", "port", "address", "decision", "rule", "reason", "status", "bytes_up", "bytes_down", "duration_ms"] as const;
 const KEYS = ["token_hash", "key_name", "key_alias", "models", "max_budget", "spend", "rpm_limit", "tpm_limit", "expires", "metadata", "user_id", "team_id", "created_at", "blocked"] as const;
+const AGENTS = ["agent_id", "kind", "state", "card", "card_path", "sandbox", "pid", "log_path", "restarts", "created_at", "started_at", "ended_at", "exit", "error"] as const;
 const USAGE = ["time", "token_hash", "agent_id", "model", "deployment", "input_tokens", "output_tokens", "cost", "latency_ms", "status", "capped", "stream"] as const;
 
 /**
@@ -140,6 +144,44 @@ export class PostgresStore implements Store {
     return (await this.query<UsageRecord>(`SELECT ${USAGE.join(", ")} FROM gateway_usage ${where} ORDER BY id DESC LIMIT ${Number(q.limit ?? 1000)}`, values)).reverse();
   }
 
+  async claimAgent(agent: AgentRecord): Promise<AgentRecord | undefined> {
+    await this.ready;
+    const client = await this.pool.connect();
+    try {
+      await client.query("BEGIN");
+      const { rows } = await client.query<AgentRecord>("SELECT * FROM agents WHERE agent_id = $1 FOR UPDATE", [agent.agent_id]);
+      if (rows[0] && !FINAL_STATES.includes(rows[0].state)) {
+        await client.query("ROLLBACK");
+        return rows[0];
+      }
+      await client.query("DELETE FROM agents WHERE agent_id = $1", [agent.agent_id]);
+      await client.query(insertSql("agents", AGENTS, 1), AGENTS.map((c) => jsonColumn(c, agent[c])));
+      await client.query("COMMIT");
+      return undefined;
+    } catch (err) {
+      await client.query("ROLLBACK").catch(() => undefined);
+      // Two claims racing on a new id: the loser sees the winner's row.
+      if ((err as { code?: string }).code === "23505") return this.getAgent(agent.agent_id);
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+
+  async updateAgent(agentId: string, patch: Partial<Omit<AgentRecord, "agent_id">>): Promise<void> {
+    const fields = Object.keys(patch).filter((k) => (AGENTS as readonly string[]).includes(k) && k !== "agent_id") as Array<keyof typeof patch>;
+    if (fields.length === 0) return;
+    await this.query(`UPDATE agents SET ${fields.map((f, i) => `${f} = $${i + 2}`).join(", ")} WHERE agent_id = $1`, [agentId, ...fields.map((f) => jsonColumn(f, patch[f]))]);
+  }
+
+  async getAgent(agentId: string): Promise<AgentRecord | undefined> {
+    return (await this.query<AgentRecord>("SELECT * FROM agents WHERE agent_id = $1", [agentId]))[0];
+  }
+
+  async listAgents(): Promise<AgentRecord[]> {
+    return this.query<AgentRecord>("SELECT * FROM agents ORDER BY created_at");
+  }
+
   async close(): Promise<void> {
     await this.ready.catch(() => undefined);
     await this.pool.end();
@@ -148,6 +190,10 @@ export class PostgresStore implements Store {
   private async insertMany(table: string, columns: readonly string[], rows: Array<Record<string, unknown>>): Promise<void> {
     await this.query(insertSql(table, columns, rows.length), rows.flatMap((r) => columns.map((c) => r[c])));
   }
+}
+
+function jsonColumn(column: string, value: unknown): unknown {
+  return (column === "card" || column === "exit") && value !== null && value !== undefined ? JSON.stringify(value) : value;
 }
 
 function insertSql(table: string, columns: readonly string[], count: number): string {

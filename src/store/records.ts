@@ -71,3 +71,29 @@ export const UsageRecordSchema = z.object({
 });
 
 export type UsageRecord = z.infer<typeof UsageRecordSchema>;
+
+/** States an agent passes through; the last three are final. */
+export const AGENT_STATES = ["starting", "running", "restarting", "stopping", "exited", "failed", "stopped"] as const;
+export const FINAL_STATES: ReadonlyArray<(typeof AGENT_STATES)[number]> = ["exited", "failed", "stopped"];
+
+/** One agent as the supervisor keeps it: the card as it was at spawn, and where its process is. */
+export const AgentRecordSchema = z.object({
+  agent_id: z.string(),
+  kind: z.string(),
+  state: z.enum(AGENT_STATES),
+  /** The card as validated at spawn: later edits of the file do not reach a running agent. */
+  card: z.record(z.string(), z.unknown()),
+  card_path: z.string().nullable(),
+  sandbox: z.string().nullable(),
+  pid: z.number().int().nullable(),
+  log_path: z.string(),
+  restarts: z.number().int(),
+  created_at: z.string(),
+  started_at: z.string().nullable(),
+  ended_at: z.string().nullable(),
+  /** The last exit report (cause, code, signal, duration). */
+  exit: z.record(z.string(), z.unknown()).nullable(),
+  error: z.string().nullable(),
+});
+
+export type AgentRecord = z.infer<typeof AgentRecordSchema>;

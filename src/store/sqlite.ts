@@ -2,7 +2,7 @@ import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
 import { PaddockError } from "../errors/index.js";
-import type { EgressQuery, EgressRecord, KeyRecord, UsageRecord } from "./records.js";
+import { FINAL_STATES, type AgentRecord, type EgressQuery, type EgressRecord, type KeyRecord, type UsageRecord } from "./records.js";
 import type { Store } from "./types.js";
 
 /** Schema changes in order; `PRAGMA user_version` records how many have been applied. */
@@ -58,7 +58,13 @@ const MIGRATIONS = [
    );
    CREATE INDEX gateway_usage_key ON gateway_usage (token_hash, time);
    CREATE INDEX gateway_usage_agent ON gateway_usage (agent_id, time);`,
+  `CREATE TABLE agents (
+     agent_id TEXT PRIMARY KEY, kind TEXT NOT NULL, state TEXT NOT NULL, card TEXT NOT NULL, card_path TEXT, sandbox TEXT, pid INTEGER,
+     log_path TEXT NOT NULL, restarts INTEGER NOT NULL, created_at TEXT NOT NULL, started_at TEXT, ended_at TEXT, exit TEXT, error TEXT);`,
 ];
+
+const AGENT_COLUMNS = ["agent_id", "kind", "state", "card", "card_path", "sandbox", "pid", "log_path", "restarts", "created_at", "started_at", "ended_at", "exit", "error"] as const;
+const AGENT_JSON = new Set(["card", "exit"]);
 
 const KEY_COLUMNS = ["token_hash", "key_name", "key_alias", "models", "max_budget", "spend", "rpm_limit", "tpm_limit", "expires", "metadata", "user_id", "team_id", "created_at", "blocked"] as const;
 const USAGE_COLUMNS = ["time", "token_hash", "agent_id", "model", "deployment", "input_tokens", "output_tokens", "cost", "latency_ms", "status", "capped", "stream"] as const;
@@ -74,6 +80,14 @@ function keyToRow(key: Partial<KeyRecord>): Record<string, unknown> {
 
 function rowToKey(row: Record<string, unknown>): KeyRecord {
   return { ...row, models: JSON.parse(row.models as string), metadata: JSON.parse(row.metadata as string), blocked: row.blocked === 1 } as KeyRecord;
+}
+
+function agentToRow(agent: Partial<AgentRecord>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(agent).map(([k, v]) => [k, AGENT_JSON.has(k) && v !== null && v !== undefined ? JSON.stringify(v) : v]));
+}
+
+function rowToAgent(row: Record<string, unknown>): AgentRecord {
+  return { ...row, card: JSON.parse(row.card as string), exit: row.exit ? JSON.parse(row.exit as string) : null } as AgentRecord;
 }
 
 function rowToUsage(row: Record<string, unknown>): UsageRecord {
@@ -176,6 +190,30 @@ export class SqliteStore implements Store {
     if (query.agentId) where.push("agent_id = @agentId");
     const sql = `SELECT ${USAGE_COLUMNS.join(", ")} FROM gateway_usage ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY id DESC LIMIT @limit`;
     return (this.db.prepare(sql).all({ ...query, limit: query.limit ?? 1000 }) as Array<Record<string, unknown>>).map(rowToUsage).reverse();
+  }
+
+  async claimAgent(agent: AgentRecord): Promise<AgentRecord | undefined> {
+    return this.db.transaction(() => {
+      const existing = this.db.prepare("SELECT * FROM agents WHERE agent_id = ?").get(agent.agent_id) as Record<string, unknown> | undefined;
+      if (existing && !FINAL_STATES.includes(existing.state as AgentRecord["state"])) return rowToAgent(existing);
+      this.db.prepare(`INSERT OR REPLACE INTO agents (${AGENT_COLUMNS.join(", ")}) VALUES (${AGENT_COLUMNS.map((c) => `@${c}`).join(", ")})`).run(agentToRow(agent));
+      return undefined;
+    })();
+  }
+
+  async updateAgent(agentId: string, patch: Partial<Omit<AgentRecord, "agent_id">>): Promise<void> {
+    const fields = Object.keys(patch).filter((k) => (AGENT_COLUMNS as readonly string[]).includes(k) && k !== "agent_id");
+    if (fields.length === 0) return;
+    this.db.prepare(`UPDATE agents SET ${fields.map((f) => `${f} = @${f}`).join(", ")} WHERE agent_id = @agent_id`).run({ ...agentToRow(patch), agent_id: agentId });
+  }
+
+  async getAgent(agentId: string): Promise<AgentRecord | undefined> {
+    const row = this.db.prepare("SELECT * FROM agents WHERE agent_id = ?").get(agentId) as Record<string, unknown> | undefined;
+    return row && rowToAgent(row);
+  }
+
+  async listAgents(): Promise<AgentRecord[]> {
+    return (this.db.prepare("SELECT * FROM agents ORDER BY created_at").all() as Array<Record<string, unknown>>).map(rowToAgent);
   }
 
   async close(): Promise<void> {

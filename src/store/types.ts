@@ -1,4 +1,4 @@
-import type { EgressQuery, EgressRecord, KeyRecord, UsageRecord } from "./records.js";
+import type { AgentRecord, EgressQuery, EgressRecord, KeyRecord, UsageRecord } from "./records.js";
 
 /** paddock's persistence; async so that a networked database fits behind the same interface. */
 export interface Store {
@@ -12,5 +12,13 @@ export interface Store {
   /** Adds to a key's spend in the same transaction as its usage rows. */
   recordUsage(rows: UsageRecord[]): Promise<void>;
   usage(query: { tokenHash?: string; agentId?: string; limit?: number }): Promise<UsageRecord[]>;
+  /**
+   * Registers an agent in one transaction: refused (returns the live record)
+   * while an agent of that id is not in a final state; a finished one is replaced.
+   */
+  claimAgent(agent: AgentRecord): Promise<AgentRecord | undefined>;
+  updateAgent(agentId: string, patch: Partial<Omit<AgentRecord, "agent_id">>): Promise<void>;
+  getAgent(agentId: string): Promise<AgentRecord | undefined>;
+  listAgents(): Promise<AgentRecord[]>;
   close(): Promise<void>;
 }

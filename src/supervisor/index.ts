@@ -1,0 +1,1 @@
+export { Supervisor, type AgentView, type SupervisorOptions } from "./supervisor.js";
