@@ -47,8 +47,13 @@ export function killListed(procsFile: string): void {
   }
 }
 
-/** rmdir a cgroup, waiting for the kernel to finish reaping its last processes. */
-export async function removeDir(dir: string): Promise<void> {
+/**
+ * rmdir a cgroup, waiting (up to `patienceMs`) for its last processes to be
+ * reaped: a dead process stays in its cgroup until its parent, or init for an
+ * orphan, collects it.
+ */
+export async function removeDir(dir: string, patienceMs = 4_000): Promise<void> {
+  const deadline = Date.now() + patienceMs;
   for (let attempt = 0; ; attempt++) {
     try {
       rmdirSync(dir);
@@ -56,8 +61,8 @@ export async function removeDir(dir: string): Promise<void> {
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === "ENOENT") return;
-      if (code !== "EBUSY" || attempt >= 200) throw err;
-      await sleep(Math.min(2 ** attempt, 20));
+      if (code !== "EBUSY" || Date.now() > deadline) throw err;
+      await sleep(Math.min(2 ** attempt, 50));
     }
   }
 }

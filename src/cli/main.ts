@@ -1,9 +1,11 @@
 #!/usr/bin/env node
 import { Command } from "commander";
+import { registerAgents } from "./agents.js";
 import { registerCard } from "./card.js";
 import { registerEgress } from "./egress.js";
 import { registerExec } from "./exec.js";
 import { registerGateway } from "./gateway.js";
+import { registerUp } from "./up.js";
 import { EXIT } from "./fail.js";
 
 const program = new Command("paddock")
@@ -14,6 +16,8 @@ const program = new Command("paddock")
     process.exit(err.exitCode === 0 ? EXIT.ok : EXIT.usage);
   });
 
+registerUp(program);
+registerAgents(program);
 registerCard(program);
 registerExec(program);
 registerEgress(program);

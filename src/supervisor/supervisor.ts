@@ -5,7 +5,8 @@ import type { EgressService } from "../egress/index.js";
 import { PaddockError } from "../errors/index.js";
 import type { PaddockPaths } from "../paths/index.js";
 import { createSandbox, prepareSandbox, type ExitReport, type Sandbox } from "../sandbox/index.js";
-import type { AgentRecord, Store } from "../store/index.js";
+import { endCgroupOfPid } from "../cgroups/index.js";
+import { FINAL_STATES, type AgentRecord, type Store } from "../store/index.js";
 
 export interface SupervisorOptions {
   store: Store;
@@ -117,6 +118,21 @@ export class Supervisor {
 
   async list(): Promise<AgentView[]> {
     return (await this.options.store.listAgents()).map((r) => this.view(r));
+  }
+
+  /**
+   * At daemon start: agents a previous daemon left in a live state. Taking them
+   * over is not built yet, so one still running (proved by its cgroup, not by a
+   * pid that may have been recycled) is ended, and each is recorded as failed
+   * with the reason: nothing is left running unsupervised.
+   */
+  async recover(): Promise<void> {
+    for (const agent of await this.options.store.listAgents()) {
+      if (FINAL_STATES.includes(agent.state)) continue;
+      const killed = agent.pid !== null && agent.sandbox !== null && endCgroupOfPid(agent.pid, agent.sandbox);
+      this.options.log?.({ level: "warn", msg: "agent left by a previous daemon", agent_id: agent.agent_id, state: agent.state, ended_now: killed });
+      await this.finish(agent.agent_id, { state: "failed", error: killed ? "the daemon stopped while it ran; it was ended at the next start" : "it ended while the daemon was down" });
+    }
   }
 
   /** Stops every agent (for a clean shutdown of the daemon). */

@@ -1,0 +1,101 @@
+import { resolve } from "node:path";
+import type { Command } from "commander";
+import { isPaddockError, PaddockError } from "../errors/index.js";
+import { paddockPaths } from "../paths/index.js";
+import type { AgentView } from "../supervisor/index.js";
+import { EXIT, report } from "./fail.js";
+
+/** Exit status when the daemon is not running, so scripts can tell it from other failures. */
+const DAEMON_DOWN = 3;
+
+export function registerAgents(program: Command): void {
+  program
+    .command("spawn")
+    .description("start an agent from its card in the running daemon; prints the agent id")
+    .argument("<card>", "agent card (JSON, YAML or TOML)")
+    .option("--name <id>", "run it under this id instead of the card's agent_id")
+    .option("--json", "print the agent's record as JSON")
+    .action((card: string, opts: { name?: string; json?: boolean }) =>
+      call(async (api) => {
+        const agent = (await api("POST", "/v1/agents", { card_path: resolve(card), name: opts.name })) as AgentView;
+        process.stdout.write(opts.json ? `${JSON.stringify(agent, null, 2)}\n` : `${agent.agent_id}\n`);
+      }),
+    );
+
+  program
+    .command("list")
+    .description("the agents: id, kind, state, pid, uptime, memory, TTL left, restarts")
+    .option("--json", "print JSON")
+    .action((opts: { json?: boolean }) =>
+      call(async (api) => {
+        const agents = (await api("GET", "/v1/agents")) as AgentView[];
+        if (opts.json) return void process.stdout.write(`${JSON.stringify(agents, null, 2)}\n`);
+        const rows = agents.map((a) => [a.agent_id, a.kind, a.state, a.pid ?? "-", duration(a.uptime_ms), a.memory_bytes === null ? "-" : `${(a.memory_bytes / 1048576).toFixed(1)}M`, a.ttl_left_s === null ? "-" : `${a.ttl_left_s}s`, a.restarts].map(String));
+        printTable(["ID", "KIND", "STATE", "PID", "UPTIME", "MEMORY", "TTL LEFT", "RESTARTS"], rows);
+      }),
+    );
+
+  program
+    .command("status")
+    .description("one agent's record: state, pid, card, last exit")
+    .argument("<id>")
+    .action((id: string) => call(async (api) => void process.stdout.write(`${JSON.stringify(await api("GET", `/v1/agents/${id}`), null, 2)}\n`)));
+
+  program
+    .command("stop")
+    .description("stop an agent: SIGTERM inside, SIGKILL to the whole tree after the grace period")
+    .argument("<id>")
+    .option("--grace <seconds>", "seconds between SIGTERM and SIGKILL", "10")
+    .action((id: string, opts: { grace: string }) =>
+      call(async (api) => {
+        const agent = (await api("POST", `/v1/agents/${id}/stop`, { grace_seconds: Number(opts.grace) })) as AgentView;
+        process.stdout.write(`${agent.agent_id} ${agent.state}\n`);
+      }),
+    );
+
+  program
+    .command("logs")
+    .description("an agent's output (stdout and stderr)")
+    .argument("<id>")
+    .option("-f, --follow", "keep printing what it writes until it ends")
+    .option("--tail <lines>", "only the last N lines first")
+    .action((id: string, opts: { follow?: boolean; tail?: string }) =>
+      call(async (_api, stream) => stream(`/v1/agents/${id}/logs?follow=${opts.follow ? 1 : 0}&tail=${Number(opts.tail ?? 0)}`)),
+    );
+}
+
+type Api = (method: "GET" | "POST", path: string, body?: unknown) => Promise<unknown>;
+
+async function call(fn: (api: Api, stream: (path: string) => Promise<void>) => Promise<void>): Promise<void> {
+  const { callDaemon } = await import("../supervisor/index.js");
+  const paths = paddockPaths();
+  const api: Api = async (method, path, body) => {
+    const { status, value } = await callDaemon(paths, method, path, body);
+    if (status >= 400) {
+      const error = (value as { error: { code: string; message: string; where?: string; hint?: string; problems?: Array<{ file: string; line?: number; field: string; message: string }> } }).error;
+      const detail = error.problems?.map((p) => `${p.file}${p.line ? `:${p.line}` : ""}: ${p.field ? `${p.field}: ` : ""}${p.message}`).join("\n") ?? error.message;
+      throw new PaddockError(error.code, detail, error.problems ? undefined : error.where, error.hint);
+    }
+    return value;
+  };
+  const stream = async (path: string) => {
+    const { status, value } = await callDaemon(paths, "GET", path, undefined, process.stdout);
+    if (status >= 400) throw new PaddockError((value as { error: { code: string } }).error.code, (value as { error: { message: string } }).error.message);
+  };
+  try {
+    await fn(api, stream);
+  } catch (err) {
+    process.exitCode = report(err, isPaddockError(err) && err.code === "daemon_not_running" ? DAEMON_DOWN : EXIT.paddockError);
+  }
+}
+
+function duration(ms: number | null): string {
+  if (ms === null) return "-";
+  const s = Math.floor(ms / 1000);
+  return s < 60 ? `${s}s` : s < 3600 ? `${Math.floor(s / 60)}m${s % 60}s` : `${Math.floor(s / 3600)}h${Math.floor((s % 3600) / 60)}m`;
+}
+
+function printTable(header: string[], rows: string[][]): void {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  for (const row of [header, ...rows]) process.stdout.write(`${row.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd()}\n`);
+}

@@ -1,0 +1,115 @@
+import { chmodSync, createReadStream, existsSync, rmSync, statSync } from "node:fs";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { connect } from "node:net";
+import { CardError, loadCard } from "../card/index.js";
+import { isPaddockError, PaddockError } from "../errors/index.js";
+import { FINAL_STATES } from "../store/index.js";
+import type { Supervisor } from "./supervisor.js";
+
+/**
+ * The daemon's HTTP API, on a unix socket only its owner can open:
+ *   POST /v1/agents {card_path, name?}       spawn (201; 409 if the id is alive; 400 with the card's problems)
+ *   GET  /v1/agents                          list
+ *   GET  /v1/agents/ID                       status
+ *   POST /v1/agents/ID/stop {grace_seconds}  stop
+ *   GET  /v1/agents/ID/logs?follow=1&tail=N  the agent's output
+ */
+export class SupervisorApi {
+  private server?: Server;
+
+  constructor(private readonly supervisor: Supervisor) {}
+
+  async listen(socketPath: string): Promise<void> {
+    if (existsSync(socketPath)) {
+      if (await answers(socketPath)) throw new PaddockError("daemon_running", `a paddock daemon already listens on ${socketPath}`, socketPath, "stop it first, or use that one");
+      rmSync(socketPath);
+    }
+    this.server = createServer((req, res) => void this.handle(req, res));
+    await new Promise<void>((resolve, reject) => this.server!.once("error", reject).listen(socketPath, resolve));
+    chmodSync(socketPath, 0o600);
+  }
+
+  async close(): Promise<void> {
+    if (!this.server) return;
+    this.server.closeAllConnections();
+    await new Promise((resolve) => this.server!.close(resolve));
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? "/", "http://paddock");
+    const [, version, collection, id, action] = url.pathname.split("/");
+    try {
+      if (version !== "v1" || collection !== "agents") throw new PaddockError("not_found", `no route ${req.method} ${url.pathname}`);
+      if (req.method === "POST" && !id) return json(res, 201, await this.spawn(await body(req)));
+      if (req.method === "GET" && !id) return json(res, 200, await this.supervisor.list());
+      if (req.method === "GET" && id && !action) return json(res, 200, await this.supervisor.status(id));
+      if (req.method === "POST" && id && action === "stop") {
+        const { grace_seconds } = (await body(req)) as { grace_seconds?: number };
+        return json(res, 200, await this.supervisor.stop(id, (grace_seconds ?? 10) * 1000));
+      }
+      if (req.method === "GET" && id && action === "logs") return this.logs(res, id, url.searchParams.get("follow") === "1", Number(url.searchParams.get("tail") ?? 0));
+      throw new PaddockError("not_found", `no route ${req.method} ${url.pathname}`);
+    } catch (err) {
+      const status = !isPaddockError(err) ? 500 : err.code === "not_found" || err.code === "agent_unknown" ? 404 : err.code === "agent_exists" ? 409 : err.code === "agent_limit" ? 429 : 400;
+      json(res, status, { error: isPaddockError(err) ? err.toJSON() : { code: "internal", message: (err as Error).message } });
+    }
+  }
+
+  private async spawn(request: unknown) {
+    const { card_path, name } = request as { card_path?: string; name?: string };
+    if (typeof card_path !== "string") throw new PaddockError("request_invalid", "card_path is required", "card_path");
+    const { card, file } = await loadCard(card_path);
+    return this.supervisor.spawn(card, { cardPath: file, id: name });
+  }
+
+  /** The log file's tail, then (with follow) what the agent writes next, until it ends. */
+  private async logs(res: ServerResponse, id: string, follow: boolean, tail: number): Promise<void> {
+    const agent = await this.supervisor.status(id);
+    res.writeHead(200, { "Content-Type": "text/plain; charset=utf-8" });
+    const size = () => (existsSync(agent.log_path) ? statSync(agent.log_path).size : 0);
+    let offset = tail > 0 ? await tailOffset(agent.log_path, tail) : 0;
+    for (;;) {
+      const end = size();
+      if (end < offset) offset = 0; // rotated under us
+      if (end > offset) {
+        await new Promise<void>((resolve) => createReadStream(agent.log_path, { start: offset, end: end - 1 }).on("end", () => resolve()).pipe(res, { end: false }));
+        offset = end;
+      }
+      const now = await this.supervisor.status(id);
+      if (!follow || res.destroyed || FINAL_STATES.includes(now.state)) break;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    res.end();
+  }
+}
+
+async function tailOffset(file: string, lines: number): Promise<number> {
+  if (!existsSync(file)) return 0;
+  const { readFile } = await import("node:fs/promises");
+  const text = await readFile(file);
+  let offset = text.length;
+  for (let seen = 0; offset > 0; offset--) if (text[offset - 1] === 10 && offset !== text.length && ++seen === lines) break;
+  return offset;
+}
+
+function answers(socketPath: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect(socketPath, () => (s.destroy(), resolve(true)));
+    s.on("error", () => resolve(false));
+  });
+}
+
+async function body(req: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  for await (const c of req) chunks.push(c as Buffer);
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString() || "{}");
+  } catch {
+    throw new PaddockError("request_invalid", "the request body is not JSON");
+  }
+}
+
+function json(res: ServerResponse, status: number, value: unknown): void {
+  const text = JSON.stringify(value, (_k, v) => (v instanceof CardError ? v.toJSON() : v));
+  res.writeHead(status, { "Content-Type": "application/json" }).end(text);
+}
