@@ -2,6 +2,7 @@ const BENCHMARKS: Record<string, () => Promise<unknown>> = {
   "sandbox-start": () => import("./sandbox-start.js").then((m) => m.main()),
   egress: () => import("./egress.js").then((m) => m.main()),
   gateway: () => import("./gateway.js").then((m) => m.main()),
+  supervisor: () => import("./supervisor.js").then((m) => m.main()),
 };
 
 const name = process.argv[2];
