@@ -70,22 +70,56 @@ describe("paddock up: the daemon and its CLI", () => {
     }
   });
 
-  it("after the daemon is SIGKILLed, the next one ends what it left running and records why", async () => {
+  it("after the daemon is SIGKILLed, the next one takes over the agents still running and records the exits it missed", async () => {
     const first = await startDaemon(env);
     const marker = `sleep 61.${process.pid}`;
-    await paddock(["spawn", card("orphan", marker)], { env });
-    await eventually(async () => (hostProcessesWith(marker).length > 0 ? true : undefined)).catch(() => assert.fail("the agent never ran"));
+    await paddock(["spawn", card("survivor", `while true; do echo beat; sleep 0.2; done & ${marker}`, "ttl_seconds: 30\n")], { env });
+    await paddock(["spawn", card("quitter", "sleep 1; exit 7")], { env });
+    const before = JSON.parse((await paddock(["status", "survivor"], { env })).stdout) as { pid: number };
     first.child.kill("SIGKILL");
     await new Promise((resolve) => first.child.once("exit", resolve));
     assert.ok(hostProcessesWith(marker).length > 0, "the agent survives the daemon's death");
+    // The quitter ends while no daemon runs.
+    await new Promise((resolve) => setTimeout(resolve, 1500));
     const second = await startDaemon(env);
     try {
+      assert.match(second.output(), /"msg":"agent taken over from a previous daemon","agent_id":"survivor"/);
+      const survivor = JSON.parse((await paddock(["status", "survivor"], { env })).stdout) as { state: string; pid: number };
+      assert.deepEqual([survivor.state, survivor.pid], ["running", before.pid]);
+      const quitter = JSON.parse((await paddock(["status", "quitter"], { env })).stdout) as { state: string; exit: { code: number } };
+      assert.deepEqual([quitter.state, quitter.exit.code], ["failed", 7], "the exit code it had while no daemon watched");
+      const list = await paddock(["list"], { env });
+      assert.match(list.stdout, /^survivor\s+command\s+running\s+\d+\s+\S+\s+[\d.]+M\s+\d+s/m);
+      const beats = (await paddock(["logs", "survivor"], { env })).stdout.split("beat").length;
+      await new Promise((resolve) => setTimeout(resolve, 600));
+      assert.ok((await paddock(["logs", "survivor"], { env })).stdout.split("beat").length > beats, "its output kept flowing into its log");
+      const stopped = await paddock(["stop", "survivor", "--grace", "2"], { env });
+      assert.equal(stopped.code, 0, stopped.stderr);
+      assert.equal(stopped.stdout, "survivor stopped\n");
       assert.deepEqual(hostProcessesWith(marker), []);
-      const status = JSON.parse((await paddock(["status", "orphan"], { env })).stdout) as { state: string; error: string };
-      assert.equal(status.state, "failed");
-      assert.match(status.error, /the daemon stopped while it ran/);
-      // Removed once init has reaped the ended orphans.
       await eventually(async () => (paddockCgroups().length === 0 ? true : undefined), 30_000).catch(() => assert.fail(`cgroups left: ${paddockCgroups().join(", ")}`));
+    } finally {
+      second.child.kill("SIGTERM");
+      await new Promise((resolve) => second.child.once("exit", resolve));
+    }
+  });
+
+  it("never trusts a stored pid whose start time no longer matches (a recycled pid looks like that)", async () => {
+    const first = await startDaemon(env);
+    const marker = `sleep 62.${process.pid}`;
+    await paddock(["spawn", card("imposter", marker)], { env });
+    first.child.kill("SIGKILL");
+    await new Promise((resolve) => first.child.once("exit", resolve));
+    const { openStoreAt } = await import("../src/store/index.js");
+    const store = openStoreAt(join(env.PADDOCK_HOME!, "data", "paddock.db"));
+    await store.updateAgent("imposter", { pid_start: "1" });
+    await store.close();
+    const second = await startDaemon(env);
+    try {
+      assert.doesNotMatch(second.output(), /taken over from a previous daemon","agent_id":"imposter"/);
+      const status = JSON.parse((await paddock(["status", "imposter"], { env })).stdout) as { state: string; error: string };
+      assert.deepEqual([status.state, status.error], ["failed", "it could not be taken over after the daemon stopped, and was ended"]);
+      await eventually(async () => (hostProcessesWith(marker).length === 0 ? true : undefined));
     } finally {
       second.child.kill("SIGTERM");
       await new Promise((resolve) => second.child.once("exit", resolve));

@@ -1,6 +1,5 @@
-import { accessSync, constants, existsSync, mkdirSync, readFileSync } from "node:fs";
+import { accessSync, constants, existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { killListed, removeDir } from "./files.js";
 import { readHierarchies, type Hierarchy } from "./mounts.js";
 import { LimitError, type AgentCgroup, type CgroupLimits, type LimitName } from "./types.js";
 import { createV1, v1Parents } from "./v1.js";
@@ -20,6 +19,8 @@ export interface CgroupPlan {
   enforceable: LimitName[];
   missing: Array<{ limit: LimitName; reason: string }>;
   create(name: string, limits: CgroupLimits): AgentCgroup | undefined;
+  /** The existing cgroup of that name (an agent started by a previous daemon), if there is one. */
+  open(name: string): AgentCgroup | undefined;
 }
 
 const ALL_LIMITS: LimitName[] = ["memoryBytes", "cpuShares", "maxProcesses"];
@@ -59,6 +60,10 @@ function planV1(hierarchies: Hierarchy[]): CgroupPlan {
     enforceable,
     missing,
     create: (name, limits) => (enforceable.length > 0 ? createV1(name, limits, enforceable, parents) : undefined),
+    open: (name) => {
+      const cgroup = enforceable.length > 0 ? createV1(name, undefined, enforceable, parents) : undefined;
+      return cgroup?.dirs.every((d) => existsSync(d)) ? cgroup : undefined;
+    },
   };
 }
 
@@ -76,6 +81,10 @@ function planV2(hierarchy: Hierarchy, options: CgroupOptions): CgroupPlan {
     enforceable,
     missing,
     create: (name, limits) => (enforceable.length > 0 ? createV2(name, limits, enforceable, parent) : undefined),
+    open: (name) => {
+      const cgroup = enforceable.length > 0 ? createV2(name, undefined, enforceable, parent) : undefined;
+      return cgroup?.dirs.every((d) => existsSync(d)) ? cgroup : undefined;
+    },
   };
 }
 
@@ -88,26 +97,4 @@ function writable(dir: string): string | undefined {
     const code = (err as NodeJS.ErrnoException).code;
     return `cannot create cgroups under ${dir} (${code ?? (err as Error).message}) as uid ${process.getuid?.()}`;
   }
-}
-
-/**
- * Ends every process of the agent cgroup `name` that `pid` belongs to, if it
- * does belong to it (a stored pid may have been recycled: the cgroup is the
- * proof), and removes the cgroup once they are reaped. Returns whether it did.
- */
-export function endCgroupOfPid(pid: number, name: string): boolean {
-  let membership: string;
-  try {
-    membership = readFileSync(`/proc/${pid}/cgroup`, "utf8");
-  } catch {
-    return false;
-  }
-  const suffix = `/paddock/${name}`;
-  const paths = membership.split("\n").map((l) => l.split(":")[2] ?? "").filter((p) => p.endsWith(suffix));
-  if (paths.length === 0) return false;
-  const dirs = readHierarchies().flatMap((h) => paths.map((p) => join(h.mountPoint, p)).filter((d) => existsSync(d)));
-  for (const dir of dirs) killListed(join(dir, "cgroup.procs"));
-  // The killed processes are orphans: init reaps them when it gets to it, and only then can the folders go.
-  for (const dir of dirs) void removeDir(dir, 60_000).catch(() => undefined);
-  return true;
 }

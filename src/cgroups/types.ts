@@ -29,8 +29,8 @@ export interface AgentCgroup {
   oomKills(): number;
   pids(): number[];
   killAll(): void;
-  /** Removes the folders once their processes are gone. */
-  remove(): Promise<void>;
+  /** Removes the folders once their processes are gone (waiting up to `patienceMs` for them to be reaped). */
+  remove(patienceMs?: number): Promise<void>;
 }
 
 /** A limit the host cannot enforce, with why, and what would make it possible. */

@@ -16,23 +16,17 @@ export function v1Parents(hierarchies: Hierarchy[]): Map<string, string> {
   return parents;
 }
 
-export function createV1(name: string, limits: CgroupLimits, enforce: LimitName[], parents: Map<string, string>): AgentCgroup {
+/** Creates the agent's cgroup with `limits`; without them, opens the one that exists (an agent a previous daemon started). */
+export function createV1(name: string, limits: CgroupLimits | undefined, enforce: LimitName[], parents: Map<string, string>): AgentCgroup {
   const dirOf = (controller: string) => join(parents.get(controller)!, name);
   const controllers = [...new Set(enforce.map((l) => CONTROLLER_OF[l]))];
   const cpuacct = parents.has("cpuacct") ? dirOf("cpuacct") : undefined;
   const dirs = [...new Set([...controllers.map(dirOf), ...(cpuacct ? [cpuacct] : [])])];
-  for (const dir of dirs) mkdirSync(dir, { recursive: true });
   const memory = dirOf("memory");
   const pids = dirOf("pids");
-  if (enforce.includes("memoryBytes")) {
-    write(join(memory, "memory.limit_in_bytes"), limits.memoryBytes);
-    // Without a memsw limit the agent could push past memory_mb into swap.
-    const memsw = join(memory, "memory.memsw.limit_in_bytes");
-    if (existsSync(memsw)) write(memsw, limits.memoryBytes);
-  }
-  if (enforce.includes("maxProcesses")) write(join(pids, "pids.max"), limits.maxProcesses);
-  if (enforce.includes("cpuShares")) write(join(dirOf("cpu"), "cpu.shares"), limits.cpuShares);
+  if (limits) writeLimits(dirs, limits, enforce, memory, pids, dirOf);
   const tasks = join(dirs[0]!, "cgroup.procs");
+
   return {
     version: 1,
     dirs,
@@ -47,8 +41,20 @@ export function createV1(name: string, limits: CgroupLimits, enforce: LimitName[
     oomKills: () => readKeyed(join(memory, "memory.oom_control"), "oom_kill") ?? 0,
     pids: () => readPids(tasks),
     killAll: () => killListed(tasks),
-    remove: async () => {
-      for (const dir of dirs) await removeDir(dir);
+    remove: async (patienceMs) => {
+      for (const dir of dirs) await removeDir(dir, patienceMs);
     },
   };
+}
+
+function writeLimits(dirs: string[], limits: CgroupLimits, enforce: LimitName[], memory: string, pids: string, dirOf: (controller: string) => string): void {
+  for (const dir of dirs) mkdirSync(dir, { recursive: true });
+  if (enforce.includes("memoryBytes")) {
+    write(join(memory, "memory.limit_in_bytes"), limits.memoryBytes);
+    // Without a memsw limit the agent could push past memory_mb into swap.
+    const memsw = join(memory, "memory.memsw.limit_in_bytes");
+    if (existsSync(memsw)) write(memsw, limits.memoryBytes);
+  }
+  if (enforce.includes("maxProcesses")) write(join(pids, "pids.max"), limits.maxProcesses);
+  if (enforce.includes("cpuShares")) write(join(dirOf("cpu"), "cpu.shares"), limits.cpuShares);
 }

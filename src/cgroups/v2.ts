@@ -29,17 +29,18 @@ export function v2Supports(delegated: string[], limit: LimitName): boolean {
   return delegated.includes(CONTROLLER_OF[limit]);
 }
 
-export function createV2(name: string, limits: CgroupLimits, enforce: LimitName[], parent: string): AgentCgroup {
+/** Creates the agent's cgroup with `limits`; without them, opens the one that exists. */
+export function createV2(name: string, limits: CgroupLimits | undefined, enforce: LimitName[], parent: string): AgentCgroup {
   const dir = join(parent, name);
-  mkdirSync(dir);
   const file = (f: string) => join(dir, f);
-  if (enforce.includes("memoryBytes")) {
+  if (limits) mkdirSync(dir);
+  if (limits && enforce.includes("memoryBytes")) {
     write(file("memory.max"), limits.memoryBytes);
     if (existsSync(file("memory.swap.max"))) write(file("memory.swap.max"), 0);
   }
-  if (enforce.includes("maxProcesses")) write(file("pids.max"), limits.maxProcesses);
+  if (limits && enforce.includes("maxProcesses")) write(file("pids.max"), limits.maxProcesses);
   // cpu.weight is cpu.shares rescaled from [2, 262144] to [1, 10000], as systemd and runc do.
-  if (enforce.includes("cpuShares")) write(file("cpu.weight"), 1 + Math.round(((limits.cpuShares - 2) * 9999) / 262142));
+  if (limits && enforce.includes("cpuShares")) write(file("cpu.weight"), 1 + Math.round(((limits.cpuShares - 2) * 9999) / 262142));
   return {
     version: 2,
     dirs: [dir],
@@ -57,7 +58,7 @@ export function createV2(name: string, limits: CgroupLimits, enforce: LimitName[
       if (existsSync(file("cgroup.kill"))) tryWrite(file("cgroup.kill"), 1);
       killListed(file("cgroup.procs"));
     },
-    remove: () => removeDir(dir),
+    remove: (patienceMs) => removeDir(dir, patienceMs),
   };
 }
 

@@ -21,9 +21,9 @@ export class EgressService {
     mkdirSync(this.socketDir, { recursive: true, mode: 0o700 });
   }
 
-  /** Gives an agent its egress identity: a socket of its own, judged by its allowlist. */
-  attach(agentId: string, allowedHosts: readonly string[]): Promise<string> {
-    return this.proxy.addAgent(agentId, allowedHosts, join(this.socketDir, `${agentId}-${randomBytes(3).toString("hex")}.sock`));
+  /** Gives an agent its egress identity: a socket of its own (a given path: the one it had before a restart), judged by its allowlist. */
+  attach(agentId: string, allowedHosts: readonly string[], socketPath = join(this.socketDir, `${agentId}-${randomBytes(3).toString("hex")}.sock`)): Promise<string> {
+    return this.proxy.addAgent(agentId, allowedHosts, socketPath);
   }
 
   detach(agentId: string): Promise<void> {

@@ -43,6 +43,7 @@ export class BwrapSandbox extends RuntimeSandbox {
       ...(s.dieWithParent ? ["--die-with-parent"] : []),
       "--info-fd", String(INFO_FD),
       ...(s.exits.length > 0 ? ["--block-fd", String(BLOCK_FD)] : []),
+      ...(s.statusFile ? ["--json-status-fd", String(3 + this.extraPipes())] : []),
       "--proc", "/proc",
       "--dev", "/dev",
       ...filesystemLayout(s).flatMap(toArgs),
@@ -57,6 +58,10 @@ export class BwrapSandbox extends RuntimeSandbox {
 
   protected extraPipes(): number {
     return this.spec.exits.length > 0 ? 2 : 1;
+  }
+
+  protected override extraFiles(): number[] {
+    return this.spec.statusFile ? [this.openForChild(this.spec.statusFile, "w")] : [];
   }
 
   protected runtimeProcesses(): number {

@@ -18,6 +18,8 @@ export interface PrepareOptions {
   egressSocket?: string;
   stdio?: SandboxSpec["stdio"];
   dieWithParent?: boolean;
+  /** Where bwrap records the exit status (for a supervisor that may not be there to see it). */
+  statusFile?: string;
   allowUnenforcedLimits?: boolean;
   /** TERM inside; a terminal's user wants theirs, a pipe gets "dumb". */
   term?: string;
@@ -66,6 +68,7 @@ export function prepareSandbox(card: Card, options: PrepareOptions = {}): Sandbo
     exits: options.egressSocket ? [{ port: proxyPort(card), socket: options.egressSocket }] : [],
     stdio: options.stdio ?? "pipe",
     dieWithParent: options.dieWithParent ?? true,
+    statusFile: options.statusFile,
     allowUnenforcedLimits: options.allowUnenforcedLimits ?? false,
     runDir: join(paths.runtime, "sandboxes", name),
   };

@@ -50,12 +50,22 @@ export abstract class RuntimeSandbox implements Sandbox {
   protected stdio(): StdioOptions {
     const out = this.spec.stdio;
     if (typeof out === "object") {
-      this.logFd ??= openSync(out.file, "a", 0o600);
-      return ["ignore", this.logFd, this.logFd];
+      const log = this.openForChild(out.file, "a");
+      return ["ignore", log, log];
     }
     return [out, out, out];
   }
-  private logFd?: number;
+  /** Files the runtime gets after its pipes, as the next fds. */
+  protected extraFiles(): number[] {
+    return [];
+  }
+  /** Opens a file for the child; paddock's own copy is closed once the child has it. */
+  protected openForChild(path: string, flags: "a" | "w"): number {
+    const fd = openSync(path, flags, 0o600);
+    this.childFds.push(fd);
+    return fd;
+  }
+  private childFds: number[] = [];
   /** RLIMIT_NOFILE set on the runtime process itself (bwrap passes it down); undefined when the runtime applies it inside. */
   protected launcherOpenFiles(): number | undefined {
     return this.spec.limits.maxOpenFiles;
@@ -76,7 +86,7 @@ export abstract class RuntimeSandbox implements Sandbox {
     const limits = { ...this.spec.limits, maxProcesses: this.spec.limits.maxProcesses + this.runtimeProcesses() };
     this.cgroup = plan.create(this.name, limits);
     this.unenforced = ALL_LIMITS.filter((l) => !this.cgroup?.enforced.includes(l));
-    const stdio: StdioOptions = [...(this.stdio() as unknown[]), ...Array<"pipe">(this.extraPipes()).fill("pipe")] as StdioOptions;
+    const stdio: StdioOptions = [...(this.stdio() as unknown[]), ...Array<"pipe">(this.extraPipes()).fill("pipe"), ...this.extraFiles()] as StdioOptions;
     this.startedAt = performance.now();
     const child = spawn("/bin/sh", ["-c", launcher(this.launcherOpenFiles(), this.cgroup?.procsFiles ?? []), "paddock-sandbox", file!, ...args], {
       env: this.spec.env,
@@ -85,7 +95,7 @@ export abstract class RuntimeSandbox implements Sandbox {
       detached: !this.spec.dieWithParent,
     });
     this.child = child;
-    if (this.logFd !== undefined) closeSync(this.logFd);
+    for (const fd of this.childFds.splice(0)) closeSync(fd);
     // The runtime closes its control pipes (info, block) when done with them; a reset there is not an error.
     for (const stream of child.stdio.slice(3)) stream?.on("error", () => undefined);
     this.exited = new Promise<ExitReport>((resolve) => {

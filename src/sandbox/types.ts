@@ -39,6 +39,8 @@ export interface SandboxSpec {
   exits: NetworkExit[];
   /** Where stdout and stderr go; `{ file }` appends both to a log file that outlives paddock (stdin is closed). */
   stdio: "inherit" | "pipe" | "ignore" | { file: string };
+  /** bwrap writes its status here (JSON: child pid, then the exit code), so an exit is known even when no paddock watched it. */
+  statusFile?: string;
   /** Kill the sandbox when paddock exits (exec); a supervisor that re-adopts agents turns this off. */
   dieWithParent: boolean;
   allowUnenforcedLimits: boolean;

@@ -24,11 +24,13 @@ const MIGRATIONS = [
   `CREATE TABLE agents (
      agent_id TEXT PRIMARY KEY, kind TEXT NOT NULL, state TEXT NOT NULL, card JSONB NOT NULL, card_path TEXT, sandbox TEXT, pid INTEGER,
      log_path TEXT NOT NULL, restarts INTEGER NOT NULL, created_at TEXT NOT NULL, started_at TEXT, ended_at TEXT, exit JSONB, error TEXT);`,
+  `ALTER TABLE agents ADD COLUMN pid_start TEXT;
+   ALTER TABLE agents ADD COLUMN egress_socket TEXT;`,
 ];
 
 const EGRESS = ["time", "agent_id", "method", "host", "port", "address", "decision", "rule", "reason", "status", "bytes_up", "bytes_down", "duration_ms"] as const;
 const KEYS = ["token_hash", "key_name", "key_alias", "models", "max_budget", "spend", "rpm_limit", "tpm_limit", "expires", "metadata", "user_id", "team_id", "created_at", "blocked"] as const;
-const AGENTS = ["agent_id", "kind", "state", "card", "card_path", "sandbox", "pid", "log_path", "restarts", "created_at", "started_at", "ended_at", "exit", "error"] as const;
+const AGENTS = ["agent_id", "kind", "state", "card", "card_path", "sandbox", "pid", "pid_start", "egress_socket", "log_path", "restarts", "created_at", "started_at", "ended_at", "exit", "error"] as const;
 const USAGE = ["time", "token_hash", "agent_id", "model", "deployment", "input_tokens", "output_tokens", "cost", "latency_ms", "status", "capped", "stream"] as const;
 
 /**

@@ -86,6 +86,10 @@ export const AgentRecordSchema = z.object({
   card_path: z.string().nullable(),
   sandbox: z.string().nullable(),
   pid: z.number().int().nullable(),
+  /** The runtime process's start time (/proc/PID/stat, field 22): with the pid and the cgroup, it proves a process is this agent's. */
+  pid_start: z.string().nullable(),
+  /** The agent's egress socket, kept so a restarted daemon serves the agent at the same place. */
+  egress_socket: z.string().nullable(),
   log_path: z.string(),
   restarts: z.number().int(),
   created_at: z.string(),

@@ -4,8 +4,8 @@ import type { Card } from "../card/index.js";
 import type { EgressService } from "../egress/index.js";
 import { PaddockError } from "../errors/index.js";
 import type { PaddockPaths } from "../paths/index.js";
-import { createSandbox, prepareSandbox, type ExitReport, type Sandbox } from "../sandbox/index.js";
-import { endCgroupOfPid } from "../cgroups/index.js";
+import { adoptSandbox, createSandbox, prepareSandbox, processStart, recordedExitCode, type ExitReport, type Sandbox } from "../sandbox/index.js";
+import { planCgroups } from "../cgroups/index.js";
 import { FINAL_STATES, type AgentRecord, type Store } from "../store/index.js";
 
 export interface SupervisorOptions {
@@ -71,6 +71,8 @@ export class Supervisor {
       card_path: options.cardPath ?? null,
       sandbox: null,
       pid: null,
+      pid_start: null,
+      egress_socket: null,
       log_path: join(this.logDir, `${id}.log`),
       restarts: 0,
       created_at: new Date().toISOString(),
@@ -121,17 +123,55 @@ export class Supervisor {
   }
 
   /**
-   * At daemon start: agents a previous daemon left in a live state. Taking them
-   * over is not built yet, so one still running (proved by its cgroup, not by a
-   * pid that may have been recycled) is ended, and each is recorded as failed
-   * with the reason: nothing is left running unsupervised.
+   * At daemon start, the agents a previous daemon left in a live state: those
+   * still running are taken over (proved by pid, start time and cgroup, so a
+   * recycled pid never is), with their egress at the same socket; the exit of
+   * those that ended meanwhile is recorded from bwrap's status file; a
+   * half-spawned one is cleaned up; a pending restart goes ahead.
    */
   async recover(): Promise<void> {
     for (const agent of await this.options.store.listAgents()) {
       if (FINAL_STATES.includes(agent.state)) continue;
-      const killed = agent.pid !== null && agent.sandbox !== null && endCgroupOfPid(agent.pid, agent.sandbox);
-      this.options.log?.({ level: "warn", msg: "agent left by a previous daemon", agent_id: agent.agent_id, state: agent.state, ended_now: killed });
-      await this.finish(agent.agent_id, { state: "failed", error: killed ? "the daemon stopped while it ran; it was ended at the next start" : "it ended while the daemon was down" });
+      const id = agent.agent_id;
+      const card = agent.card as unknown as Card;
+      const sandbox =
+        agent.state !== "starting" && agent.pid && agent.pid_start && agent.sandbox && agent.started_at && card.backend === "bwrap"
+          ? adoptSandbox({
+              name: agent.sandbox,
+              pid: agent.pid,
+              pidStart: agent.pid_start,
+              statusFile: this.statusFile(id),
+              startedAt: Date.parse(agent.started_at),
+              ttlDeadline: card.ttl_seconds > 0 ? Date.parse(agent.started_at) + card.ttl_seconds * 1000 : undefined,
+            })
+          : undefined;
+      if (sandbox) {
+        if (agent.egress_socket && this.options.egress && card.allowed_hosts.length > 0) await this.options.egress.attach(id, card.allowed_hosts, agent.egress_socket);
+        this.track(id, card, sandbox, agent.restarts);
+        this.options.log?.({ level: "warn", msg: "agent taken over from a previous daemon", agent_id: id, pid: agent.pid });
+        // A stop the previous daemon had begun is finished.
+        if (agent.state === "stopping") void this.stop(id);
+        continue;
+      }
+      if (agent.state === "restarting" && !agent.pid) {
+        this.options.log?.({ level: "warn", msg: "restart that a previous daemon had pending", agent_id: id });
+        await this.launch(id, card, agent.restarts + 1).catch((err: Error) => this.finish(id, { state: "failed", error: err.message }));
+        continue;
+      }
+      const leftover = agent.sandbox ? planCgroups({ allowUnenforced: true }).open(agent.sandbox) : undefined;
+      const stray = (leftover?.pids().length ?? 0) > 0;
+      leftover?.killAll();
+      void leftover?.remove(60_000).catch(() => undefined);
+      const code = recordedExitCode(this.statusFile(id));
+      const exit = code === undefined ? null : { cause: "exited", code, signal: null };
+      const error =
+        agent.state === "starting"
+          ? "the daemon stopped while it was starting it; what it had started was cleaned up"
+          : stray
+            ? "it could not be taken over after the daemon stopped, and was ended"
+            : "it ended while the daemon was down";
+      this.options.log?.({ level: "warn", msg: "agent a previous daemon left", agent_id: id, error, exit_code: code });
+      await this.finish(id, { state: code === 0 && !stray && agent.state !== "starting" ? "exited" : "failed", exit, error });
     }
   }
 
@@ -161,18 +201,29 @@ export class Supervisor {
       await this.options.egress.detach(id);
       egressSocket = await this.options.egress.attach(id, card.allowed_hosts);
     }
-    const spec = prepareSandbox(card, { stdio: { file: join(this.logDir, `${id}.log`) }, dieWithParent: false, egressSocket, paths: this.options.paths });
+    const spec = prepareSandbox(card, { stdio: { file: join(this.logDir, `${id}.log`) }, statusFile: this.statusFile(id), dieWithParent: false, egressSocket, paths: this.options.paths });
+    // Recorded before the start, so that a daemon killed halfway leaves something its successor can find and clean up.
+    await this.options.store.updateAgent(id, { state: "starting", sandbox: spec.name, egress_socket: egressSocket ?? null });
     const sandbox = createSandbox(spec, card.backend);
     await sandbox.start();
+    await this.options.store.updateAgent(id, { state: "running", pid: sandbox.pid ?? null, pid_start: sandbox.pid ? (processStart(sandbox.pid) ?? null) : null, started_at: new Date().toISOString(), restarts });
+    this.options.log?.({ msg: "agent running", agent_id: id, pid: sandbox.pid, sandbox: sandbox.name, restarts });
+    this.track(id, card, sandbox, restarts);
+  }
+
+  private track(id: string, card: Card, sandbox: Sandbox, restarts: number): Live {
     let settle!: () => void;
     const entry: Live = { sandbox, card, restarts, stopping: false, exited: new Promise((resolve) => (settle = resolve)) };
     this.live.set(id, entry);
-    await this.options.store.updateAgent(id, { state: "running", sandbox: sandbox.name, pid: sandbox.pid ?? null, started_at: new Date().toISOString(), restarts });
-    this.options.log?.({ msg: "agent running", agent_id: id, pid: sandbox.pid, sandbox: sandbox.name, restarts });
     void sandbox.wait().then(async (exit) => {
       await this.onExit(id, entry, exit);
       settle();
     });
+    return entry;
+  }
+
+  private statusFile(id: string): string {
+    return join(this.logDir, `${id}.status`);
   }
 
   private async onExit(id: string, entry: Live, exit: ExitReport): Promise<void> {
