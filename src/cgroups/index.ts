@@ -60,10 +60,7 @@ function planV1(hierarchies: Hierarchy[]): CgroupPlan {
     enforceable,
     missing,
     create: (name, limits) => (enforceable.length > 0 ? createV1(name, limits, enforceable, parents) : undefined),
-    open: (name) => {
-      const cgroup = enforceable.length > 0 ? createV1(name, undefined, enforceable, parents) : undefined;
-      return cgroup?.dirs.every((d) => existsSync(d)) ? cgroup : undefined;
-    },
+    open: (name) => existing(enforceable.length > 0 ? createV1(name, undefined, enforceable, parents) : undefined),
   };
 }
 
@@ -81,10 +78,7 @@ function planV2(hierarchy: Hierarchy, options: CgroupOptions): CgroupPlan {
     enforceable,
     missing,
     create: (name, limits) => (enforceable.length > 0 ? createV2(name, limits, enforceable, parent) : undefined),
-    open: (name) => {
-      const cgroup = enforceable.length > 0 ? createV2(name, undefined, enforceable, parent) : undefined;
-      return cgroup?.dirs.every((d) => existsSync(d)) ? cgroup : undefined;
-    },
+    open: (name) => existing(enforceable.length > 0 ? createV2(name, undefined, enforceable, parent) : undefined),
   };
 }
 
@@ -97,4 +91,9 @@ function writable(dir: string): string | undefined {
     const code = (err as NodeJS.ErrnoException).code;
     return `cannot create cgroups under ${dir} (${code ?? (err as Error).message}) as uid ${process.getuid?.()}`;
   }
+}
+
+/** A cgroup handle, if its folders are there. */
+function existing(cgroup: AgentCgroup | undefined): AgentCgroup | undefined {
+  return cgroup?.dirs.every((d) => existsSync(d)) ? cgroup : undefined;
 }
