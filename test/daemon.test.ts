@@ -125,4 +125,44 @@ describe("paddock up: the daemon and its CLI", () => {
       await new Promise((resolve) => second.child.once("exit", resolve));
     }
   });
+
+  it("with --gateway, gives each agent its own key and a door to the model, and revokes the key when it ends", async () => {
+    const { ScriptedModel } = await import("../src/scripted/index.js");
+    const { openStoreAt } = await import("../src/store/index.js");
+    const model = await new ScriptedModel({ model: "qwen-coder", script: [{ content: "hello agent", repeat: true }] }).listen();
+    const gatewayConfig = join(dir, "gateway.yaml");
+    const port = await (await import("./helpers.js")).freePort();
+    writeFileSync(gatewayConfig, `model_list:\n  - model_name: qwen-coder\n    litellm_params: { model: openai/qwen-coder, api_base: "${model.url}" }\n  - model_name: other\n    litellm_params: { model: openai/qwen-coder, api_base: "${model.url}" }\ngeneral_settings: { master_key: sk-daemon-master }\npaddock_settings: { listen: "127.0.0.1:${port}" }\n`);
+    const daemon = spawn(process.execPath, [CLI, "up", "--gateway", gatewayConfig], { env, stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    daemon.stdout!.on("data", (d: Buffer) => (out += d.toString()));
+    daemon.stderr!.on("data", (d: Buffer) => (out += d.toString()));
+    try {
+      await eventually(async () => (out.includes("paddock is up") ? true : undefined), 10_000);
+      assert.match(out, /gateway\s+http:\/\/127\.0\.0\.1:\d+ \(agents: 127\.0\.0\.1:4000/);
+      const file = join(dir, "caller.yaml");
+      const ask = (m: string) => `curl -sS -w ' %{http_code}\\n' "$OPENAI_BASE_URL/chat/completions" -H "Authorization: Bearer $OPENAI_API_KEY" -H 'Content-Type: application/json' -d '{"model":"${m}","messages":[{"role":"user","content":"hi"}]}'`;
+      writeFileSync(file, `agent_id: caller\nworkspace: ${workspace}\nkind: command\nmodel: qwen-coder\ncommand: [sh, -c, ${JSON.stringify(`${ask("qwen-coder")}; ${ask("other")}`)}]\ntools: [sh, curl]\n`);
+      assert.equal((await paddock(["spawn", file], { env })).code, 0);
+      const ended = await eventually(async () => {
+        const s = JSON.parse((await paddock(["status", "caller"], { env })).stdout) as { state: string };
+        return s.state === "exited" ? s : undefined;
+      }, 10_000);
+      assert.ok(ended);
+      const log = (await paddock(["logs", "caller"], { env })).stdout;
+      assert.match(log, /"content":"hello agent".* 200/, "the agent reached the model through the gateway");
+      assert.match(log, /may not call 'other'.* 403/, "its key is scoped to its card's model");
+      const store = openStoreAt(join(env.PADDOCK_HOME!, "data", "paddock.db"));
+      try {
+        await eventually(async () => ((await store.usage({ agentId: "caller" })).length === 2 ? true : undefined));
+        assert.deepEqual((await store.listKeys()).filter((k) => k.metadata.agent_id === "caller"), [], "the agent's key outlived it");
+      } finally {
+        await store.close();
+      }
+    } finally {
+      daemon.kill("SIGTERM");
+      await new Promise((resolve) => daemon.once("exit", resolve));
+      await model.close();
+    }
+  });
 });

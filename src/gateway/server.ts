@@ -25,6 +25,7 @@ export class Gateway {
   private readonly usage: UsageSink;
   private readonly deps: ChatDeps;
   private server?: Server;
+  private socketServer?: Server;
   private readonly routes: Record<string, { dialect: Dialect; master?: boolean; handler: Handler }>;
 
   constructor(
@@ -64,10 +65,32 @@ export class Gateway {
     return this.server.address() as AddressInfo;
   }
 
+  /** Also serve on a unix socket: the door agents' sandboxes are bridged to. */
+  async listenSocket(path: string): Promise<void> {
+    const { rmSync } = await import("node:fs");
+    rmSync(path, { force: true });
+    const server = createServer((req, res) => void this.handle(req, res));
+    await new Promise<void>((resolve, reject) => server.once("error", reject).listen(path, resolve));
+    this.socketServer = server;
+  }
+
+  /** A key for one agent: its card's model only (all models when it names none), tagged with the agent's id. */
+  async mintAgentKey(agentId: string, model?: string): Promise<string> {
+    const { key } = await this.keys.generate({ models: model ? [model] : [], metadata: { agent_id: agentId, minted_by: "paddock-supervisor" } });
+    return key;
+  }
+
+  /** Revokes the keys minted for an agent. */
+  async revokeAgentKeys(agentId: string): Promise<void> {
+    const keys = (await this.keys.list()).filter((k) => k.metadata.agent_id === agentId && k.metadata.minted_by === "paddock-supervisor");
+    if (keys.length > 0) await this.keys.delete(keys.map((k) => k.token_hash));
+  }
+
   async close(): Promise<void> {
-    if (this.server) {
-      this.server.closeAllConnections();
-      await new Promise((resolve) => this.server!.close(resolve));
+    for (const server of [this.server, this.socketServer]) {
+      if (!server) continue;
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
     }
     await this.usage.flush();
   }

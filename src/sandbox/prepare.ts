@@ -16,6 +16,8 @@ export interface PrepareOptions {
   outputDir?: string;
   /** The agent's egress proxy socket: inside, 127.0.0.1:<the card's proxy port> reaches it, and the proxy variables point there. */
   egressSocket?: string;
+  /** The gateway's socket and the agent's own key: inside, 127.0.0.1:4000 reaches it, and the OpenAI and Anthropic variables point there. */
+  gateway?: { socket: string; key: string };
   stdio?: SandboxSpec["stdio"];
   dieWithParent?: boolean;
   /** Where bwrap records the exit status (for a supervisor that may not be there to see it). */
@@ -57,7 +59,7 @@ export function prepareSandbox(card: Card, options: PrepareOptions = {}): Sandbo
     tools,
     etcDir: ensureEtcDir(paths.runtime),
     mounts,
-    env: { ...sandboxEnv(card, options.term), ...(options.egressSocket ? proxyEnv(proxyPort(card)) : {}) },
+    env: { ...sandboxEnv(card, options.term), ...(options.egressSocket ? proxyEnv(proxyPort(card)) : {}), ...(options.gateway ? gatewayEnv(options.gateway.key) : {}) },
     limits: {
       memoryBytes: card.resource_limits.memory_mb * 1024 * 1024,
       cpuShares: card.resource_limits.cpu_shares,
@@ -65,7 +67,10 @@ export function prepareSandbox(card: Card, options: PrepareOptions = {}): Sandbo
       maxOpenFiles: card.resource_limits.max_open_files,
     },
     ttlSeconds: card.ttl_seconds,
-    exits: options.egressSocket ? [{ port: proxyPort(card), socket: options.egressSocket }] : [],
+    exits: [
+      ...(options.egressSocket ? [{ port: proxyPort(card), socket: options.egressSocket }] : []),
+      ...(options.gateway ? [{ port: GATEWAY_PORT, socket: options.gateway.socket }] : []),
+    ],
     stdio: options.stdio ?? "pipe",
     dieWithParent: options.dieWithParent ?? true,
     statusFile: options.statusFile,
@@ -97,6 +102,15 @@ function sandboxEnv(card: Card, term = "dumb"): Record<string, string> {
 function proxyPort(card: Card): number {
   const url = new URL(card.proxy);
   return url.port ? Number(url.port) : url.protocol === "https:" ? 443 : 80;
+}
+
+/** Inside a sandbox the gateway answers on this port (LiteLLM's, so guides' URLs work unchanged). */
+export const GATEWAY_PORT = 4000;
+
+/** The variables OpenAI's and Anthropic's clients (and the agents built on them) read. */
+function gatewayEnv(key: string): Record<string, string> {
+  const base = `http://127.0.0.1:${GATEWAY_PORT}`;
+  return { PADDOCK_GATEWAY_URL: base, OPENAI_BASE_URL: `${base}/v1`, OPENAI_API_KEY: key, ANTHROPIC_BASE_URL: base, ANTHROPIC_API_KEY: key };
 }
 
 /** Both spellings: curl and git read only the lower-case ones, other tools only the upper-case. */

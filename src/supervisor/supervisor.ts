@@ -13,10 +13,19 @@ export interface SupervisorOptions {
   paths: PaddockPaths;
   /** Gives agents with allowed_hosts their one way out; without it such cards are refused. */
   egress?: EgressService;
+  /** Gives each agent its own gateway key and a way to the gateway; without it agents have no model access. */
+  gateway?: GatewayAccess;
   maxAgents?: number;
   /** A log file over this size is rotated (copy, then truncate; one old file kept). */
   logMaxBytes?: number;
   log?: (fields: Record<string, unknown>) => void;
+}
+
+/** What the supervisor needs of a gateway: where agents reach it, and their keys. */
+export interface GatewayAccess {
+  socket: string;
+  mint(agentId: string, model?: string): Promise<string>;
+  revoke(agentId: string): Promise<void>;
 }
 
 /** What `list` and `status` report: the stored record and, while it runs, live figures. */
@@ -201,7 +210,12 @@ export class Supervisor {
       await this.options.egress.detach(id);
       egressSocket = await this.options.egress.attach(id, card.allowed_hosts);
     }
-    const spec = prepareSandbox(card, { stdio: { file: join(this.logDir, `${id}.log`) }, statusFile: this.statusFile(id), dieWithParent: false, egressSocket, paths: this.options.paths });
+    let gateway: { socket: string; key: string } | undefined;
+    if (this.options.gateway) {
+      await this.options.gateway.revoke(id);
+      gateway = { socket: this.options.gateway.socket, key: await this.options.gateway.mint(id, card.model) };
+    }
+    const spec = prepareSandbox(card, { stdio: { file: join(this.logDir, `${id}.log`) }, statusFile: this.statusFile(id), dieWithParent: false, egressSocket, gateway, paths: this.options.paths });
     // Recorded before the start, so that a daemon killed halfway leaves something its successor can find and clean up.
     await this.options.store.updateAgent(id, { state: "starting", sandbox: spec.name, egress_socket: egressSocket ?? null });
     const sandbox = createSandbox(spec, card.backend);
@@ -248,6 +262,7 @@ export class Supervisor {
 
   private async finish(id: string, patch: Partial<AgentRecord>): Promise<void> {
     await this.options.egress?.detach(id);
+    await this.options.gateway?.revoke(id);
     await this.options.store.updateAgent(id, { pid: null, ended_at: new Date().toISOString(), ...patch });
   }
 
