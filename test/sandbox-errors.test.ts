@@ -101,10 +101,12 @@ describe("paddock exec: bad input is refused clearly and leaves nothing behind",
     assertNothingLeft();
   });
 
-  it("exec without a command, or read-only without --output: usage errors", async () => {
+  it("exec without any command, or read-only without --output: clear errors; with none given, the card's own command", async () => {
     const none = await paddock(["exec", "--card", card("idle", { kind: "opencode", command: undefined })], { env });
-    assert.equal(none.code, 2);
-    assert.match(none.stderr, /missing required argument 'command'/);
+    assert.equal(none.code, 125);
+    assert.match(none.stderr, /command: no command to run: give one after `--`, or set `command` in the card/);
+    const own = await paddock(["exec", "--card", card("self", { command: ["sh", "-c", "echo from the card"] })], { env });
+    assert.equal(own.stdout, "from the card\n");
     const ro = await paddock(["exec", "--card", card("idle"), "--read-only-workspace", "--", "true"], { env });
     assert.equal(ro.code, 2);
     assert.match(ro.stderr, /--read-only-workspace needs --output/);

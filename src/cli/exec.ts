@@ -31,7 +31,7 @@ export function registerExec(program: Command): void {
     .option("--allow-unenforced-limits", "start even if this host cannot enforce some resource limits")
     .option("--report <file>", "write a JSON exit report (cause, code, duration, peak memory) to this file")
     .option("--grace <seconds>", "on SIGINT/SIGTERM, seconds between SIGTERM and SIGKILL inside", "5")
-    .argument("<command...>", "the command and its arguments (after --)")
+    .argument("[command...]", "the command and its arguments (after --); default: the card's command")
     .addHelpText(
       "after",
       `
@@ -67,7 +67,7 @@ async function runExec(command: string[], opts: ExecOptions): Promise<number> {
     }
     const spec = prepareSandbox(card, {
       egressSocket,
-      command,
+      command: command.length > 0 ? command : undefined,
       workspace: opts.workspace,
       outputDir: opts.readOnlyWorkspace ? opts.output : undefined,
       stdio: "inherit",

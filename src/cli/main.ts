@@ -5,6 +5,7 @@ import { registerCard } from "./card.js";
 import { registerEgress } from "./egress.js";
 import { registerExec } from "./exec.js";
 import { registerGateway } from "./gateway.js";
+import { registerSystemd } from "./systemd.js";
 import { registerUp } from "./up.js";
 import { EXIT } from "./fail.js";
 
@@ -22,5 +23,6 @@ registerCard(program);
 registerExec(program);
 registerEgress(program);
 registerGateway(program);
+registerSystemd(program);
 
 await program.parseAsync(process.argv);
