@@ -165,4 +165,28 @@ describe("paddock up: the daemon and its CLI", () => {
       await model.close();
     }
   });
+
+  it("cleans up a spawn the dead daemon had left half done", async () => {
+    const first = await startDaemon(env);
+    const marker = `sleep 63.${process.pid}`;
+    await paddock(["spawn", card("halfway", marker)], { env });
+    first.child.kill("SIGKILL");
+    await new Promise((resolve) => first.child.once("exit", resolve));
+    // What a daemon killed between starting the sandbox and recording its pid leaves: "starting", a sandbox name, no pid.
+    const { openStoreAt } = await import("../src/store/index.js");
+    const store = openStoreAt(join(env.PADDOCK_HOME!, "data", "paddock.db"));
+    await store.updateAgent("halfway", { state: "starting", pid: null, pid_start: null });
+    await store.close();
+    assert.ok(hostProcessesWith(marker).length > 0);
+    const second = await startDaemon(env);
+    try {
+      await eventually(async () => (hostProcessesWith(marker).length === 0 ? true : undefined)).catch(() => assert.fail("the half-spawned sandbox was left running"));
+      const status = JSON.parse((await paddock(["status", "halfway"], { env })).stdout) as { state: string; error: string };
+      assert.deepEqual([status.state, status.error], ["failed", "the daemon stopped while it was starting it; what it had started was cleaned up"]);
+      await eventually(async () => (paddockCgroups().length === 0 ? true : undefined), 30_000).catch(() => assert.fail(`cgroups left: ${paddockCgroups().join(", ")}`));
+    } finally {
+      second.child.kill("SIGTERM");
+      await new Promise((resolve) => second.child.once("exit", resolve));
+    }
+  });
 });

@@ -123,6 +123,16 @@ describe("supervisor: agents spawned and stopped at run time", () => {
     await assert.rejects(supervisor.status("coder"), (e: unknown) => e instanceof PaddockError && e.code === "agent_unknown", "a refused card leaves no record");
   });
 
+  it("refuses more agents than the host's limit", async () => {
+    const small = new Supervisor({ store, paths, maxAgents: 1 });
+    try {
+      await small.spawn(await card("first", { command: ["sleep", "30"] }));
+      await assert.rejects(small.spawn(await card("second", { command: ["sleep", "30"] })), (e: unknown) => e instanceof PaddockError && e.code === "agent_limit" && /limit is 1/.test(e.message));
+    } finally {
+      await small.close(500);
+    }
+  });
+
   it("leaves no cgroup behind", async () => {
     await eventually(async () => (paddockCgroups().length === 0 ? true : undefined));
   });
