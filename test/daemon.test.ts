@@ -57,6 +57,8 @@ describe("paddock up: the daemon and its CLI", () => {
 
       await eventually(async () => ((await paddock(["logs", "alpha"], { env })).stdout === "line 1\nline 2\nline 3\n" ? true : undefined));
       assert.equal((await paddock(["logs", "alpha", "--tail", "1"], { env })).stdout, "line 3\n");
+      const badSince = await paddock(["logs", "alpha", "--since", "yesterday-ish"], { env });
+      assert.match(badSince.stderr, /'yesterday-ish' is neither an ISO time nor an age/);
       const follow = paddock(["logs", "-f", "alpha"], { env });
       const stopped = await paddock(["stop", "alpha", "--grace", "2"], { env });
       assert.equal(stopped.stdout, "alpha stopped\n");
@@ -73,7 +75,7 @@ describe("paddock up: the daemon and its CLI", () => {
   it("after the daemon is SIGKILLed, the next one takes over the agents still running and records the exits it missed", async () => {
     const first = await startDaemon(env);
     const marker = `sleep 61.${process.pid}`;
-    await paddock(["spawn", card("survivor", `while true; do echo beat; sleep 0.2; done & ${marker}`, "ttl_seconds: 30\n")], { env });
+    await paddock(["spawn", card("survivor", `i=0; while true; do i=$((i+1)); echo beat $i; sleep 0.2; done & ${marker}`, "ttl_seconds: 30\n")], { env });
     await paddock(["spawn", card("quitter", "sleep 1; exit 7")], { env });
     const before = JSON.parse((await paddock(["status", "survivor"], { env })).stdout) as { pid: number };
     first.child.kill("SIGKILL");
@@ -93,6 +95,15 @@ describe("paddock up: the daemon and its CLI", () => {
       const beats = (await paddock(["logs", "survivor"], { env })).stdout.split("beat").length;
       await new Promise((resolve) => setTimeout(resolve, 600));
       assert.ok((await paddock(["logs", "survivor"], { env })).stdout.split("beat").length > beats, "its output kept flowing into its log");
+      // --since: only what it wrote after a moment, found to within the daemon's two-second sampling.
+      await new Promise((resolve) => setTimeout(resolve, 2500));
+      const mark = new Date().toISOString();
+      const beatAtMark = Math.max(...[...(await paddock(["logs", "survivor"], { env })).stdout.matchAll(/beat (\d+)/g)].map((m) => Number(m[1])));
+      await new Promise((resolve) => setTimeout(resolve, 2500));
+      const recent = [...(await paddock(["logs", "survivor", "--since", mark], { env })).stdout.matchAll(/beat (\d+)/g)].map((m) => Number(m[1]));
+      assert.ok(recent.length > 0, "nothing since the mark");
+      // Five beats a second: the sampling may reach back two seconds before the mark, never to the start.
+      assert.ok(recent[0]! > 1 && recent[0]! >= beatAtMark - 12 && recent[0]! <= beatAtMark + 1, `since the mark (beat ${beatAtMark}) began at beat ${recent[0]}`);
       const stopped = await paddock(["stop", "survivor", "--grace", "2"], { env });
       assert.equal(stopped.code, 0, stopped.stderr);
       assert.equal(stopped.stdout, "survivor stopped\n");
@@ -187,6 +198,32 @@ describe("paddock up: the daemon and its CLI", () => {
     } finally {
       second.child.kill("SIGTERM");
       await new Promise((resolve) => second.child.once("exit", resolve));
+    }
+  });
+
+  it("serves its API on TCP only with its token", async () => {
+    const { freePort } = await import("./helpers.js");
+    const { readFileSync } = await import("node:fs");
+    const port = await freePort();
+    const daemon = spawn(process.execPath, [CLI, "up", "--listen", `127.0.0.1:${port}`], { env, stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    daemon.stdout!.on("data", (d: Buffer) => (out += d.toString()));
+    try {
+      await eventually(async () => (out.includes("paddock is up") ? true : undefined), 10_000);
+      const tokenFile = /api\s+http:\/\/\S+ \(token in (\S+)\)/.exec(out)?.[1];
+      assert.ok(tokenFile, out);
+      const token = readFileSync(tokenFile, "utf8").trim();
+      const anonymous = await fetch(`http://127.0.0.1:${port}/v1/agents`);
+      assert.equal(anonymous.status, 401);
+      const wrong = await paddock(["list"], { env: { ...env, PADDOCK_DAEMON_URL: `http://127.0.0.1:${port}`, PADDOCK_DAEMON_TOKEN: "not-the-token-at-all" } });
+      assert.equal(wrong.code, 125);
+      assert.match(wrong.stderr, /the daemon refused the token/);
+      const right = await paddock(["list", "--json"], { env: { ...env, PADDOCK_DAEMON_URL: `http://127.0.0.1:${port}`, PADDOCK_DAEMON_TOKEN: token } });
+      assert.equal(right.code, 0, right.stderr);
+      assert.ok(Array.isArray(JSON.parse(right.stdout)));
+    } finally {
+      daemon.kill("SIGTERM");
+      await new Promise((resolve) => daemon.once("exit", resolve));
     }
   });
 });

@@ -59,8 +59,12 @@ export function registerAgents(program: Command): void {
     .argument("<id>")
     .option("-f, --follow", "keep printing what it writes until it ends")
     .option("--tail <lines>", "only the last N lines first")
-    .action((id: string, opts: { follow?: boolean; tail?: string }) =>
-      call(async (_api, stream) => stream(`/v1/agents/${id}/logs?follow=${opts.follow ? 1 : 0}&tail=${Number(opts.tail ?? 0)}`)),
+    .option("--since <time>", "only what it wrote since then: an ISO time, or an age such as 30s, 10m, 2h (to within 2 seconds)")
+    .action((id: string, opts: { follow?: boolean; tail?: string; since?: string }) =>
+      call(async (_api, stream) => {
+        const since = opts.since ? `&since=${encodeURIComponent(sinceTime(opts.since))}` : "";
+        await stream(`/v1/agents/${id}/logs?follow=${opts.follow ? 1 : 0}&tail=${Number(opts.tail ?? 0)}${since}`);
+      }),
     );
 }
 
@@ -71,6 +75,7 @@ async function call(fn: (api: Api, stream: (path: string) => Promise<void>) => P
   const paths = paddockPaths();
   const api: Api = async (method, path, body) => {
     const { status, value } = await callDaemon(paths, method, path, body);
+    if (status === 401) throw new PaddockError("unauthorized", "the daemon refused the token", "PADDOCK_DAEMON_TOKEN", "set PADDOCK_DAEMON_TOKEN to the token `paddock up --listen` printed the path of");
     if (status >= 400) {
       const error = (value as { error: { code: string; message: string; where?: string; hint?: string; problems?: Array<{ file: string; line?: number; field: string; message: string }> } }).error;
       const detail = error.problems?.map((p) => `${p.file}${p.line ? `:${p.line}` : ""}: ${p.field ? `${p.field}: ` : ""}${p.message}`).join("\n") ?? error.message;
@@ -87,6 +92,14 @@ async function call(fn: (api: Api, stream: (path: string) => Promise<void>) => P
   } catch (err) {
     process.exitCode = report(err, isPaddockError(err) && err.code === "daemon_not_running" ? DAEMON_DOWN : EXIT.paddockError);
   }
+}
+
+/** `--since`: an ISO time, or an age (30s, 10m, 2h, 1d) before now. */
+function sinceTime(value: string): string {
+  const age = /^(\d+)([smhd])$/.exec(value);
+  if (age) return new Date(Date.now() - Number(age[1]) * { s: 1e3, m: 6e4, h: 3.6e6, d: 8.64e7 }[age[2] as "s" | "m" | "h" | "d"]).toISOString();
+  if (Number.isNaN(Date.parse(value))) throw new PaddockError("since_invalid", `'${value}' is neither an ISO time nor an age like 10m`, "--since");
+  return new Date(value).toISOString();
 }
 
 function duration(ms: number | null): string {

@@ -8,7 +8,9 @@ export function registerUp(program: Command): void {
     .description("run the paddock daemon in the foreground: the supervisor, the egress proxy, and an API on a unix socket")
     .option("--max-agents <n>", "agents this host runs at most", "64")
     .option("--gateway <config>", "also run the LLM gateway with this config; each agent gets its own key and reaches it at 127.0.0.1:4000")
-    .action(async (opts: { maxAgents: string; gateway?: string }) => {
+    .option("--listen <host:port>", "also serve the API on TCP; every request must carry the daemon's token")
+    .option("--token-file <file>", "the token for --listen (default: a new one, written to the runtime folder)")
+    .action(async (opts: { maxAgents: string; gateway?: string; listen?: string; tokenFile?: string }) => {
       try {
         const { EgressService } = await import("../egress/index.js");
         const { openStore, storeLocation } = await import("../store/index.js");
@@ -23,11 +25,13 @@ export function registerUp(program: Command): void {
         const socket = daemonSocket(paths);
         // Owning the socket first proves no other daemon runs: only then are the agents it left taken care of.
         await api.listen(socket);
+        const tcp = opts.listen ? await listenTcp(api, opts.listen, opts.tokenFile, paths.runtime) : undefined;
         await supervisor.recover();
         process.stdout.write(
           [
             "paddock is up",
             `  api      unix:${socket}`,
+            ...(tcp ? [`  api      http://${tcp.address} (token in ${tcp.tokenFile})`] : []),
             `  state    ${storeLocation(paths)}`,
             `  logs     ${paths.data}/logs`,
             ...(gateway ? [`  gateway  http://${gateway.listen} (agents: 127.0.0.1:4000 inside their sandbox)`] : []),
@@ -63,4 +67,17 @@ async function startGateway(file: string, store: import("../store/index.js").Sto
   await gateway.listenSocket(socket);
   const access = { socket, mint: (id: string, model?: string) => gateway.mintAgentKey(id, model), revoke: (id: string) => gateway.revokeAgentKeys(id) };
   return { gateway, access, listen: `${address.address}:${address.port}` };
+}
+
+/** The API on TCP, never without a token: the given one, or a new one only the owner can read. */
+async function listenTcp(api: import("../supervisor/index.js").SupervisorApi, listen: string, tokenFile: string | undefined, runtime: string) {
+  const { randomBytes } = await import("node:crypto");
+  const { readFileSync, writeFileSync } = await import("node:fs");
+  const file = tokenFile ?? `${runtime}/daemon.token`;
+  const token = tokenFile ? readFileSync(tokenFile, "utf8").trim() : randomBytes(32).toString("base64url");
+  if (!tokenFile) writeFileSync(file, `${token}\n`, { mode: 0o600 });
+  if (token.length < 16) throw new (await import("../errors/index.js")).PaddockError("token_weak", "the daemon's token must be at least 16 characters", file);
+  const i = listen.lastIndexOf(":");
+  const address = await api.listenTcp(Number(listen.slice(i + 1)), listen.slice(0, i).replace(/^\[|\]$/g, ""), token);
+  return { address: `${address.address}:${address.port}`, tokenFile: file };
 }

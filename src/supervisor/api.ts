@@ -1,6 +1,7 @@
+import { createHash, timingSafeEqual } from "node:crypto";
 import { chmodSync, createReadStream, existsSync, rmSync, statSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { connect } from "node:net";
+import { connect, type AddressInfo } from "node:net";
 import { CardError, loadCard } from "../card/index.js";
 import { isPaddockError, PaddockError } from "../errors/index.js";
 import { FINAL_STATES } from "../store/index.js";
@@ -12,10 +13,11 @@ import type { Supervisor } from "./supervisor.js";
  *   GET  /v1/agents                          list
  *   GET  /v1/agents/ID                       status
  *   POST /v1/agents/ID/stop {grace_seconds}  stop
- *   GET  /v1/agents/ID/logs?follow=1&tail=N  the agent's output
+ *   GET  /v1/agents/ID/logs?follow=1&tail=N&since=ISO  the agent's output
  */
 export class SupervisorApi {
   private server?: Server;
+  private tcpServer?: Server;
 
   constructor(private readonly supervisor: Supervisor) {}
 
@@ -29,10 +31,27 @@ export class SupervisorApi {
     chmodSync(socketPath, 0o600);
   }
 
+  /** The same API on TCP, for callers on other hosts: every request must carry `Authorization: Bearer <token>`. */
+  async listenTcp(port: number, host: string, token: string): Promise<AddressInfo> {
+    const expected = createHash("sha256").update(token).digest();
+    const server = createServer((req, res) => {
+      const given = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? "")?.[1] ?? "";
+      if (!timingSafeEqual(createHash("sha256").update(given).digest(), expected)) {
+        return json(res, 401, { error: { code: "unauthorized", message: "send Authorization: Bearer <the daemon's token>" } });
+      }
+      void this.handle(req, res);
+    });
+    await new Promise<void>((resolve, reject) => server.once("error", reject).listen(port, host, resolve));
+    this.tcpServer = server;
+    return server.address() as AddressInfo;
+  }
+
   async close(): Promise<void> {
-    if (!this.server) return;
-    this.server.closeAllConnections();
-    await new Promise((resolve) => this.server!.close(resolve));
+    for (const server of [this.server, this.tcpServer]) {
+      if (!server) continue;
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -47,7 +66,10 @@ export class SupervisorApi {
         const { grace_seconds } = (await body(req)) as { grace_seconds?: number };
         return json(res, 200, await this.supervisor.stop(id, (grace_seconds ?? 10) * 1000));
       }
-      if (req.method === "GET" && id && action === "logs") return this.logs(res, id, url.searchParams.get("follow") === "1", Number(url.searchParams.get("tail") ?? 0));
+      if (req.method === "GET" && id && action === "logs") {
+        const since = url.searchParams.get("since");
+        return this.logs(res, id, url.searchParams.get("follow") === "1", Number(url.searchParams.get("tail") ?? 0), since ? Date.parse(since) : undefined);
+      }
       throw new PaddockError("not_found", `no route ${req.method} ${url.pathname}`);
     } catch (err) {
       const status = !isPaddockError(err) ? 500 : err.code === "not_found" || err.code === "agent_unknown" ? 404 : err.code === "agent_exists" ? 409 : err.code === "agent_limit" ? 429 : 400;
@@ -63,11 +85,12 @@ export class SupervisorApi {
   }
 
   /** The log file's tail, then (with follow) what the agent writes next, until it ends. */
-  private async logs(res: ServerResponse, id: string, follow: boolean, tail: number): Promise<void> {
+  private async logs(res: ServerResponse, id: string, follow: boolean, tail: number, since: number | undefined): Promise<void> {
     const agent = await this.supervisor.status(id);
+    if (since !== undefined && Number.isNaN(since)) throw new PaddockError("request_invalid", "since must be an ISO time", "since");
     res.writeHead(200, { "Content-Type": "text/plain; charset=utf-8" });
     const size = () => (existsSync(agent.log_path) ? statSync(agent.log_path).size : 0);
-    let offset = tail > 0 ? await tailOffset(agent.log_path, tail) : 0;
+    let offset = since !== undefined ? this.supervisor.logOffsetAt(id, since) : tail > 0 ? await tailOffset(agent.log_path, tail) : 0;
     for (;;) {
       const end = size();
       if (end < offset) offset = 0; // rotated under us

@@ -8,11 +8,18 @@ export function daemonSocket(paths: PaddockPaths): string {
   return join(paths.runtime, "paddock.sock");
 }
 
-/** Calls the daemon's API; a missing daemon is an error that says how to start one. */
-export function callDaemon(paths: PaddockPaths, method: "GET" | "POST", path: string, body?: unknown, sink?: Writable): Promise<{ status: number; value: unknown }> {
+/**
+ * Calls the daemon's API: on its unix socket, or on TCP when PADDOCK_DAEMON_URL
+ * names one (with PADDOCK_DAEMON_TOKEN). A missing daemon is an error that says
+ * how to start one.
+ */
+export function callDaemon(paths: PaddockPaths, method: "GET" | "POST", path: string, body?: unknown, sink?: Writable, env: NodeJS.ProcessEnv = process.env): Promise<{ status: number; value: unknown }> {
   const socketPath = daemonSocket(paths);
+  const url = env.PADDOCK_DAEMON_URL ? new URL(env.PADDOCK_DAEMON_URL) : undefined;
+  const target = url ? { host: url.hostname, port: Number(url.port) } : { socketPath };
+  const headers = { "Content-Type": "application/json", ...(url && env.PADDOCK_DAEMON_TOKEN ? { Authorization: `Bearer ${env.PADDOCK_DAEMON_TOKEN}` } : {}) };
   return new Promise((resolve, reject) => {
-    const req = request({ socketPath, method, path, headers: { "Content-Type": "application/json" } }, (res) => {
+    const req = request({ ...target, method, path, headers }, (res) => {
       if (sink && res.statusCode === 200) {
         res.pipe(sink, { end: false });
         return void res.on("end", () => resolve({ status: 200, value: undefined }));
@@ -22,7 +29,7 @@ export function callDaemon(paths: PaddockPaths, method: "GET" | "POST", path: st
       res.on("end", () => resolve({ status: res.statusCode ?? 500, value: text ? JSON.parse(text) : undefined }));
     });
     req.on("error", (err: NodeJS.ErrnoException) => {
-      if (err.code === "ENOENT" || err.code === "ECONNREFUSED") reject(new PaddockError("daemon_not_running", `the daemon is not running (no one listens on ${socketPath})`, undefined, "start it with `paddock up`"));
+      if (err.code === "ENOENT" || err.code === "ECONNREFUSED") reject(new PaddockError("daemon_not_running", `the daemon is not running (no one listens on ${url ? url.host : socketPath})`, undefined, "start it with `paddock up`"));
       else reject(err);
     });
     req.end(body === undefined ? undefined : JSON.stringify(body));

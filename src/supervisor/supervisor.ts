@@ -45,6 +45,7 @@ interface Live {
 }
 
 const GRACE_MS = 10_000;
+const SIZE_SAMPLES = 1800;
 
 /**
  * Owns every agent's life: spawn from a card (validated and kept as it was),
@@ -57,6 +58,8 @@ export class Supervisor {
   private readonly logMaxBytes: number;
   private readonly rotation: NodeJS.Timeout;
   private readonly logDir: string;
+  /** Per agent, (time, log size) noted every two seconds: the last hour. */
+  private readonly sizes = new Map<string, Array<[number, number]>>();
 
   constructor(private readonly options: SupervisorOptions) {
     this.maxAgents = options.maxAgents ?? 64;
@@ -266,17 +269,36 @@ export class Supervisor {
     await this.options.store.updateAgent(id, { pid: null, ended_at: new Date().toISOString(), ...patch });
   }
 
-  /** Copy-truncate: the agent keeps writing to the same open file, from its start again. */
+  /**
+   * Every two seconds: each log's size is noted (so `logs --since` can find
+   * where a time begins: agents write their files directly, without
+   * timestamps), and a log over its cap is rotated by copy-truncate (the agent
+   * keeps writing to the same open file, from its start again).
+   */
   private rotateLogs(): void {
+    const now = Date.now();
     for (const id of this.live.keys()) {
       const file = join(this.logDir, `${id}.log`);
       try {
-        if (statSync(file).size <= this.logMaxBytes) continue;
-        copyFileSync(file, `${file}.1`);
-        truncateSync(file, 0);
+        let size = statSync(file).size;
+        if (size > this.logMaxBytes) {
+          copyFileSync(file, `${file}.1`);
+          truncateSync(file, 0);
+          this.sizes.set(id, []);
+          size = 0;
+        }
+        const samples = this.sizes.get(id) ?? [];
+        samples.push([now, size]);
+        this.sizes.set(id, samples.slice(-SIZE_SAMPLES));
       } catch {
         // not written yet, or gone
       }
     }
+  }
+
+  /** Where in an agent's log the output written at or after `time` starts (to within the two-second sampling). */
+  logOffsetAt(id: string, time: number): number {
+    const samples = this.sizes.get(id) ?? [];
+    return [...samples].reverse().find(([t]) => t <= time)?.[1] ?? 0;
   }
 }
