@@ -6,18 +6,36 @@ import { describe, it } from "node:test";
 import { eventually } from "./egress-helpers.js";
 import { CLI, hostProcessesWith, paddock, paddockCgroups, scratch } from "./helpers.js";
 
-function startDaemon(env: NodeJS.ProcessEnv): Promise<{ child: ChildProcess; output: () => string }> {
-  const child = spawn(process.execPath, [CLI, "up"], { env, stdio: ["ignore", "pipe", "pipe"] });
+function startDaemon(env: NodeJS.ProcessEnv, args: string[] = []): Promise<{ child: ChildProcess; output: () => string }> {
+  const child = spawn(process.execPath, [CLI, "up", ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
   child.stderr!.on("data", (d: Buffer) => (out += d.toString()));
   return eventually(async () => (out.includes("paddock is up") ? { child, output: () => out } : undefined), 10_000);
 }
 
+/** SIGTERM, then the daemon's exit status. */
+function stopDaemon(child: ChildProcess): Promise<unknown> {
+  child.kill("SIGTERM");
+  return new Promise((resolve) => child.once("exit", resolve));
+}
+
 describe("paddock up: the daemon and its CLI", () => {
   const { dir, env } = scratch("paddock-daemon-");
   const workspace = join(dir, "ws");
   mkdirSync(workspace);
+  const status = async <T>(id: string): Promise<T> => JSON.parse((await paddock(["status", id], { env })).stdout) as T;
+  /** Spawns an agent, SIGKILLs the daemon, then changes the agent's record as the test needs. */
+  const crashWhileRunning = async (name: string, command: string, patch: Record<string, unknown>) => {
+    const daemon = await startDaemon(env);
+    await paddock(["spawn", card(name, command)], { env });
+    daemon.child.kill("SIGKILL");
+    await new Promise((resolve) => daemon.child.once("exit", resolve));
+    const { openStoreAt } = await import("../src/store/index.js");
+    const store = openStoreAt(join(env.PADDOCK_HOME!, "data", "paddock.db"));
+    await store.updateAgent(name, patch);
+    await store.close();
+  };
   const card = (name: string, command: string, extra = "") => {
     const file = join(dir, `${name}.yaml`);
     writeFileSync(file, `agent_id: ${name}\nworkspace: ${workspace}\nkind: command\ncommand: [sh, -c, ${JSON.stringify(command)}]\ntools: [sh, coreutils]\n${extra}`);
@@ -64,8 +82,7 @@ describe("paddock up: the daemon and its CLI", () => {
       assert.equal(stopped.stdout, "alpha stopped\n");
       assert.match((await follow).stdout, /line 3\n$/, "logs -f ends when the agent does");
 
-      daemon.child.kill("SIGTERM");
-      assert.equal(await new Promise((resolve) => daemon.child.once("exit", resolve)), 0);
+      assert.equal(await stopDaemon(daemon.child), 0);
       assert.ok(!json.some((x) => existsSync(`/proc/${x.pid}`)), "an agent outlived the daemon's clean shutdown");
     } finally {
       daemon.child.kill("SIGKILL");
@@ -77,7 +94,7 @@ describe("paddock up: the daemon and its CLI", () => {
     const marker = `sleep 61.${process.pid}`;
     await paddock(["spawn", card("survivor", `i=0; while true; do i=$((i+1)); echo beat $i; sleep 0.2; done & ${marker}`, "ttl_seconds: 30\n")], { env });
     await paddock(["spawn", card("quitter", "sleep 1; exit 7")], { env });
-    const before = JSON.parse((await paddock(["status", "survivor"], { env })).stdout) as { pid: number };
+    const before = await status<{ pid: number }>("survivor");
     first.child.kill("SIGKILL");
     await new Promise((resolve) => first.child.once("exit", resolve));
     assert.ok(hostProcessesWith(marker).length > 0, "the agent survives the daemon's death");
@@ -86,9 +103,9 @@ describe("paddock up: the daemon and its CLI", () => {
     const second = await startDaemon(env);
     try {
       assert.match(second.output(), /"msg":"agent taken over from a previous daemon","agent_id":"survivor"/);
-      const survivor = JSON.parse((await paddock(["status", "survivor"], { env })).stdout) as { state: string; pid: number };
+      const survivor = await status<{ state: string; pid: number }>("survivor");
       assert.deepEqual([survivor.state, survivor.pid], ["running", before.pid]);
-      const quitter = JSON.parse((await paddock(["status", "quitter"], { env })).stdout) as { state: string; exit: { code: number } };
+      const quitter = await status<{ state: string; exit: { code: number } }>("quitter");
       assert.deepEqual([quitter.state, quitter.exit.code], ["failed", 7], "the exit code it had while no daemon watched");
       const list = await paddock(["list"], { env });
       assert.match(list.stdout, /^survivor\s+command\s+running\s+\d+\s+\S+\s+[\d.]+M\s+\d+s/m);
@@ -110,30 +127,21 @@ describe("paddock up: the daemon and its CLI", () => {
       assert.deepEqual(hostProcessesWith(marker), []);
       await eventually(async () => (paddockCgroups().length === 0 ? true : undefined), 30_000).catch(() => assert.fail(`cgroups left: ${paddockCgroups().join(", ")}`));
     } finally {
-      second.child.kill("SIGTERM");
-      await new Promise((resolve) => second.child.once("exit", resolve));
+      await stopDaemon(second.child);
     }
   });
 
   it("never trusts a stored pid whose start time no longer matches (a recycled pid looks like that)", async () => {
-    const first = await startDaemon(env);
     const marker = `sleep 62.${process.pid}`;
-    await paddock(["spawn", card("imposter", marker)], { env });
-    first.child.kill("SIGKILL");
-    await new Promise((resolve) => first.child.once("exit", resolve));
-    const { openStoreAt } = await import("../src/store/index.js");
-    const store = openStoreAt(join(env.PADDOCK_HOME!, "data", "paddock.db"));
-    await store.updateAgent("imposter", { pid_start: "1" });
-    await store.close();
+    await crashWhileRunning("imposter", marker, { pid_start: "1" });
     const second = await startDaemon(env);
     try {
       assert.doesNotMatch(second.output(), /taken over from a previous daemon","agent_id":"imposter"/);
-      const status = JSON.parse((await paddock(["status", "imposter"], { env })).stdout) as { state: string; error: string };
-      assert.deepEqual([status.state, status.error], ["failed", "it could not be taken over after the daemon stopped, and was ended"]);
+      const record = await status<{ state: string; error: string }>("imposter");
+      assert.deepEqual([record.state, record.error], ["failed", "it could not be taken over after the daemon stopped, and was ended"]);
       await eventually(async () => (hostProcessesWith(marker).length === 0 ? true : undefined));
     } finally {
-      second.child.kill("SIGTERM");
-      await new Promise((resolve) => second.child.once("exit", resolve));
+      await stopDaemon(second.child);
     }
   });
 
@@ -144,19 +152,15 @@ describe("paddock up: the daemon and its CLI", () => {
     const gatewayConfig = join(dir, "gateway.yaml");
     const port = await (await import("./helpers.js")).freePort();
     writeFileSync(gatewayConfig, `model_list:\n  - model_name: qwen-coder\n    litellm_params: { model: openai/qwen-coder, api_base: "${model.url}" }\n  - model_name: other\n    litellm_params: { model: openai/qwen-coder, api_base: "${model.url}" }\ngeneral_settings: { master_key: sk-daemon-master }\npaddock_settings: { listen: "127.0.0.1:${port}" }\n`);
-    const daemon = spawn(process.execPath, [CLI, "up", "--gateway", gatewayConfig], { env, stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
-    daemon.stdout!.on("data", (d: Buffer) => (out += d.toString()));
-    daemon.stderr!.on("data", (d: Buffer) => (out += d.toString()));
+    const { child: daemon, output } = await startDaemon(env, ["--gateway", gatewayConfig]);
     try {
-      await eventually(async () => (out.includes("paddock is up") ? true : undefined), 10_000);
-      assert.match(out, /gateway\s+http:\/\/127\.0\.0\.1:\d+ \(agents: 127\.0\.0\.1:4000/);
+      assert.match(output(), /gateway\s+http:\/\/127\.0\.0\.1:\d+ \(agents: 127\.0\.0\.1:4000/);
       const file = join(dir, "caller.yaml");
       const ask = (m: string) => `curl -sS -w ' %{http_code}\\n' "$OPENAI_BASE_URL/chat/completions" -H "Authorization: Bearer $OPENAI_API_KEY" -H 'Content-Type: application/json' -d '{"model":"${m}","messages":[{"role":"user","content":"hi"}]}'`;
       writeFileSync(file, `agent_id: caller\nworkspace: ${workspace}\nkind: command\nmodel: qwen-coder\ncommand: [sh, -c, ${JSON.stringify(`${ask("qwen-coder")}; ${ask("other")}`)}]\ntools: [sh, curl]\n`);
       assert.equal((await paddock(["spawn", file], { env })).code, 0);
       const ended = await eventually(async () => {
-        const s = JSON.parse((await paddock(["status", "caller"], { env })).stdout) as { state: string };
+        const s = await status<{ state: string }>("caller");
         return s.state === "exited" ? s : undefined;
       }, 10_000);
       assert.ok(ended);
@@ -171,33 +175,24 @@ describe("paddock up: the daemon and its CLI", () => {
         await store.close();
       }
     } finally {
-      daemon.kill("SIGTERM");
-      await new Promise((resolve) => daemon.once("exit", resolve));
+      await stopDaemon(daemon);
       await model.close();
     }
   });
 
   it("cleans up a spawn the dead daemon had left half done", async () => {
-    const first = await startDaemon(env);
     const marker = `sleep 63.${process.pid}`;
-    await paddock(["spawn", card("halfway", marker)], { env });
-    first.child.kill("SIGKILL");
-    await new Promise((resolve) => first.child.once("exit", resolve));
     // What a daemon killed between starting the sandbox and recording its pid leaves: "starting", a sandbox name, no pid.
-    const { openStoreAt } = await import("../src/store/index.js");
-    const store = openStoreAt(join(env.PADDOCK_HOME!, "data", "paddock.db"));
-    await store.updateAgent("halfway", { state: "starting", pid: null, pid_start: null });
-    await store.close();
+    await crashWhileRunning("halfway", marker, { state: "starting", pid: null, pid_start: null });
     assert.ok(hostProcessesWith(marker).length > 0);
     const second = await startDaemon(env);
     try {
       await eventually(async () => (hostProcessesWith(marker).length === 0 ? true : undefined)).catch(() => assert.fail("the half-spawned sandbox was left running"));
-      const status = JSON.parse((await paddock(["status", "halfway"], { env })).stdout) as { state: string; error: string };
-      assert.deepEqual([status.state, status.error], ["failed", "the daemon stopped while it was starting it; what it had started was cleaned up"]);
+      const record = await status<{ state: string; error: string }>("halfway");
+      assert.deepEqual([record.state, record.error], ["failed", "the daemon stopped while it was starting it; what it had started was cleaned up"]);
       await eventually(async () => (paddockCgroups().length === 0 ? true : undefined), 30_000).catch(() => assert.fail(`cgroups left: ${paddockCgroups().join(", ")}`));
     } finally {
-      second.child.kill("SIGTERM");
-      await new Promise((resolve) => second.child.once("exit", resolve));
+      await stopDaemon(second.child);
     }
   });
 
@@ -205,13 +200,10 @@ describe("paddock up: the daemon and its CLI", () => {
     const { freePort } = await import("./helpers.js");
     const { readFileSync } = await import("node:fs");
     const port = await freePort();
-    const daemon = spawn(process.execPath, [CLI, "up", "--listen", `127.0.0.1:${port}`], { env, stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
-    daemon.stdout!.on("data", (d: Buffer) => (out += d.toString()));
+    const { child: daemon, output } = await startDaemon(env, ["--listen", `127.0.0.1:${port}`]);
     try {
-      await eventually(async () => (out.includes("paddock is up") ? true : undefined), 10_000);
-      const tokenFile = /api\s+http:\/\/\S+ \(token in (\S+)\)/.exec(out)?.[1];
-      assert.ok(tokenFile, out);
+      const tokenFile = /api\s+http:\/\/\S+ \(token in (\S+)\)/.exec(output())?.[1];
+      assert.ok(tokenFile, output());
       const token = readFileSync(tokenFile, "utf8").trim();
       const anonymous = await fetch(`http://127.0.0.1:${port}/v1/agents`);
       assert.equal(anonymous.status, 401);
@@ -222,8 +214,7 @@ describe("paddock up: the daemon and its CLI", () => {
       assert.equal(right.code, 0, right.stderr);
       assert.ok(Array.isArray(JSON.parse(right.stdout)));
     } finally {
-      daemon.kill("SIGTERM");
-      await new Promise((resolve) => daemon.once("exit", resolve));
+      await stopDaemon(daemon);
     }
   });
 });
