@@ -168,6 +168,22 @@ describe("egress proxy: attacks are denied for the right reason, and logged", ()
     reasons.push("headers_timeout");
   });
 
+  it("a connection that ended is never reported as a slow client", async () => {
+    fx.proxy.setAllowlist("mallory", [`127.0.0.1:${origin.port}`]);
+    try {
+      const res = await raw(sock, get(`http://127.0.0.1:${origin.port}/quick`));
+      assert.match(res, /^HTTP\/1\.1 200/);
+      origin.hits.length = 0;
+      await new Promise((resolve) => setTimeout(resolve, 700));
+      await fx.audit.flush();
+      const log = await fx.store.egressLog({ agentId: "mallory" });
+      const after = log.slice(log.findIndex((r) => r.decision === "allowed") + 1);
+      assert.deepEqual(after.filter((r) => r.reason === "headers_timeout"), [], "a closed connection was audited as a slow client");
+    } finally {
+      fx.proxy.setAllowlist("mallory", ["*", "*.example.com", "example.com", `*.example.com:${origin.port}`, "loopy.test", "rebind.test"]);
+    }
+  });
+
   it("an origin-form request, as to a web server", async () => {
     await denied("GET / HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n", 400, "origin_form");
   });

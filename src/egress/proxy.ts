@@ -157,6 +157,7 @@ export class EgressProxy {
     this.callers.set(socket, caller);
     socket.setTimeout(this.limits.idleTimeoutMs, () => socket.destroy());
     socket.on("error", () => undefined);
+    socket.once("close", () => clearTimeout(this.headTimers.get(socket)));
     this.armHeadTimer(socket, caller);
     this.server.emit("connection", socket);
   }
@@ -164,6 +165,8 @@ export class EgressProxy {
   /** A client must finish each request head in time; the timer re-arms after every response on a kept-alive connection. */
   private armHeadTimer(socket: Duplex, caller: Caller): void {
     clearTimeout(this.headTimers.get(socket));
+    // A connection that is gone has no next request to wait for.
+    if (socket.destroyed) return;
     const timer = setTimeout(() => {
       const refusal = { status: 408, reason: "headers_timeout", message: `the request head was not complete within ${this.limits.headersTimeoutMs} ms` };
       const agentId = caller === "authenticate" ? "unknown" : caller.id;

@@ -1,5 +1,3 @@
-import type { EgressRecord } from "../store/index.js";
-
 export interface EgressLimits {
   /** Largest request head (request line and headers), bytes. */
   maxHeaderBytes: number;
@@ -22,5 +20,3 @@ export const DEFAULT_LIMITS: EgressLimits = {
   idleTimeoutMs: 300_000,
   maxConnectionsPerAgent: 64,
 };
-
-export type Decision = Omit<EgressRecord, "time" | "agent_id" | "bytes_up" | "bytes_down" | "duration_ms">;
