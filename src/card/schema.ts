@@ -20,6 +20,14 @@ export const ResourceLimitsSchema = z.strictObject({
   max_open_files: z.number().int().min(16).default(1024).describe("Open file descriptors per process (RLIMIT_NOFILE)"),
 });
 
+const permissionAction = z.enum(["allow", "ask", "deny"]);
+
+export const PermissionSchema = z.strictObject({
+  edit: permissionAction.default("allow"),
+  bash: permissionAction.default("allow"),
+  webfetch: permissionAction.default("allow"),
+});
+
 export const MountSchema = z.strictObject({
   source: z.string().min(1).describe("Host path; relative paths are resolved against the card's folder"),
   target: absolutePath.describe("Where it appears inside the sandbox"),
@@ -53,11 +61,13 @@ export const CardSchema = z
     a2a_port: z.number().int().min(1).max(65535).optional().describe("Port of the agent's A2A server"),
     kind: z.enum(["opencode", "claude-code", "command"]).default("opencode").describe("Which agent runs: OpenCode, Claude Code, or the card's own command"),
     command: z.array(z.string()).min(1).optional().describe("argv for kind 'command'"),
-    model: z.string().min(1).optional().describe("Model name as the gateway knows it"),
+    model: z.string().min(1).optional().describe("Model name as the gateway knows it (default: the gateway's first model)"),
+    small_model: z.string().min(1).optional().describe("Model for the agent's small jobs (titles, summaries); default: model"),
+    permission: PermissionSchema.default(() => PermissionSchema.parse({})).describe("What the agent may do without asking: edit files, run shell commands, fetch web pages (OpenCode's permission settings; Claude Code's allow/deny rules)"),
     tools: z
       .array(z.string().min(1))
       .default([...DEFAULT_TOOLS])
-      .describe(`Executables present inside the sandbox (bundles such as 'coreutils', or any program on the host's PATH); default ${DEFAULT_TOOLS.join(", ")}`),
+      .describe(`Executables present inside the sandbox (bundles such as 'coreutils', any program on the host's PATH, or an absolute path); default ${DEFAULT_TOOLS.join(", ")}`),
     mounts: z.array(MountSchema).default([]).describe("Extra bind mounts"),
     backend: z.enum(["bwrap", "gvisor"]).default("bwrap").describe("Sandbox backend"),
     restart: z
@@ -85,6 +95,7 @@ export type Card = z.output<typeof CardSchema>;
 export type CardInput = z.input<typeof CardSchema>;
 export type ResourceLimits = z.output<typeof ResourceLimitsSchema>;
 export type Mount = z.output<typeof MountSchema>;
+export type Permission = z.output<typeof PermissionSchema>;
 
 export function cardJsonSchema(): Record<string, unknown> {
   return { $schema: "https://json-schema.org/draft/2020-12/schema", ...z.toJSONSchema(CardSchema, { io: "input" }) };

@@ -3,6 +3,7 @@ import type { Command } from "commander";
 import { isPaddockError, PaddockError } from "../errors/index.js";
 import { paddockPaths } from "../paths/index.js";
 import type { AgentView } from "../supervisor/index.js";
+import { printTable } from "./table.js";
 import { EXIT, report } from "./fail.js";
 
 /** Exit status when the daemon is not running, so scripts can tell it from other failures. */
@@ -106,9 +107,4 @@ function duration(ms: number | null): string {
   if (ms === null) return "-";
   const s = Math.floor(ms / 1000);
   return s < 60 ? `${s}s` : s < 3600 ? `${Math.floor(s / 60)}m${s % 60}s` : `${Math.floor(s / 3600)}h${Math.floor((s % 3600) / 60)}m`;
-}
-
-function printTable(header: string[], rows: string[][]): void {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  for (const row of [header, ...rows]) process.stdout.write(`${row.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd()}\n`);
 }

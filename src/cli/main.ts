@@ -6,6 +6,7 @@ import { registerEgress } from "./egress.js";
 import { registerExec } from "./exec.js";
 import { registerGateway } from "./gateway.js";
 import { registerSystemd } from "./systemd.js";
+import { registerRun } from "./run.js";
 import { registerUp } from "./up.js";
 import { EXIT } from "./fail.js";
 
@@ -21,6 +22,7 @@ registerUp(program);
 registerAgents(program);
 registerCard(program);
 registerExec(program);
+registerRun(program);
 registerEgress(program);
 registerGateway(program);
 registerSystemd(program);

@@ -57,7 +57,7 @@ export function registerUp(program: Command): void {
 
 /** The gateway in the daemon's process: on its configured address for people, on a unix socket for agents. */
 async function startGateway(file: string, store: import("../store/index.js").Store, runtime: string) {
-  const { Gateway, loadGatewayConfig } = await import("../gateway/index.js");
+  const { Gateway, gatewayAccess, loadGatewayConfig } = await import("../gateway/index.js");
   const config = await loadGatewayConfig(file);
   const gateway = new Gateway(config, store);
   const listen = config.paddock_settings.listen;
@@ -65,8 +65,7 @@ async function startGateway(file: string, store: import("../store/index.js").Sto
   const address = await gateway.listen(Number(listen.slice(i + 1)), listen.slice(0, i).replace(/^\[|\]$/g, ""));
   const socket = `${runtime}/gateway.sock`;
   await gateway.listenSocket(socket);
-  const access = { socket, mint: (id: string, model?: string) => gateway.mintAgentKey(id, model), revoke: (id: string) => gateway.revokeAgentKeys(id) };
-  return { gateway, access, listen: `${address.address}:${address.port}` };
+  return { gateway, access: gatewayAccess(gateway, socket), listen: `${address.address}:${address.port}` };
 }
 
 /** The API on TCP, never without a token: the given one, or a new one only the owner can read. */

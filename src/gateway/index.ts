@@ -1,3 +1,4 @@
 export { Gateway } from "./server.js";
 export { GatewayConfigSchema, loadGatewayConfig, parseGatewayConfig, type GatewayConfig } from "./config.js";
 export { hashKey } from "./keys.js";
+export { gatewayAccess, type AgentGatewayAccess, type ModelLimits } from "./access.js";

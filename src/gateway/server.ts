@@ -5,7 +5,7 @@ import { countTokens, messages } from "./anthropic.js";
 import type { ChatDeps } from "./chat.js";
 import type { GatewayConfig } from "./config.js";
 import { GatewayError, sendError, type Dialect } from "./errors.js";
-import { KeyFieldsSchema, KeyService, type Caller } from "./keys.js";
+import { hashKey, KeyFieldsSchema, KeyService, type Caller } from "./keys.js";
 import { chatCompletions, completions, embeddings, models, send, type Billed } from "./openai.js";
 import { Router } from "./router.js";
 import { discoverWindow } from "./tokens.js";
@@ -56,9 +56,19 @@ export class Gateway {
     };
   }
 
+  private discovered?: Promise<void>;
+
+  /** Asks each upstream its context window, once; logged per deployment. */
+  discover(): Promise<void> {
+    this.discovered ??= (async () => {
+      await Promise.all(this.router.all().map(async (d) => (d.contextWindow ??= await discoverWindow(d))));
+      for (const d of this.router.all()) this.log({ msg: "deployment", deployment: d.id, api_base: d.apiBase, context_window: d.contextWindow ?? "unknown (no cap)", max_parallel: Number.isFinite(d.maxParallel) ? d.maxParallel : "unbounded" });
+    })();
+    return this.discovered;
+  }
+
   async listen(port: number, host: string): Promise<AddressInfo> {
-    await Promise.all(this.router.all().map(async (d) => (d.contextWindow ??= await discoverWindow(d))));
-    for (const d of this.router.all()) this.log({ msg: "deployment", deployment: d.id, api_base: d.apiBase, context_window: d.contextWindow ?? "unknown (no cap)", max_parallel: Number.isFinite(d.maxParallel) ? d.maxParallel : "unbounded" });
+    await this.discover();
     this.server = createServer((req, res) => void this.handle(req, res));
     this.server.keepAliveTimeout = 65_000;
     await new Promise<void>((resolve, reject) => this.server!.once("error", reject).listen(port, host, resolve));
@@ -74,10 +84,20 @@ export class Gateway {
     this.socketServer = server;
   }
 
-  /** A key for one agent: its card's model only (all models when it names none), tagged with the agent's id. */
-  async mintAgentKey(agentId: string, model?: string): Promise<string> {
-    const { key } = await this.keys.generate({ models: model ? [model] : [], metadata: { agent_id: agentId, minted_by: "paddock-supervisor" } });
+  /** A key for one agent: the given models only (all models when none), tagged with the agent's id. */
+  async mintAgentKey(agentId: string, models: string[] = []): Promise<string> {
+    const { key } = await this.keys.generate({ models, metadata: { agent_id: agentId, minted_by: "paddock-supervisor" } });
     return key;
+  }
+
+  /** A key for one task of an agent, tagged with the run; the agent's own keys (and their revocation) are not touched. */
+  async mintTaskKey(agentId: string, runId: string, models: string[] = []): Promise<string> {
+    const { key } = await this.keys.generate({ models, metadata: { agent_id: agentId, run_id: runId, minted_by: "paddock-executor" } });
+    return key;
+  }
+
+  async revokeKey(key: string): Promise<void> {
+    await this.keys.delete([key]);
   }
 
   /** Revokes the keys minted for an agent. */
@@ -93,6 +113,13 @@ export class Gateway {
       await new Promise((resolve) => server.close(resolve));
     }
     await this.usage.flush();
+  }
+
+  /** What one key has used so far: requests and tokens (after the pending usage rows are written). */
+  async keyUsage(key: string): Promise<{ requests: number; input_tokens: number; output_tokens: number }> {
+    await this.usage.flush();
+    const rows = await this.store.usage({ tokenHash: hashKey(key) });
+    return { requests: rows.length, input_tokens: rows.reduce((n, r) => n + r.input_tokens, 0), output_tokens: rows.reduce((n, r) => n + r.output_tokens, 0) };
   }
 
   /** Usage rows reach the store in batches; tests and shutdown wait for them. */

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, statSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { existsSync, mkdirSync, statSync, writeFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
 import type { Card } from "../card/index.js";
 import { paddockPaths, type PaddockPaths } from "../paths/index.js";
 import { ensureEtcDir, SANDBOX_HOME, SANDBOX_PATH } from "./layout.js";
@@ -8,8 +8,10 @@ import { resolveTools } from "./tools.js";
 import { SandboxError, type SandboxSpec } from "./types.js";
 
 export interface PrepareOptions {
-  /** argv to run; defaults to the card's `command`. */
+  /** argv to run; defaults to the agent's (see `agent`), else the card's `command`. */
   command?: string[];
+  /** The agent's launch from its adapter: argv, environment, extra tools, and files laid in its HOME. */
+  agent?: { command: string[]; env: Record<string, string>; tools: string[]; homeFiles: Record<string, string> };
   /** Overrides the card's workspace. */
   workspace?: string;
   /** Read-only workspace mode: the workspace is read-only and this folder is writable at /output. */
@@ -31,7 +33,7 @@ export interface PrepareOptions {
 /** Checks a card against this host and turns it into a sandbox spec; nothing is started or left behind on error. */
 export function prepareSandbox(card: Card, options: PrepareOptions = {}): SandboxSpec {
   const paths = options.paths ?? paddockPaths();
-  const command = options.command ?? card.command;
+  const command = options.command ?? options.agent?.command ?? card.command;
   if (!command || command.length === 0) {
     throw new SandboxError("command_missing", "no command to run: give one after `--`, or set `command` in the card", "command");
   }
@@ -45,9 +47,13 @@ export function prepareSandbox(card: Card, options: PrepareOptions = {}): Sandbo
   });
   const outputDir = options.outputDir && resolve(options.outputDir);
   if (outputDir) mkdirSync(outputDir, { recursive: true });
-  const tools = resolveTools(card.tools, paths.cache);
+  const tools = resolveTools([...card.tools, ...(options.agent?.tools ?? [])], paths.cache);
   const home = join(paths.data, "homes", card.agent_id);
   mkdirSync(home, { recursive: true, mode: 0o700 });
+  for (const [file, content] of Object.entries(options.agent?.homeFiles ?? {})) {
+    mkdirSync(dirname(join(home, file)), { recursive: true, mode: 0o700 });
+    writeFileSync(join(home, file), content, { mode: 0o600 });
+  }
   const name = `${card.agent_id}-${randomBytes(3).toString("hex")}`;
   return {
     name,
@@ -59,7 +65,7 @@ export function prepareSandbox(card: Card, options: PrepareOptions = {}): Sandbo
     tools,
     etcDir: ensureEtcDir(paths.runtime),
     mounts,
-    env: { ...sandboxEnv(card, options.term), ...(options.egressSocket ? proxyEnv(proxyPort(card)) : {}), ...(options.gateway ? gatewayEnv(options.gateway.key) : {}) },
+    env: { ...options.agent?.env, ...sandboxEnv(card, options.term), ...(options.egressSocket ? proxyEnv(proxyPort(card)) : {}), ...(options.gateway ? gatewayEnv(options.gateway.key) : {}) },
     limits: {
       memoryBytes: card.resource_limits.memory_mb * 1024 * 1024,
       cpuShares: card.resource_limits.cpu_shares,

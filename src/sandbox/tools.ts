@@ -61,11 +61,11 @@ function computeClosure(tools: readonly string[]): ToolClosure {
   const interpreters = new Set<string>();
   for (const tool of new Set(tools)) {
     const bundle = BUNDLES[tool];
-    const mainPath = findProgram(bundle?.main ?? tool);
+    const mainPath = tool.startsWith("/") ? (isFile(tool) ? tool : undefined) : findProgram(bundle?.main ?? tool);
     if (!mainPath) {
       throw new ToolError(
         "tool_unknown",
-        bundle ? `tool '${tool}' is not installed on this host (no '${bundle.main}' on ${HOST_PATH.join(":")})` : `unknown tool '${tool}': it is neither a paddock bundle nor a program on this host's PATH`,
+        bundle ? `tool '${tool}' is not installed on this host (no '${bundle.main}' on ${HOST_PATH.join(":")})` : `unknown tool '${tool}': it is neither a paddock bundle, nor a program on this host's PATH, nor an existing file`,
         `tools: ${tool}`,
         bundle ? `install it: apt-get install ${bundle.debian}` : `known bundles: ${Object.keys(BUNDLES).join(", ")}; or install the program on the host`,
       );
@@ -91,15 +91,15 @@ function computeClosure(tools: readonly string[]): ToolClosure {
 }
 
 function findProgram(name: string): string | undefined {
-  for (const dir of HOST_PATH) {
-    const candidate = join(dir, name);
-    try {
-      if (statSync(candidate).isFile()) return candidate;
-    } catch {
-      // not in this folder
-    }
+  return HOST_PATH.map((dir) => join(dir, name)).find(isFile);
+}
+
+function isFile(path: string): boolean {
+  try {
+    return statSync(path).isFile();
+  } catch {
+    return false;
   }
-  return undefined;
 }
 
 /** Notes ELF files (for ldd) and script interpreters (to include them too). */

@@ -6,6 +6,8 @@ import { countChat, countText, type ChatLike } from "./tokenizer.js";
 export interface ScriptedTurn {
   /** Matched against the text of the last message; the first matching unused turn answers. */
   when?: RegExp;
+  /** Also required: matches the request's system prompt (e.g. an agent's title generator). */
+  system?: RegExp;
   content?: string;
   tool_calls?: Array<{ name: string; arguments: Record<string, unknown> }>;
   /** Fail instead: an HTTP status with an OpenAI-style error body. */
@@ -173,8 +175,8 @@ export class ScriptedModel {
     return true;
   }
 
-  private nextTurn(lastText: string): ScriptedTurn {
-    const i = this.script.findIndex((t) => !t.when || t.when.test(lastText));
+  private nextTurn(lastText: string, systemText = ""): ScriptedTurn {
+    const i = this.script.findIndex((t) => (!t.when || t.when.test(lastText)) && (!t.system || t.system.test(systemText)));
     if (i < 0) return { content: "ok" };
     const turn = this.script[i]!;
     if (!turn.repeat) this.script.splice(i, 1);
@@ -187,7 +189,8 @@ export class ScriptedModel {
     const maxTokens = (body.max_completion_tokens ?? body.max_tokens) as number | undefined;
     if (this.overLimit(res, input, maxTokens)) return;
     const last = body.messages[body.messages.length - 1]!;
-    const turn = this.nextTurn(typeof last.content === "string" ? last.content : JSON.stringify(last.content ?? ""));
+    const system = body.messages.filter((m) => m.role === "system").map((m) => (typeof m.content === "string" ? m.content : JSON.stringify(m.content ?? ""))).join("\n");
+    const turn = this.nextTurn(typeof last.content === "string" ? last.content : JSON.stringify(last.content ?? ""), system);
     if (turn.delayMs) await new Promise((resolve) => setTimeout(resolve, turn.delayMs));
     if (turn.fail) return vllmError(res, turn.fail, `scripted failure ${turn.fail}`, turn.fail >= 500 ? "InternalServerError" : "BadRequestError");
     const id = `chatcmpl-${Math.random().toString(36).slice(2)}`;
@@ -233,7 +236,7 @@ export class ScriptedModel {
   private anthropic(res: ServerResponse, body: Record<string, unknown>): void {
     const messages = (body.messages ?? []) as Array<{ content: unknown }>;
     const input = countChat({ messages: messages.map((m) => ({ role: "user", content: m.content })) });
-    const text = this.nextTurn(JSON.stringify(messages.at(-1)?.content ?? "")).content ?? "ok";
+    const text = this.nextTurn(JSON.stringify(messages.at(-1)?.content ?? ""), JSON.stringify(body.system ?? "")).content ?? "ok";
     const output = countText(text);
     const message = { id: `msg_${Math.random().toString(36).slice(2)}`, type: "message", role: "assistant", model: this.model, content: [{ type: "text", text }], stop_reason: "end_turn", stop_sequence: null, usage: { input_tokens: input, output_tokens: output } };
     if (!body.stream) return json(res, 200, message);

@@ -1,6 +1,6 @@
 import pg from "pg";
 import { PaddockError } from "../errors/index.js";
-import { FINAL_STATES, type AgentRecord, type EgressQuery, type EgressRecord, type KeyRecord, type UsageRecord } from "./records.js";
+import { FINAL_STATES, type AgentRecord, type EgressQuery, type EgressRecord, type KeyRecord, type RunRecord, type UsageRecord } from "./records.js";
 import type { Store } from "./types.js";
 
 /** The same schema as SQLite's, in PostgreSQL's types; applied in order, recorded in paddock_migrations. */
@@ -26,6 +26,8 @@ const MIGRATIONS = [
      log_path TEXT NOT NULL, restarts INTEGER NOT NULL, created_at TEXT NOT NULL, started_at TEXT, ended_at TEXT, exit JSONB, error TEXT);`,
   `ALTER TABLE agents ADD COLUMN pid_start TEXT;
    ALTER TABLE agents ADD COLUMN egress_socket TEXT;`,
+  `CREATE TABLE runs (run_id TEXT PRIMARY KEY, agent_id TEXT NOT NULL, created_at TEXT NOT NULL, record JSONB NOT NULL);
+   CREATE INDEX runs_agent ON runs (agent_id, created_at);`,
 ];
 
 const EGRESS = ["time", "agent_id", "method", "host", "port", "address", "decision", "rule", "reason", "status", "bytes_up", "bytes_down", "duration_ms"] as const;
@@ -182,6 +184,24 @@ export class PostgresStore implements Store {
 
   async listAgents(): Promise<AgentRecord[]> {
     return this.query<AgentRecord>("SELECT * FROM agents ORDER BY created_at");
+  }
+
+  async saveRun(run: RunRecord): Promise<void> {
+    await this.query(
+      "INSERT INTO runs (run_id, agent_id, created_at, record) VALUES ($1, $2, $3, $4) ON CONFLICT (run_id) DO UPDATE SET record = EXCLUDED.record",
+      [run.run_id, run.agent_id, run.created_at, JSON.stringify(run)],
+    );
+  }
+
+  async getRun(runId: string): Promise<RunRecord | undefined> {
+    return (await this.query<{ record: RunRecord }>("SELECT record FROM runs WHERE run_id = $1", [runId]))[0]?.record;
+  }
+
+  async listRuns(query: { agentId?: string; limit?: number }): Promise<RunRecord[]> {
+    const rows = query.agentId
+      ? await this.query<{ record: RunRecord }>("SELECT record FROM runs WHERE agent_id = $1 ORDER BY created_at DESC LIMIT $2", [query.agentId, query.limit ?? 100])
+      : await this.query<{ record: RunRecord }>("SELECT record FROM runs ORDER BY created_at DESC LIMIT $1", [query.limit ?? 100]);
+    return rows.map((r) => r.record);
   }
 
   async close(): Promise<void> {

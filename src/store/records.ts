@@ -101,3 +101,41 @@ export const AgentRecordSchema = z.object({
 });
 
 export type AgentRecord = z.infer<typeof AgentRecordSchema>;
+
+/** One one-shot task (`paddock run`, an A2A task): what was asked, each attempt, and how it ended. */
+export const RunRecordSchema = z.object({
+  run_id: z.string(),
+  agent_id: z.string(),
+  state: z.enum(["queued", "running", "finished"]),
+  prompt: z.string(),
+  model: z.string().nullable(),
+  /** The contract's outcome; ERROR also when paddock could not get one. */
+  outcome: z.enum(["COMPLETE", "NEEDS_INFO", "ERROR"]).nullable(),
+  summary: z.string().nullable(),
+  questions: z.array(z.string()),
+  /** The contract was extracted from the narrative by the structurer, not written by the agent. */
+  recovered: z.boolean(),
+  attempts: z.array(
+    z.object({
+      started_at: z.string(),
+      duration_ms: z.number(),
+      exit: z.record(z.string(), z.unknown()).nullable(),
+      /** parsed, structured (recovered), unparsed, fatal, timeout, inactive */
+      result: z.string(),
+      stdout_bytes: z.number().int(),
+    }),
+  ),
+  /** Why the run failed, when it did: category (Network, Auth, Config, Path, Model, RateLimit, Timeout, Contract), evidence, hint. */
+  error: z.object({ category: z.string(), message: z.string(), hint: z.string() }).nullable(),
+  changed_files: z.array(z.object({ path: z.string(), status: z.string() })),
+  input_tokens: z.number().int(),
+  output_tokens: z.number().int(),
+  requests: z.number().int(),
+  duration_ms: z.number().nullable(),
+  /** The agent's output of every attempt (and the structurer's), in order. */
+  conversation: z.string(),
+  created_at: z.string(),
+  ended_at: z.string().nullable(),
+});
+
+export type RunRecord = z.infer<typeof RunRecordSchema>;

@@ -2,7 +2,7 @@ import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
 import { PaddockError } from "../errors/index.js";
-import { FINAL_STATES, type AgentRecord, type EgressQuery, type EgressRecord, type KeyRecord, type UsageRecord } from "./records.js";
+import { FINAL_STATES, type AgentRecord, type EgressQuery, type EgressRecord, type KeyRecord, type RunRecord, type UsageRecord } from "./records.js";
 import type { Store } from "./types.js";
 
 /** Schema changes in order; `PRAGMA user_version` records how many have been applied. */
@@ -63,6 +63,8 @@ const MIGRATIONS = [
      log_path TEXT NOT NULL, restarts INTEGER NOT NULL, created_at TEXT NOT NULL, started_at TEXT, ended_at TEXT, exit TEXT, error TEXT);`,
   `ALTER TABLE agents ADD COLUMN pid_start TEXT;
    ALTER TABLE agents ADD COLUMN egress_socket TEXT;`,
+  `CREATE TABLE runs (run_id TEXT PRIMARY KEY, agent_id TEXT NOT NULL, created_at TEXT NOT NULL, record TEXT NOT NULL);
+   CREATE INDEX runs_agent ON runs (agent_id, created_at);`,
 ];
 
 const AGENT_COLUMNS = ["agent_id", "kind", "state", "card", "card_path", "sandbox", "pid", "pid_start", "egress_socket", "log_path", "restarts", "created_at", "started_at", "ended_at", "exit", "error"] as const;
@@ -216,6 +218,22 @@ export class SqliteStore implements Store {
 
   async listAgents(): Promise<AgentRecord[]> {
     return (this.db.prepare("SELECT * FROM agents ORDER BY created_at").all() as Array<Record<string, unknown>>).map(rowToAgent);
+  }
+
+  async saveRun(run: RunRecord): Promise<void> {
+    this.db.prepare("INSERT OR REPLACE INTO runs (run_id, agent_id, created_at, record) VALUES (?, ?, ?, ?)").run(run.run_id, run.agent_id, run.created_at, JSON.stringify(run));
+  }
+
+  async getRun(runId: string): Promise<RunRecord | undefined> {
+    const row = this.db.prepare("SELECT record FROM runs WHERE run_id = ?").get(runId) as { record: string } | undefined;
+    return row && (JSON.parse(row.record) as RunRecord);
+  }
+
+  async listRuns(query: { agentId?: string; limit?: number }): Promise<RunRecord[]> {
+    const rows = this.db
+      .prepare(`SELECT record FROM runs ${query.agentId ? "WHERE agent_id = @agentId" : ""} ORDER BY created_at DESC LIMIT @limit`)
+      .all({ agentId: query.agentId, limit: query.limit ?? 100 }) as Array<{ record: string }>;
+    return rows.map((r) => JSON.parse(r.record) as RunRecord);
   }
 
   async close(): Promise<void> {

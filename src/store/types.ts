@@ -1,4 +1,4 @@
-import type { AgentRecord, EgressQuery, EgressRecord, KeyRecord, UsageRecord } from "./records.js";
+import type { AgentRecord, EgressQuery, EgressRecord, KeyRecord, RunRecord, UsageRecord } from "./records.js";
 
 /** paddock's persistence; async so that a networked database fits behind the same interface. */
 export interface Store {
@@ -20,5 +20,10 @@ export interface Store {
   updateAgent(agentId: string, patch: Partial<Omit<AgentRecord, "agent_id">>): Promise<void>;
   getAgent(agentId: string): Promise<AgentRecord | undefined>;
   listAgents(): Promise<AgentRecord[]>;
+  /** Inserts or replaces a run (the whole record: runs are written by the one executor that owns them). */
+  saveRun(run: RunRecord): Promise<void>;
+  getRun(runId: string): Promise<RunRecord | undefined>;
+  /** Newest first. */
+  listRuns(query: { agentId?: string; limit?: number }): Promise<RunRecord[]>;
   close(): Promise<void>;
 }

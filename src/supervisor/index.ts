@@ -1,3 +1,3 @@
-export { Supervisor, type AgentView, type GatewayAccess, type SupervisorOptions } from "./supervisor.js";
+export { Supervisor, type AgentView, type SupervisorOptions, agentModels } from "./supervisor.js";
 export { SupervisorApi } from "./api.js";
 export { callDaemon, daemonSocket } from "./client.js";

@@ -1,7 +1,9 @@
 import { copyFileSync, mkdirSync, statSync, truncateSync } from "node:fs";
 import { join } from "node:path";
 import type { Card } from "../card/index.js";
+import { agentLaunch, type AgentLaunch } from "../agents/index.js";
 import type { EgressService } from "../egress/index.js";
+import type { AgentGatewayAccess } from "../gateway/index.js";
 import { PaddockError } from "../errors/index.js";
 import type { PaddockPaths } from "../paths/index.js";
 import { adoptSandbox, createSandbox, prepareSandbox, processStart, recordedExitCode, type ExitReport, type Sandbox } from "../sandbox/index.js";
@@ -14,19 +16,13 @@ export interface SupervisorOptions {
   /** Gives agents with allowed_hosts their one way out; without it such cards are refused. */
   egress?: EgressService;
   /** Gives each agent its own gateway key and a way to the gateway; without it agents have no model access. */
-  gateway?: GatewayAccess;
+  gateway?: AgentGatewayAccess;
   maxAgents?: number;
   /** A log file over this size is rotated (copy, then truncate; one old file kept). */
   logMaxBytes?: number;
   log?: (fields: Record<string, unknown>) => void;
 }
 
-/** What the supervisor needs of a gateway: where agents reach it, and their keys. */
-export interface GatewayAccess {
-  socket: string;
-  mint(agentId: string, model?: string): Promise<string>;
-  revoke(agentId: string): Promise<void>;
-}
 
 /** What `list` and `status` report: the stored record and, while it runs, live figures. */
 export interface AgentView extends AgentRecord {
@@ -74,7 +70,9 @@ export class Supervisor {
     const id = options.id ?? card.agent_id;
     if (!/^[a-z0-9-]+$/.test(id)) throw new PaddockError("agent_id_invalid", `'${id}' must match ^[a-z0-9-]+$`, "name");
     if (this.live.size >= this.maxAgents) throw new PaddockError("agent_limit", `this host already runs ${this.live.size} agents (the limit is ${this.maxAgents})`, id, "stop an agent first, or raise the limit");
-    if (card.kind !== "command") throw new PaddockError("agent_kind_unsupported", `kind '${card.kind}' needs the agent adapters, which are not built yet: use kind: command with a command`, "kind");
+    if (card.kind !== "command" && !this.options.gateway) {
+      throw new PaddockError("gateway_unavailable", `a ${card.kind} agent needs a model, and this daemon runs no gateway`, "kind", "start the daemon with `paddock up --gateway paddock.yaml`");
+    }
     const record: AgentRecord = {
       agent_id: id,
       kind: card.kind,
@@ -214,11 +212,15 @@ export class Supervisor {
       egressSocket = await this.options.egress.attach(id, card.allowed_hosts);
     }
     let gateway: { socket: string; key: string } | undefined;
+    let agent: AgentLaunch | undefined;
     if (this.options.gateway) {
+      const models = await this.options.gateway.models();
       await this.options.gateway.revoke(id);
-      gateway = { socket: this.options.gateway.socket, key: await this.options.gateway.mint(id, card.model) };
+      const key = await this.options.gateway.mint(id, agentModels(card));
+      gateway = { socket: this.options.gateway.socket, key };
+      agent = agentLaunch({ ...card, agent_id: id }, { mode: "serve", models, key });
     }
-    const spec = prepareSandbox(card, { stdio: { file: join(this.logDir, `${id}.log`) }, statusFile: this.statusFile(id), dieWithParent: false, egressSocket, gateway, paths: this.options.paths });
+    const spec = prepareSandbox(card, { stdio: { file: join(this.logDir, `${id}.log`) }, statusFile: this.statusFile(id), dieWithParent: false, egressSocket, gateway, agent, paths: this.options.paths });
     // Recorded before the start, so that a daemon killed halfway leaves something its successor can find and clean up.
     await this.options.store.updateAgent(id, { state: "starting", sandbox: spec.name, egress_socket: egressSocket ?? null });
     const sandbox = createSandbox(spec, card.backend);
@@ -301,4 +303,9 @@ export class Supervisor {
     const samples = this.sizes.get(id) ?? [];
     return [...samples].reverse().find(([t]) => t <= time)?.[1] ?? 0;
   }
+}
+
+/** The models an agent's key may call: those its card names (all, when it names none). */
+export function agentModels(card: Card): string[] {
+  return [...new Set([card.model, card.small_model].filter((m): m is string => !!m))];
 }

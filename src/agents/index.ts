@@ -1,0 +1,23 @@
+import type { Card } from "../card/index.js";
+import { claudeCode } from "./claude.js";
+import { opencode } from "./opencode.js";
+import type { Adapter, AgentLaunch, LaunchOptions } from "./types.js";
+
+export { agentBinary } from "./binaries.js";
+export { OPENCODE_SERVE_PORT, type AgentLaunch, type AgentMode, type LaunchOptions } from "./types.js";
+
+/** A plain command: the card's argv; a task's prompt is in $PADDOCK_PROMPT. */
+const command: Adapter = (card, options) => ({
+  command: card.command ?? ["sh"],
+  env: options.prompt === undefined ? {} : ({ PADDOCK_PROMPT: options.prompt } as Record<string, string>),
+  tools: [],
+  homeFiles: {},
+  model: options.model ?? card.model ?? options.models[0]?.model,
+});
+
+const ADAPTERS: Record<Card["kind"], Adapter> = { opencode, "claude-code": claudeCode, command };
+
+/** How to run the card's agent in the given mode: argv, environment, tools and HOME files, all configured for paddock's gateway. */
+export function agentLaunch(card: Card, options: LaunchOptions): AgentLaunch {
+  return ADAPTERS[card.kind](card, options);
+}

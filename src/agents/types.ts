@@ -1,0 +1,37 @@
+import type { Card } from "../card/index.js";
+import type { ModelLimits } from "../gateway/index.js";
+
+/**
+ * How the agent runs: `task` does one prompt headless and exits; `serve`
+ * keeps it up in the daemon (OpenCode's server, which a terminal UI attaches
+ * to); `interactive` is its terminal UI on the user's terminal.
+ */
+export type AgentMode = "task" | "serve" | "interactive";
+
+export interface LaunchOptions {
+  mode: AgentMode;
+  /** The task's prompt (mode `task`). */
+  prompt?: string;
+  /** Overrides the card's model. */
+  model?: string;
+  /** The gateway's models with their limits; the first is the default model. */
+  models: ModelLimits[];
+  /** The agent's gateway key (Claude Code records the key as approved). */
+  key?: string;
+}
+
+/** What the sandbox needs to run an agent: its argv, environment, extra tools, and config files to lay in its HOME. */
+export interface AgentLaunch {
+  command: string[];
+  env: Record<string, string>;
+  tools: string[];
+  /** Paths relative to the agent's HOME, with their content. */
+  homeFiles: Record<string, string>;
+  /** The model the agent was configured with. */
+  model?: string;
+}
+
+export type Adapter = (card: Card, options: LaunchOptions) => AgentLaunch;
+
+/** The port OpenCode's server listens on inside the sandbox (its default). */
+export const OPENCODE_SERVE_PORT = 4096;

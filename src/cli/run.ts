@@ -1,0 +1,126 @@
+import type { Command } from "commander";
+import { loadCard } from "../card/index.js";
+import { paddockPaths } from "../paths/index.js";
+import type { RunRecord } from "../store/index.js";
+import { EXIT, report } from "./fail.js";
+import { printTable } from "./table.js";
+
+interface RunOptions {
+  card: string;
+  model?: string;
+  workspace?: string;
+  config?: string;
+  json?: boolean;
+  quiet?: boolean;
+}
+
+/** Exit statuses of `paddock run`, by outcome. */
+export const RUN_EXIT = { COMPLETE: 0, ERROR: 1, NEEDS_INFO: 4, timeout: 124, setup: 125, cancelled: 130 } as const;
+
+export function registerRun(program: Command): void {
+  program
+    .command("run")
+    .description("run one task headless with the card's agent, in its sandbox, and report a structured result")
+    .requiredOption("--card <file>", "agent card (JSON, YAML or TOML)")
+    .option("--model <name>", "model to use (default: the card's, else the gateway's first)")
+    .option("--workspace <dir>", "use this folder as /workspace instead of the card's")
+    .option("--config <file>", "paddock.yaml: model servers (LiteLLM's format) and executor settings (default: ./paddock.yaml, then ~/.config/paddock/paddock.yaml; none: the built-in scripted smoke-test model)")
+    .option("--json", "print the run record as JSON on stdout")
+    .option("-q, --quiet", "do not show the agent's output while it works")
+    .argument("<prompt>", "what the agent should do")
+    .addHelpText(
+      "after",
+      `
+The result follows a contract: outcome (COMPLETE, NEEDS_INFO or ERROR), summary,
+and the files the task changed. Exit status:
+  0    COMPLETE
+  4    NEEDS_INFO (the questions are in the result)
+  1    ERROR (reported by the agent, or no result could be read; the category and a hint say why)
+  124  ended by a timeout (executor.timeout_seconds or inactivity_timeout_seconds)
+  125  paddock could not run the agent (the message says why)
+  130  cancelled (Ctrl-C)
+
+Example:
+  paddock run --card examples/cards/opencode.yaml "Summarise README.md into SUMMARY.md"`,
+    )
+    .action(async (prompt: string, opts: RunOptions) => {
+      process.exitCode = await runTask(prompt, opts);
+    });
+
+  program
+    .command("runs")
+    .description("list the recorded runs, or show one")
+    .argument("[run-id]", "show this run whole")
+    .option("--agent <id>", "only this agent's runs")
+    .option("--limit <n>", "newest N runs", "20")
+    .option("--conversation", "with a run id: print the agent's output of every attempt")
+    .option("--json", "JSON output")
+    .action(async (runId: string | undefined, opts: { agent?: string; limit: string; conversation?: boolean; json?: boolean }) => {
+      const { openStore } = await import("../store/index.js");
+      const store = openStore(paddockPaths());
+      try {
+        if (runId) {
+          const run = await store.getRun(runId);
+          if (!run) throw new (await import("../errors/index.js")).PaddockError("run_unknown", `no run ${runId}`, runId, "paddock runs lists them");
+          if (opts.conversation) process.stdout.write(run.conversation);
+          else process.stdout.write(opts.json ? `${JSON.stringify(run, null, 2)}\n` : describeRun(run));
+          return;
+        }
+        const runs = await store.listRuns({ agentId: opts.agent, limit: Number(opts.limit) });
+        if (opts.json) return void process.stdout.write(`${JSON.stringify(runs, null, 2)}\n`);
+        const rows = runs.map((r) => [r.run_id, r.agent_id, r.state, r.outcome ?? "-", `${r.attempts.length}`, r.duration_ms === null ? "-" : `${(r.duration_ms / 1000).toFixed(1)}s`, r.prompt.slice(0, 50).replace(/\s+/g, " ")]);
+        printTable(["RUN", "AGENT", "STATE", "OUTCOME", "ATTEMPTS", "TIME", "PROMPT"], rows);
+      } catch (err) {
+        process.exitCode = report(err);
+      } finally {
+        await store.close();
+      }
+    });
+}
+
+async function runTask(prompt: string, opts: RunOptions): Promise<number> {
+  const { startLocal } = await import("../local/index.js");
+  let local: Awaited<ReturnType<typeof startLocal>> | undefined;
+  const controller = new AbortController();
+  const onSignal = () => controller.abort();
+  process.once("SIGINT", onSignal).once("SIGTERM", onSignal);
+  try {
+    const { card } = await loadCard(opts.card);
+    local = await startLocal({ configFile: opts.config, paths: paddockPaths(), log: (f) => (opts.quiet || opts.json ? undefined : process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), level: "info", ...f })}\n`)) });
+    if (local.smoke) {
+      process.stderr.write(
+        "paddock: no paddock.yaml: using the built-in scripted model (a SMOKE TEST: it replays real tool calls to prove the chain; it does not think).\n" +
+          "         Point paddock.yaml at vLLM or llama.cpp for a real model (see examples/paddock.yaml).\n",
+      );
+    }
+    const progress = !opts.quiet && !opts.json;
+    const run = await local.executor.run({ card, prompt, model: opts.model, workspace: opts.workspace, signal: controller.signal }, (event) => {
+      if (!progress) return;
+      if (event.type === "queued") process.stderr.write(`paddock: ${event.run_id}: waiting for ${event.pool} (position ${event.position})\n`);
+      if (event.type === "attempt") process.stderr.write(`paddock: ${event.run_id}: attempt ${event.attempt} (${card.kind} in its sandbox)\n`);
+      if (event.type === "output" && event.stream === "stdout") process.stderr.write(event.text);
+      if (event.type === "structurer") process.stderr.write(`paddock: ${event.run_id}: no result in the output: asking ${event.model} to extract it\n`);
+    });
+    process.stdout.write(opts.json ? `${JSON.stringify(run, null, 2)}\n` : describeRun(run));
+    if (run.error?.category === "Timeout") return RUN_EXIT.timeout;
+    if (run.error?.category === "Cancelled") return RUN_EXIT.cancelled;
+    if (run.error?.category === "Setup") return RUN_EXIT.setup;
+    return RUN_EXIT[run.outcome ?? "ERROR"];
+  } catch (err) {
+    return report(err, err instanceof Error && "code" in err && err.code === "card_invalid" ? EXIT.invalid : EXIT.paddockError);
+  } finally {
+    process.off("SIGINT", onSignal).off("SIGTERM", onSignal);
+    await local?.close();
+  }
+}
+
+function describeRun(run: RunRecord): string {
+  const lines = [
+    `${run.outcome ?? run.state}${run.recovered ? " (recovered by the structurer)" : ""}: ${run.summary ?? ""}`,
+    ...run.questions.map((q) => `  ? ${q}`),
+    ...(run.error ? [`  error: ${run.error.category}: ${run.error.message}`, ...(run.error.hint ? [`  hint: ${run.error.hint}`] : [])] : []),
+    ...(run.changed_files.length ? ["  changed files:", ...run.changed_files.map((f) => `    ${f.status.padEnd(8)} ${f.path}`)] : ["  changed files: none"]),
+    `  run ${run.run_id} · agent ${run.agent_id} · model ${run.model ?? "-"} · ${run.attempts.length} attempt(s) · ${run.requests} model requests, ${run.input_tokens} in / ${run.output_tokens} out tokens · ${((run.duration_ms ?? 0) / 1000).toFixed(1)} s`,
+  ];
+  return `${lines.join("\n")}\n`;
+}

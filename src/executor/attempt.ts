@@ -1,0 +1,78 @@
+import { once } from "node:events";
+import { setTimeout as sleep } from "node:timers/promises";
+import type { Card } from "../card/index.js";
+import type { PaddockPaths } from "../paths/index.js";
+import { createSandbox, prepareSandbox, type ExitReport } from "../sandbox/index.js";
+import type { AgentLaunch } from "../agents/index.js";
+
+export interface AttemptOptions {
+  card: Card;
+  launch: AgentLaunch;
+  workspace?: string;
+  egressSocket?: string;
+  gateway: { socket: string; key: string };
+  paths: PaddockPaths;
+  timeoutMs: number;
+  inactivityMs: number | null;
+  signal?: AbortSignal;
+  onOutput?: (stream: "stdout" | "stderr", text: string) => void;
+}
+
+export interface AttemptResult {
+  stdout: string;
+  stderr: string;
+  exit: ExitReport;
+  /** Why paddock ended it, if it did. */
+  ended?: "timeout" | "inactive" | "cancelled";
+}
+
+/** Output kept per stream: the end of a runaway output is what holds the result. */
+const KEEP_BYTES = 4 << 20;
+
+/** Runs the agent once in a fresh sandbox of its card, with both timeouts ending the whole tree. */
+export async function runAttempt(options: AttemptOptions): Promise<AttemptResult> {
+  const spec = prepareSandbox(options.card, {
+    agent: options.launch,
+    workspace: options.workspace,
+    egressSocket: options.egressSocket,
+    gateway: options.gateway,
+    stdio: "pipe",
+    paths: options.paths,
+  });
+  const sandbox = createSandbox(spec, options.card.backend);
+  await sandbox.start();
+  // Agents read a piped stdin as more prompt: it is closed at once.
+  sandbox.stdin?.end();
+  let ended: AttemptResult["ended"];
+  const end = (why: NonNullable<AttemptResult["ended"]>) => {
+    ended ??= why;
+    void sandbox.stop(2000);
+  };
+  let inactivity: NodeJS.Timeout | undefined;
+  const arm = () => {
+    if (options.inactivityMs === null) return;
+    clearTimeout(inactivity);
+    inactivity = setTimeout(() => end("inactive"), options.inactivityMs);
+  };
+  const hard = setTimeout(() => end("timeout"), options.timeoutMs);
+  const onAbort = () => end("cancelled");
+  options.signal?.addEventListener("abort", onAbort);
+  if (options.signal?.aborted) onAbort();
+  arm();
+  const collected = { stdout: "", stderr: "" };
+  const collect = (stream: "stdout" | "stderr") => (chunk: Buffer) => {
+    const text = chunk.toString("utf8");
+    collected[stream] = (collected[stream] + text).slice(-KEEP_BYTES);
+    arm();
+    options.onOutput?.(stream, text);
+  };
+  sandbox.stdout?.on("data", collect("stdout"));
+  sandbox.stderr?.on("data", collect("stderr"));
+  const exit = await sandbox.wait();
+  // The process is gone; what it wrote last may still be in the pipes.
+  await Promise.all([sandbox.stdout, sandbox.stderr].map((stream) => stream && !stream.readableEnded && Promise.race([once(stream, "end"), sleep(1000)]).catch(() => undefined)));
+  clearTimeout(hard);
+  clearTimeout(inactivity);
+  options.signal?.removeEventListener("abort", onAbort);
+  return { ...collected, exit, ended };
+}

@@ -1,0 +1,68 @@
+import { z } from "zod";
+
+/** The result every task ends with, whatever the agent: what happened, in a sentence, and what is missing when it needs more. */
+export const ContractSchema = z.looseObject({
+  outcome: z.enum(["COMPLETE", "NEEDS_INFO", "ERROR"]),
+  summary: z.string(),
+  /** What the agent needs to go on (NEEDS_INFO). */
+  questions: z.array(z.string()).optional(),
+  details: z.string().optional(),
+});
+
+export type Contract = z.infer<typeof ContractSchema>;
+
+const SHAPE = `{"outcome": "COMPLETE" | "NEEDS_INFO" | "ERROR", "summary": "<one or two sentences: what you did or why not>", "questions": ["<only for NEEDS_INFO: what you need to know>"]}`;
+
+/** The instruction appended to every task's prompt. */
+export function contractInstruction(): string {
+  return `\n\nWhen you are done, end your reply with this JSON object, alone in a \`\`\`json fenced block:\n${SHAPE}`;
+}
+
+/** The instruction of a retry, after a reply without a readable result. */
+export function stricterInstruction(): string {
+  return `\n\nIMPORTANT: your previous reply did not end with the required JSON result. Do the task, then make the very last thing you print exactly one \`\`\`json fenced block containing only:\n${SHAPE}\nNo text after it.`;
+}
+
+/**
+ * Finds the contract in an agent's output, trying in turn: fenced ```json
+ * blocks (the last valid one), the whole output as JSON, and the last
+ * balanced {...} object in the text. Undefined when none is a valid contract.
+ */
+export function parseContract(output: string): Contract | undefined {
+  const fenced = [...output.matchAll(/```(?:json|JSON)?[ \t]*\r?\n([\s\S]*?)\r?\n?```/g)].map((m) => m[1]!);
+  for (const candidate of [...fenced.reverse(), output.trim(), ...balancedObjects(output)]) {
+    const contract = tryContract(candidate);
+    if (contract) return contract;
+  }
+  return undefined;
+}
+
+function tryContract(text: string): Contract | undefined {
+  try {
+    const parsed = ContractSchema.safeParse(JSON.parse(text));
+    return parsed.success ? parsed.data : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Balanced top-level {...} spans, last first (strings and escapes respected). */
+function balancedObjects(text: string): string[] {
+  const spans: string[] = [];
+  let depth = 0;
+  let start = -1;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (inString) {
+      if (c === "\\") i++;
+      else if (c === '"') inString = false;
+      continue;
+    }
+    if (c === '"' && depth > 0) inString = true;
+    else if (c === "{") {
+      if (depth++ === 0) start = i;
+    } else if (c === "}" && depth > 0 && --depth === 0) spans.push(text.slice(start, i + 1));
+  }
+  return spans.reverse();
+}

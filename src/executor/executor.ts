@@ -1,0 +1,197 @@
+import { randomBytes } from "node:crypto";
+import { resolve } from "node:path";
+import { agentLaunch } from "../agents/index.js";
+import type { Card } from "../card/index.js";
+import type { EgressService } from "../egress/index.js";
+import { PaddockError } from "../errors/index.js";
+import type { AgentGatewayAccess } from "../gateway/index.js";
+import type { PaddockPaths } from "../paths/index.js";
+import type { RunRecord, Store } from "../store/index.js";
+import { runAttempt, type AttemptResult } from "./attempt.js";
+import { changedFiles, workspaceState } from "./changes.js";
+import { diagnose } from "./classify.js";
+import { contractInstruction, parseContract, stricterInstruction, type Contract } from "./contract.js";
+import { TaskPool } from "./pool.js";
+import type { ExecutorSettings } from "./settings.js";
+import { structure } from "./structurer.js";
+
+export interface TaskRequest {
+  card: Card;
+  prompt: string;
+  /** Overrides the card's model. */
+  model?: string;
+  workspace?: string;
+  signal?: AbortSignal;
+}
+
+/** What a task reports while it runs (the CLI's progress, A2A's status events). */
+export type TaskEvent =
+  | { type: "queued"; run_id: string; position: number; pool: string }
+  | { type: "attempt"; run_id: string; attempt: number }
+  | { type: "output"; run_id: string; stream: "stdout" | "stderr"; text: string }
+  | { type: "structurer"; run_id: string; model: string }
+  | { type: "finished"; run_id: string; run: RunRecord };
+
+export interface ExecutorOptions {
+  store: Store;
+  paths: PaddockPaths;
+  gateway: AgentGatewayAccess;
+  /** Gives cards with allowed_hosts their one way out; without it they are refused. */
+  egress?: EgressService;
+  settings: ExecutorSettings;
+  log?: (fields: Record<string, unknown>) => void;
+}
+
+/**
+ * One-shot tasks with a structured result: the card's agent runs the prompt
+ * headless in a fresh sandbox, and its output must end with the contract
+ * (outcome, summary). An unreadable result gets one structurer call, then
+ * bounded retries with a stricter instruction; failures that asking again
+ * cannot fix (Network, Auth, Config, Path) end the run at once, with a hint.
+ */
+export class Executor {
+  private readonly pool = new TaskPool();
+  /** One task at a time per agent: its HOME and its egress identity are its own. */
+  private readonly agents = new TaskPool();
+
+  constructor(private readonly options: ExecutorOptions) {}
+
+  async run(task: TaskRequest, onEvent: (event: TaskEvent) => void = () => undefined): Promise<RunRecord> {
+    const { card } = task;
+    const settings = this.options.settings;
+    const models = await this.options.gateway.models();
+    const runId = `run-${new Date().toISOString().replace(/\D/g, "").slice(0, 14)}-${randomBytes(3).toString("hex")}`;
+    const model = agentLaunch(card, { mode: "task", prompt: "", model: task.model, models }).model ?? null;
+    const run: RunRecord = {
+      run_id: runId, agent_id: card.agent_id, state: "queued", prompt: task.prompt, model, outcome: null, summary: null, questions: [], recovered: false,
+      attempts: [], error: null, changed_files: [], input_tokens: 0, output_tokens: 0, requests: 0, duration_ms: null, conversation: "", created_at: new Date().toISOString(), ended_at: null,
+    };
+    await this.options.store.saveRun(run);
+    const log = (fields: Record<string, unknown>) => this.options.log?.({ agent_id: card.agent_id, run_id: runId, ...fields });
+    const slots = model ? this.options.gateway.slots(model) : undefined;
+    const size = settings.tasks_per_deployment ?? slots?.size ?? Number.POSITIVE_INFINITY;
+    const releaseAgent = await this.agents.acquire(card.agent_id, 1, (position) => onEvent({ type: "queued", run_id: runId, position, pool: `agent ${card.agent_id}` }));
+    const releaseSlot = await this.pool.acquire(slots?.key ?? "default", size, (position) => {
+      log({ msg: "task queued: the upstream is busy", pool: slots?.key, position });
+      onEvent({ type: "queued", run_id: runId, position, pool: slots?.key ?? "default" });
+    });
+    const started = performance.now();
+    const structurerModel = settings.structurer_model ?? model ?? undefined;
+    let key: string | undefined;
+    let egressAttached = false;
+    try {
+      run.state = "running";
+      await this.options.store.saveRun(run);
+      const workspace = resolve(task.workspace ?? card.workspace);
+      const before = await workspaceState(workspace);
+      key = await this.options.gateway.mintTask(card.agent_id, runId, [...new Set([model, structurerModel, card.small_model].filter((m): m is string => !!m))]);
+      let egressSocket: string | undefined;
+      if (card.allowed_hosts.length > 0) {
+        if (!this.options.egress) throw new PaddockError("egress_unavailable", "this card has allowed_hosts, and no egress proxy runs here", "allowed_hosts");
+        egressSocket = await this.options.egress.attach(card.agent_id, card.allowed_hosts);
+        egressAttached = true;
+      }
+      const contract = await this.attempts(task, run, { key, models, model, structurerModel, workspace, egressSocket }, onEvent, log);
+      if (contract) Object.assign(run, { outcome: contract.outcome, summary: contract.summary, questions: contract.questions ?? [] });
+      run.changed_files = changedFiles(before, await workspaceState(workspace));
+    } catch (err) {
+      run.outcome = "ERROR";
+      run.error ??= err instanceof PaddockError ? { category: "Setup", message: err.describe(), hint: err.hint ?? "" } : { category: "Setup", message: (err as Error).message, hint: "" };
+    } finally {
+      if (egressAttached) await this.options.egress?.detach(card.agent_id);
+      if (key) {
+        Object.assign(run, await this.options.gateway.usage(key).catch(() => ({})));
+        await this.options.gateway.revokeKey(key).catch(() => undefined);
+      }
+      releaseSlot();
+      releaseAgent();
+    }
+    Object.assign(run, { state: "finished", duration_ms: Math.round(performance.now() - started), ended_at: new Date().toISOString() });
+    run.summary ??= run.error?.message ?? null;
+    await this.options.store.saveRun(run);
+    log({ msg: "task finished", outcome: run.outcome, recovered: run.recovered, attempts: run.attempts.length, duration_ms: run.duration_ms, error: run.error?.category });
+    onEvent({ type: "finished", run_id: runId, run });
+    return run;
+  }
+
+  /** The attempt loop; returns the contract, or undefined with `run.error` set. */
+  private async attempts(
+    task: TaskRequest,
+    run: RunRecord,
+    ctx: { key: string; models: Awaited<ReturnType<AgentGatewayAccess["models"]>>; model: string | null; structurerModel?: string; workspace: string; egressSocket?: string },
+    onEvent: (event: TaskEvent) => void,
+    log: (fields: Record<string, unknown>) => void,
+  ): Promise<Contract | undefined> {
+    const settings = this.options.settings;
+    const fail = (category: string, message: string, hint: string) => {
+      run.outcome = "ERROR";
+      run.error = { category, message, hint };
+      return undefined;
+    };
+    for (let attempt = 1; attempt <= settings.max_retries + 1; attempt++) {
+      onEvent({ type: "attempt", run_id: run.run_id, attempt });
+      const prompt = `${task.prompt}${attempt === 1 ? contractInstruction() : stricterInstruction()}`;
+      const launch = agentLaunch(task.card, { mode: "task", prompt, model: ctx.model ?? undefined, models: ctx.models, key: ctx.key });
+      const startedAt = new Date().toISOString();
+      const result = await runAttempt({
+        card: task.card,
+        launch,
+        workspace: ctx.workspace,
+        egressSocket: ctx.egressSocket,
+        gateway: { socket: this.options.gateway.socket, key: ctx.key },
+        paths: this.options.paths,
+        timeoutMs: settings.timeout_seconds * 1000,
+        inactivityMs: settings.inactivity_timeout_seconds === null ? null : settings.inactivity_timeout_seconds * 1000,
+        signal: task.signal,
+        onOutput: (stream, text) => onEvent({ type: "output", run_id: run.run_id, stream, text }),
+      });
+      const record = (outcome: string) => {
+        run.attempts.push({ started_at: startedAt, duration_ms: result.exit.durationMs, exit: { ...result.exit }, result: outcome, stdout_bytes: Buffer.byteLength(result.stdout) });
+        run.conversation += `--- attempt ${attempt} (${outcome}) ---\n${result.stdout}${result.stderr ? `\n--- stderr ---\n${result.stderr}` : ""}\n`;
+      };
+      if (result.ended) {
+        record(result.ended);
+        return this.ended(result, settings, fail);
+      }
+      const contract = parseContract(result.stdout);
+      if (contract) {
+        record("parsed");
+        return contract;
+      }
+      const diagnosis = diagnose(`${result.stderr}\n${result.stdout}`);
+      if (diagnosis?.fatal) {
+        record("fatal");
+        log({ level: "warn", msg: "fatal failure: no retry", category: diagnosis.category, evidence: diagnosis.evidence });
+        return fail(diagnosis.category, diagnosis.evidence, diagnosis.hint);
+      }
+      record(diagnosis ? `unparsed (${diagnosis.category})` : "unparsed");
+      if (attempt === 1 && settings.structurer && ctx.structurerModel && result.stdout.trim()) {
+        onEvent({ type: "structurer", run_id: run.run_id, model: ctx.structurerModel });
+        log({ msg: "invoking the structurer", model: ctx.structurerModel });
+        const structured = await structure({ socket: this.options.gateway.socket, key: ctx.key, model: ctx.structurerModel, narrative: result.stdout, timeoutMs: settings.structurer_timeout_seconds * 1000 }).catch((err: Error) => ({ contract: undefined, reply: `structurer failed: ${err.message}` }));
+        run.conversation += `--- structurer (${ctx.structurerModel}) ---\n${structured.reply}\n`;
+        if (structured.contract) {
+          log({ msg: "structurer recovered the result", outcome: structured.contract.outcome });
+          run.conversation += "Recovered via the structurer.\n";
+          run.recovered = true;
+          return structured.contract;
+        }
+        log({ msg: "structurer found no result: retrying" });
+      }
+      if (attempt === settings.max_retries + 1) {
+        return diagnosis
+          ? fail(diagnosis.category, diagnosis.evidence, diagnosis.hint)
+          : fail("Contract", `no readable result after ${attempt} attempt(s): the output did not end with the JSON contract`, "see the run's conversation (paddock run show ID); a model that ignores the instruction may need a stricter system prompt or another model");
+      }
+    }
+    return undefined;
+  }
+
+  private ended(result: AttemptResult, settings: ExecutorSettings, fail: (c: string, m: string, h: string) => undefined): undefined {
+    if (result.ended === "timeout") return fail("Timeout", `the attempt ran for ${settings.timeout_seconds} s (executor.timeout_seconds) and was ended`, "raise executor.timeout_seconds, or split the task");
+    if (result.ended === "inactive") {
+      return fail("Timeout", `the agent printed nothing for ${settings.inactivity_timeout_seconds} s (executor.inactivity_timeout_seconds) and was ended`, "the model server may be stuck or very slow: check it, or raise executor.inactivity_timeout_seconds");
+    }
+    return fail("Cancelled", "the task was cancelled", "");
+  }
+}
