@@ -37,10 +37,12 @@ export const claudeCode: Adapter = (card, options) => {
             ["sh", "-c", "exec sleep infinity"]
           : [binary],
     model,
-    tools: [binary, "sh", "sleep"],
+    // Its Bash tool wants bash (or zsh), named by SHELL.
+    tools: [binary, "sh", "bash", "sleep"],
     homeFiles: { ".claude.json": `${JSON.stringify(state, null, 2)}\n`, ".claude/settings.json": `${JSON.stringify(settings, null, 2)}\n` },
     env: {
       ...(model ? { ANTHROPIC_MODEL: model, ANTHROPIC_SMALL_FAST_MODEL: model, ANTHROPIC_DEFAULT_OPUS_MODEL: model, ANTHROPIC_DEFAULT_SONNET_MODEL: model, ANTHROPIC_DEFAULT_HAIKU_MODEL: model } : {}),
+      SHELL: "/bin/bash",
       CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1",
       DISABLE_TELEMETRY: "1",
       DISABLE_ERROR_REPORTING: "1",

@@ -17,8 +17,9 @@ export const opencode: Adapter = (card, options) => {
   const binary = agentBinary("opencode");
   const model = chooseModel(card, options);
   const small = card.small_model ?? model;
+  // OpenCode keeps limit.output free in the window and compacts the conversation beyond the rest: a quarter of the window at most keeps room for the work.
   const models = Object.fromEntries(
-    options.models.map((m) => [m.model, { name: m.model, ...(m.context ? { limit: { context: m.context, output: m.output ?? Math.min(8192, Math.floor(m.context / 4)) } } : {}) }]),
+    options.models.map((m) => [m.model, { name: m.model, ...(m.context ? { limit: { context: m.context, output: Math.min(m.output ?? 8192, Math.floor(m.context / 4)) } } : {}) }]),
   );
   const config = {
     $schema: "https://opencode.ai/config.json",

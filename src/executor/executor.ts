@@ -181,7 +181,7 @@ export class Executor {
       if (attempt === settings.max_retries + 1) {
         return diagnosis
           ? fail(diagnosis.category, diagnosis.evidence, diagnosis.hint)
-          : fail("Contract", `no readable result after ${attempt} attempt(s): the output did not end with the JSON contract`, "see the run's conversation (paddock run show ID); a model that ignores the instruction may need a stricter system prompt or another model");
+          : fail("Contract", `no readable result after ${attempt} attempt(s): the output did not end with the JSON contract`, "see the agent's output: paddock runs RUN_ID --conversation; a model that ignores the instruction may need a stricter system prompt or another model");
       }
     }
     return undefined;

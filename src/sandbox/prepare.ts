@@ -65,7 +65,7 @@ export function prepareSandbox(card: Card, options: PrepareOptions = {}): Sandbo
     tools,
     etcDir: ensureEtcDir(paths.runtime),
     mounts,
-    env: { ...options.agent?.env, ...sandboxEnv(card, options.term), ...(options.egressSocket ? proxyEnv(proxyPort(card)) : {}), ...(options.gateway ? gatewayEnv(options.gateway.key) : {}) },
+    env: { ...sandboxEnv(card, options.term, options.agent?.env), ...(options.egressSocket ? proxyEnv(proxyPort(card)) : {}), ...(options.gateway ? gatewayEnv(options.gateway.key) : {}) },
     limits: {
       memoryBytes: card.resource_limits.memory_mb * 1024 * 1024,
       cpuShares: card.resource_limits.cpu_shares,
@@ -87,8 +87,8 @@ export function prepareSandbox(card: Card, options: PrepareOptions = {}): Sandbo
 
 const CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt";
 
-/** The environment inside is built from the card alone: nothing of the caller's environment leaks in. */
-function sandboxEnv(card: Card, term = "dumb"): Record<string, string> {
+/** The environment inside is built from the card (and its agent's adapter) alone: nothing of the caller's environment leaks in; the card has the last word. */
+function sandboxEnv(card: Card, term = "dumb", agentEnv: Record<string, string> = {}): Record<string, string> {
   return {
     PATH: SANDBOX_PATH,
     HOME: SANDBOX_HOME,
@@ -100,6 +100,7 @@ function sandboxEnv(card: Card, term = "dumb"): Record<string, string> {
     TMPDIR: "/tmp",
     AGENT_ID: card.agent_id,
     ...(existsSync(CA_BUNDLE) ? { SSL_CERT_FILE: CA_BUNDLE } : {}),
+    ...agentEnv,
     ...card.environment,
   };
 }

@@ -8,6 +8,8 @@ export interface ScriptedTurn {
   when?: RegExp;
   /** Also required: matches the request's system prompt (e.g. an agent's title generator). */
   system?: RegExp;
+  /** Also required: matches the names of the tools the request offers, joined by commas (tells one agent from another). */
+  tools?: RegExp;
   content?: string;
   tool_calls?: Array<{ name: string; arguments: Record<string, unknown> }>;
   /** Fail instead: an HTTP status with an OpenAI-style error body. */
@@ -175,8 +177,8 @@ export class ScriptedModel {
     return true;
   }
 
-  private nextTurn(lastText: string, systemText = ""): ScriptedTurn {
-    const i = this.script.findIndex((t) => (!t.when || t.when.test(lastText)) && (!t.system || t.system.test(systemText)));
+  private nextTurn(lastText: string, systemText = "", toolNames = ""): ScriptedTurn {
+    const i = this.script.findIndex((t) => (!t.when || t.when.test(lastText)) && (!t.system || t.system.test(systemText)) && (!t.tools || t.tools.test(toolNames)));
     if (i < 0) return { content: "ok" };
     const turn = this.script[i]!;
     if (!turn.repeat) this.script.splice(i, 1);
@@ -190,7 +192,8 @@ export class ScriptedModel {
     if (this.overLimit(res, input, maxTokens)) return;
     const last = body.messages[body.messages.length - 1]!;
     const system = body.messages.filter((m) => m.role === "system").map((m) => (typeof m.content === "string" ? m.content : JSON.stringify(m.content ?? ""))).join("\n");
-    const turn = this.nextTurn(typeof last.content === "string" ? last.content : JSON.stringify(last.content ?? ""), system);
+    const tools = ((body.tools ?? []) as Array<{ function?: { name?: string } }>).map((t) => t.function?.name ?? "").join(",");
+    const turn = this.nextTurn(typeof last.content === "string" ? last.content : JSON.stringify(last.content ?? ""), system, tools);
     if (turn.delayMs) await new Promise((resolve) => setTimeout(resolve, turn.delayMs));
     if (turn.fail) return vllmError(res, turn.fail, `scripted failure ${turn.fail}`, turn.fail >= 500 ? "InternalServerError" : "BadRequestError");
     const id = `chatcmpl-${Math.random().toString(36).slice(2)}`;
