@@ -18,6 +18,8 @@ export interface AgentStack {
   store: Store;
   egress: EgressService;
   executor: Executor;
+  /** Another executor on the same gateway and store, with other settings. */
+  executorWith(settings: Record<string, unknown>): Executor;
   logs: Array<Record<string, unknown>>;
   /** A validated card in this stack's scratch folder, with a fresh workspace. */
   card(fields: Record<string, unknown>): Card;
@@ -42,7 +44,8 @@ export async function startAgentStack(options: { model?: ScriptedModelOptions; d
   const socket = join(paths.runtime, "gateway.sock");
   await gateway.listenSocket(socket);
   const egress = new EgressService(paths, { database: location });
-  const executor = new Executor({ store, paths, gateway: gatewayAccess(gateway, socket), egress, settings: ExecutorSettingsSchema.parse(options.settings ?? {}), log: (f) => logs.push(f) });
+  const executorWith = (settings: Record<string, unknown>) => new Executor({ store, paths, gateway: gatewayAccess(gateway, socket), egress, settings: ExecutorSettingsSchema.parse(settings), log: (f) => logs.push(f) });
+  const executor = executorWith(options.settings ?? {});
   let cards = 0;
   return {
     dir,
@@ -52,6 +55,7 @@ export async function startAgentStack(options: { model?: ScriptedModelOptions; d
     store,
     egress,
     executor,
+    executorWith,
     logs,
     card(fields) {
       const workspace = join(dir, `workspace-${++cards}`);

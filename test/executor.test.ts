@@ -1,0 +1,183 @@
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { diagnose, parseContract } from "../src/executor/index.js";
+import { startAgentStack, type AgentStack } from "./agent-helpers.js";
+import { hostProcessesWith } from "./helpers.js";
+
+const CONTRACT = '{"outcome":"COMPLETE","summary":"done"}';
+
+describe("the result contract", () => {
+  it("is found in a fenced block (the last valid one), the whole output, or the last balanced object", () => {
+    assert.equal(parseContract('text\n```json\n{"outcome":"ERROR","summary":"first"}\n```\nmore\n```json\n{"outcome":"COMPLETE","summary":"last"}\n```')?.summary, "last");
+    assert.equal(parseContract('```json\n{"outcome":"NEEDS_INFO","summary":"s","questions":["which file?"]}\n```\n```json\nnot json\n```')?.questions?.[0], "which file?");
+    assert.equal(parseContract(`  ${CONTRACT}\n`)?.outcome, "COMPLETE");
+    assert.equal(parseContract('I did it. {"outcome": "COMPLETE", "summary": "braces } in \\"strings\\" {"} trailing words')?.summary, 'braces } in "strings" {');
+    assert.equal(parseContract('{"note": 1} then {"outcome":"COMPLETE","summary":"nested {\\"a\\": {}}"}')?.outcome, "COMPLETE");
+  });
+
+  it("is refused when it does not follow the schema", () => {
+    assert.equal(parseContract('{"outcome":"DONE","summary":"x"}'), undefined);
+    assert.equal(parseContract('{"outcome":"COMPLETE"}'), undefined);
+    assert.equal(parseContract("All done, everything COMPLETE."), undefined);
+    assert.equal(parseContract(""), undefined);
+  });
+});
+
+describe("failure diagnosis", () => {
+  const cases: Array<[string, string, boolean]> = [
+    ["Error: Unable to connect. Is the computer able to access the url?", "Network", true],
+    ["APICallError: connect ECONNREFUSED 127.0.0.1:4000", "Network", true],
+    ['API Error: 401 {"error":{"type":"authentication_error","message":"invalid API key"}}', "Auth", true],
+    ["Error: Config file at /home/agent/.config/opencode/opencode.json is invalid: ConfigInvalidError", "Config", true],
+    ['{"error":{"message":"no route POST /v1/chat/completion"}} status 404', "Path", true],
+    ["bwrap: execvp opencode: No such file or directory", "Path", true],
+    ["The model `qwen-huge` does not exist.", "Model", false],
+    ["API Error: 429 rate limit: tpm limit reached", "RateLimit", false],
+  ];
+  for (const [line, category, fatal] of cases) {
+    it(`${category}: ${line.slice(0, 50)}`, () => {
+      const d = diagnose(`some progress\n${line}\nmore`);
+      assert.equal(d?.category, category);
+      assert.equal(d?.fatal, fatal);
+      assert.equal(d?.evidence, line);
+      assert.ok(d.hint.length > 20);
+    });
+  }
+  it("does not see failures in ordinary narrative", () => {
+    assert.equal(diagnose("Ran 404 tests, 502 passed; fixed the connection pool; the model is good"), undefined);
+  });
+});
+
+describe("the executor, with command agents against the real gateway", () => {
+  let stack: AgentStack;
+  const sh = (script: string, extra: Record<string, unknown> = {}) => stack.card({ kind: "command", command: ["sh", "-c", script], ...extra });
+
+  before(async () => {
+    stack = await startAgentStack({
+      model: {
+        script: [
+          { system: /Extract ONLY a JSON object/, when: /recover-me/, content: '{"outcome":"COMPLETE","summary":"refactored the parser (from the narrative)"}', repeat: true },
+          { system: /Extract ONLY a JSON object/, content: "I cannot tell.", repeat: true },
+        ],
+      },
+    });
+  });
+  after(async () => stack?.close());
+
+  it("recovers a result from a narrative with one structurer call, and records the run", async () => {
+    const card = sh("echo 'recover-me: I refactored the parser and all tests pass.'");
+    const before = stack.model.requests.length;
+    const run = await stack.executor.run({ card, prompt: "Refactor the parser" });
+    assert.equal(run.outcome, "COMPLETE");
+    assert.equal(run.recovered, true);
+    assert.equal(run.summary, "refactored the parser (from the narrative)");
+    assert.equal(run.attempts.length, 1);
+    const calls = stack.model.requests.slice(before).filter((r) => r.path === "/v1/chat/completions");
+    assert.equal(calls.length, 1, "one structurer call");
+    assert.equal(calls[0]!.body.tools, undefined, "the structurer has no tools");
+    assert.deepEqual(calls[0]!.body.response_format, { type: "json_object" });
+    assert.equal(run.requests, 1);
+    assert.ok(run.input_tokens > 0 && run.output_tokens > 0);
+    const stored = await stack.store.getRun(run.run_id);
+    assert.deepEqual(stored, run);
+    assert.equal(stored?.prompt, "Refactor the parser");
+    assert.match(stored!.conversation, /recover-me[\s\S]*structurer[\s\S]*Recovered via the structurer/);
+  });
+
+  it("retries with a stricter instruction when the structurer cannot help", async () => {
+    const card = sh(`case "$PADDOCK_PROMPT" in *IMPORTANT*) echo '${CONTRACT}';; *) echo 'did things, forgot the result';; esac`);
+    const run = await stack.executor.run({ card, prompt: "Do it" });
+    assert.equal(run.outcome, "COMPLETE");
+    assert.equal(run.recovered, false);
+    assert.deepEqual(run.attempts.map((a) => a.result), ["unparsed", "parsed"]);
+  });
+
+  it("gives up after the bounded retries, with the output kept", async () => {
+    const card = sh("echo 'never a contract'");
+    const run = await stack.executorWith({ max_retries: 1, structurer: false }).run({ card, prompt: "Do it" });
+    assert.equal(run.outcome, "ERROR");
+    assert.equal(run.error?.category, "Contract");
+    assert.equal(run.attempts.length, 2);
+    assert.match(run.conversation, /never a contract[\s\S]*never a contract/);
+  });
+
+  it("fails at once on a Network failure: no structurer, no retry", async () => {
+    const card = sh("echo 'working...'; echo 'Error: Unable to connect. Is the computer able to access the url?' >&2; exit 1");
+    const before = stack.model.requests.filter((r) => r.path === "/v1/chat/completions").length;
+    const run = await stack.executor.run({ card, prompt: "Do it" });
+    assert.equal(run.outcome, "ERROR");
+    assert.equal(run.error?.category, "Network");
+    assert.match(run.error!.hint, /unreachable/);
+    assert.deepEqual(run.attempts.map((a) => a.result), ["fatal"]);
+    assert.equal(stack.model.requests.filter((r) => r.path === "/v1/chat/completions").length, before, "no model call was made");
+  });
+
+  it("keeps retrying a Model failure, which a slow-starting server may fix", async () => {
+    const card = sh("echo 'The model `qwen-huge` does not exist.' >&2; exit 1");
+    const run = await stack.executorWith({ max_retries: 2, structurer: false }).run({ card, prompt: "Do it" });
+    assert.equal(run.attempts.length, 3);
+    assert.equal(run.error?.category, "Model");
+  });
+
+  it("ends an agent that prints nothing for inactivity_timeout_seconds, with its whole tree", async () => {
+    const card = sh("echo started; sleep 31.4159 & sleep 31.4159");
+    const started = performance.now();
+    const run = await stack.executorWith({ inactivity_timeout_seconds: 1 }).run({ card, prompt: "Do it" });
+    assert.ok(performance.now() - started < 10_000);
+    assert.equal(run.error?.category, "Timeout");
+    assert.match(run.error!.message, /printed nothing for 1 s/);
+    assert.deepEqual(run.attempts.map((a) => a.result), ["inactive"]);
+    assert.deepEqual(hostProcessesWith("31.4159"), []);
+  });
+
+  it("ends an agent at timeout_seconds even while it prints", async () => {
+    const card = sh("while true; do echo tick; sleep 0.2; done");
+    const run = await stack.executorWith({ timeout_seconds: 1.5, inactivity_timeout_seconds: 1 }).run({ card, prompt: "Do it" });
+    assert.equal(run.error?.category, "Timeout");
+    assert.match(run.error!.message, /ran for 1.5 s/);
+    assert.ok(run.conversation.split("tick").length > 4);
+  });
+
+  it("reports the files a task changed, from the workspace's git state", async () => {
+    const card = sh(`echo changed >> kept.txt && rm gone.txt && echo new > new.txt && mkdir -p out && echo x > out/a.txt && echo '${CONTRACT}'`);
+    const git = (...args: string[]) => execFileSync("git", ["-C", card.workspace, "-c", "user.name=t", "-c", "user.email=t@t", ...args]);
+    git("init", "-q");
+    writeFileSync(join(card.workspace, "kept.txt"), "kept\n");
+    writeFileSync(join(card.workspace, "gone.txt"), "gone\n");
+    writeFileSync(join(card.workspace, "untouched.txt"), "same\n");
+    git("add", ".");
+    git("commit", "-qm", "base");
+    const run = await stack.executor.run({ card, prompt: "Change files" });
+    assert.deepEqual(run.changed_files, [
+      { path: "gone.txt", status: "deleted" },
+      { path: "kept.txt", status: "modified" },
+      { path: "new.txt", status: "added" },
+      { path: "out/a.txt", status: "added" },
+    ]);
+    assert.equal(readFileSync(join(card.workspace, "kept.txt"), "utf8"), "kept\nchanged\n");
+  });
+});
+
+describe("the executor's pool per upstream deployment", () => {
+  const interval = "date +%s%N > /workspace/start; sleep 1; date +%s%N > /workspace/end; echo '" + CONTRACT + "'";
+  const times = (workspace: string) => [Number(readFileSync(join(workspace, "start"), "utf8")), Number(readFileSync(join(workspace, "end"), "utf8"))] as const;
+
+  for (const [slots, overlap] of [[1, false], [2, true]] as const) {
+    it(`${slots === 1 ? "runs two tasks one after the other against a one-slot upstream" : "runs them side by side when the upstream has two slots"}`, async () => {
+      const stack = await startAgentStack({ deployment: { litellm_params: { max_parallel_requests: slots } } });
+      try {
+        const cards = [0, 1].map(() => stack.card({ kind: "command", command: ["sh", "-c", interval], model: "qwen-coder" }));
+        const runs = await Promise.all(cards.map((card) => stack.executor.run({ card, prompt: "Take a second" })));
+        assert.deepEqual(runs.map((r) => r.outcome), ["COMPLETE", "COMPLETE"]);
+        const [a, b] = cards.map((c) => times(c.workspace)) as [readonly [number, number], readonly [number, number]];
+        const overlapped = a[0] < b[1] && b[0] < a[1];
+        assert.equal(overlapped, overlap, JSON.stringify({ a, b }));
+      } finally {
+        await stack.close();
+      }
+    });
+  }
+});
