@@ -1,0 +1,88 @@
+import assert from "node:assert/strict";
+import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { ScriptedModel, smokeTestScript } from "../src/scripted/index.js";
+import type { RunRecord } from "../src/store/index.js";
+import { paddock, ROOT, scratch } from "./helpers.js";
+
+const EXAMPLE_CARD = join(ROOT, "examples", "cards", "opencode.yaml");
+
+describe("paddock run: the main job from the command line", () => {
+  const { dir, env } = scratch("paddock-run-");
+  // No paddock.yaml where paddock looks: in the working folder, or in XDG_CONFIG_HOME.
+  const cliEnv = { ...env, HOME: dir, XDG_CONFIG_HOME: join(dir, "config") };
+  const workspace = (name: string) => {
+    const target = join(dir, name);
+    cpSync(join(ROOT, "examples", "workspace"), target, { recursive: true, filter: (source) => !source.endsWith("SMOKE-TEST.md") });
+    return target;
+  };
+
+  it("runs the example OpenCode card end to end on the built-in scripted model, labelled as a smoke test", async () => {
+    const ws = workspace("smoke");
+    const r = await paddock(["run", "--card", EXAMPLE_CARD, "--workspace", ws, "--json", "Summarise README.md"], { env: cliEnv, cwd: dir });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /SMOKE TEST/);
+    const run = JSON.parse(r.stdout) as RunRecord;
+    assert.equal(run.outcome, "COMPLETE");
+    assert.equal(run.model, "paddock-smoke-test");
+    assert.deepEqual(run.changed_files, [{ path: "SMOKE-TEST.md", status: "added" }]);
+    assert.match(readFileSync(join(ws, "SMOKE-TEST.md"), "utf8"), /paddock smoke test/);
+    // The bash tool's real output: wc counted the lines of both files inside the sandbox.
+    assert.match(run.conversation, /\d+ README\.md\s+3 SMOKE-TEST\.md/);
+    assert.ok(run.requests >= 4);
+
+    const shown = await paddock(["runs", run.run_id, "--json"], { env: cliEnv });
+    assert.deepEqual(JSON.parse(shown.stdout), run);
+    const listed = await paddock(["runs"], { env: cliEnv });
+    assert.match(listed.stdout, new RegExp(`${run.run_id}\\s+demo-opencode\\s+finished\\s+COMPLETE`));
+  });
+
+  describe("with a paddock.yaml naming a model server", () => {
+    let upstream: ScriptedModel;
+    before(async () => {
+      upstream = await new ScriptedModel({ model: "qwen-coder", maxModelLen: 32768, script: smokeTestScript() }).listen();
+    });
+    after(async () => upstream?.close());
+
+    it("uses that server instead, and says nothing of a smoke test", async () => {
+      const config = join(dir, "project");
+      mkdirSync(config, { recursive: true });
+      writeFileSync(join(config, "paddock.yaml"), `model_list:\n  - model_name: qwen-coder\n    litellm_params: { model: openai/qwen-coder, api_base: "${upstream.url}" }\nexecutor:\n  inactivity_timeout_seconds: 120\n`);
+      const ws = workspace("configured");
+      const r = await paddock(["run", "--card", EXAMPLE_CARD, "--workspace", ws, "--json", "Summarise README.md"], { env: cliEnv, cwd: config });
+      assert.equal(r.code, 0, r.stderr);
+      assert.doesNotMatch(r.stderr, /SMOKE TEST/);
+      const run = JSON.parse(r.stdout) as RunRecord;
+      assert.equal(run.model, "qwen-coder");
+      assert.ok(upstream.requests.some((q) => q.path === "/v1/chat/completions"));
+      assert.ok(existsSync(join(ws, "SMOKE-TEST.md")));
+    });
+  });
+
+  it("refuses bad input with what is wrong and where, and runs nothing", async () => {
+    const bad = join(dir, "bad.yaml");
+    writeFileSync(bad, "agent_id: Bad_Id\nworkspace: .\nkind: opencode\n");
+    let r = await paddock(["run", "--card", bad, "hi"], { env: cliEnv, cwd: dir });
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /bad\.yaml:1:\d+.*agent_id/);
+
+    r = await paddock(["run", "--card", EXAMPLE_CARD, "--config", join(dir, "nope.yaml"), "hi"], { env: cliEnv, cwd: dir });
+    assert.equal(r.code, 125);
+    assert.match(r.stderr, /nope\.yaml does not exist/);
+
+    const badConfig = join(dir, "bad-config.yaml");
+    writeFileSync(badConfig, "model_list:\n  - model_name: m\n    litellm_params: { model: openai/m, api_base: http://127.0.0.1:9/v1 }\nexecutor:\n  timeout_seconds: -1\n");
+    r = await paddock(["run", "--card", EXAMPLE_CARD, "--config", badConfig, "hi"], { env: cliEnv, cwd: dir });
+    assert.equal(r.code, 125);
+    assert.match(r.stderr, /bad-config\.yaml: executor\.timeout_seconds/);
+
+    r = await paddock(["run", "--card", EXAMPLE_CARD, "--workspace", workspace("unknown-model"), "--model", "gpt-9", "hi"], { env: cliEnv, cwd: dir });
+    assert.equal(r.code, 125);
+    assert.match(r.stderr, /serves no model 'gpt-9' \(it serves paddock-smoke-test\)/);
+
+    r = await paddock(["run", "--card", EXAMPLE_CARD], { env: cliEnv, cwd: dir });
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /missing required argument 'prompt'/);
+  });
+});
