@@ -3,22 +3,9 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
+import { startDaemon, stopDaemon } from "./daemon-helpers.js";
 import { eventually } from "./egress-helpers.js";
 import { CLI, hostProcessesWith, paddock, paddockCgroups, scratch } from "./helpers.js";
-
-function startDaemon(env: NodeJS.ProcessEnv, args: string[] = []): Promise<{ child: ChildProcess; output: () => string }> {
-  const child = spawn(process.execPath, [CLI, "up", ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
-  let out = "";
-  child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
-  child.stderr!.on("data", (d: Buffer) => (out += d.toString()));
-  return eventually(async () => (out.includes("paddock is up") ? { child, output: () => out } : undefined), 10_000);
-}
-
-/** SIGTERM, then the daemon's exit status. */
-function stopDaemon(child: ChildProcess): Promise<unknown> {
-  child.kill("SIGTERM");
-  return new Promise((resolve) => child.once("exit", resolve));
-}
 
 describe("paddock up: the daemon and its CLI", () => {
   const { dir, env } = scratch("paddock-daemon-");

@@ -55,6 +55,30 @@ export function registerAgents(program: Command): void {
     );
 
   program
+    .command("attach")
+    .description("your terminal on an agent: its UI inside its sandbox (OpenCode's TUI attached to its server, Claude Code, or a shell), or a command you give")
+    .argument("<id>")
+    .argument("[command...]", "run this inside instead (after --)")
+    .action((id: string, command: string[]) =>
+      call(async (api) => {
+        const agent = (await api("GET", `/v1/agents/${id}`)) as AgentView;
+        if (agent.state !== "running" || !agent.pid || !agent.sandbox) throw new PaddockError("agent_not_running", `agent ${id} is ${agent.state}`, id, `start it: paddock spawn CARD --name ${id}`);
+        const card = agent.card as { kind: string; backend?: string };
+        if (card.backend === "gvisor") throw new PaddockError("attach_unsupported", "attach works on bwrap agents; gVisor sandboxes take no second process from outside", id);
+        const { agentBinary, OPENCODE_SERVE_PORT } = await import("../agents/index.js");
+        const ui = command.length > 0 ? command : card.kind === "opencode" ? [agentBinary("opencode"), "attach", `http://127.0.0.1:${OPENCODE_SERVE_PORT}`] : card.kind === "claude-code" ? [agentBinary("claude-code")] : ["sh"];
+        const { enterSandbox } = await import("../sandbox/index.js");
+        const entry = enterSandbox({ runtimePid: agent.pid, sandbox: agent.sandbox, command: ui, term: process.stdout.isTTY ? process.env.TERM : undefined });
+        const { spawn } = await import("node:child_process");
+        const child = spawn(entry.file, entry.args, { env: entry.env, stdio: "inherit" });
+        // The terminal's Ctrl-C belongs to the program inside.
+        process.on("SIGINT", () => undefined);
+        const [code, signal] = (await new Promise((resolve) => child.on("exit", (...args) => resolve(args)))) as [number | null, NodeJS.Signals | null];
+        process.exitCode = code ?? 128 + ((await import("node:os")).constants.signals[signal!] ?? 0);
+      }),
+    );
+
+  program
     .command("logs")
     .description("an agent's output (stdout and stderr)")
     .argument("<id>")
