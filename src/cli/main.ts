@@ -2,6 +2,7 @@
 import { Command } from "commander";
 import { registerAgents } from "./agents.js";
 import { registerCard } from "./card.js";
+import { registerDoctor } from "./doctor.js";
 import { registerEgress } from "./egress.js";
 import { registerExec } from "./exec.js";
 import { registerGateway } from "./gateway.js";
@@ -23,6 +24,7 @@ registerAgents(program);
 registerCard(program);
 registerExec(program);
 registerRun(program);
+registerDoctor(program);
 registerEgress(program);
 registerGateway(program);
 registerSystemd(program);

@@ -1,0 +1,105 @@
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Command } from "commander";
+import { isPaddockError } from "../errors/index.js";
+import { paddockPaths } from "../paths/index.js";
+
+interface Check {
+  name: string;
+  ok: boolean;
+  detail: string;
+  fix?: string;
+}
+
+type Probe = () => Promise<Omit<Check, "name">> | Omit<Check, "name">;
+
+export function registerDoctor(program: Command): void {
+  program
+    .command("doctor")
+    .description("check this host: bubblewrap, user namespaces, cgroups, socat, a real sandbox, the agent binaries, the model servers; prints fixes")
+    .option("--config <file>", "paddock.yaml whose model servers to check (default: as paddock run finds it)")
+    .option("--json", "print the checks as JSON")
+    .action(async (opts: { config?: string; json?: boolean }) => {
+      const checks: Check[] = [];
+      for (const [name, probe] of probes(opts.config)) {
+        let result: Omit<Check, "name">;
+        try {
+          result = await probe();
+        } catch (err) {
+          result = { ok: false, detail: isPaddockError(err) ? err.message : (err as Error).message, fix: isPaddockError(err) ? err.hint : undefined };
+        }
+        checks.push({ name, ...result });
+        if (!opts.json) process.stdout.write(`${result.ok ? "✔" : "✖"} ${name}: ${result.detail}\n${result.fix ? `    ${result.ok ? "note" : "fix"}: ${result.fix}\n` : ""}`);
+      }
+      if (opts.json) process.stdout.write(`${JSON.stringify(checks, null, 2)}\n`);
+      process.exitCode = checks.every((c) => c.ok) ? 0 : 1;
+    });
+}
+
+function probes(configFile?: string): Array<[string, Probe]> {
+  const version = (file: string, args = ["--version"]) => execFileSync(file, args, { encoding: "utf8", timeout: 15_000, stdio: ["ignore", "pipe", "pipe"] }).trim().split("\n")[0]!;
+  return [
+    ["bubblewrap", async () => {
+      const { BWRAP, hostProgram } = await import("../sandbox/index.js");
+      const bwrap = hostProgram(BWRAP);
+      return { ok: true, detail: `${version(bwrap)} (${bwrap})` };
+    }],
+    ["user namespaces", async () => {
+      const { userNamespaceProblem } = await import("../sandbox/host.js");
+      const problem = userNamespaceProblem();
+      return problem ? { ok: false, detail: problem.message, fix: problem.hint } : { ok: true, detail: "available" };
+    }],
+    ["cgroups", async () => {
+      const { planCgroups } = await import("../cgroups/index.js");
+      const plan = planCgroups();
+      return { ok: true, detail: `cgroup v${plan.version}: memory, cpu and pids limits are enforced` };
+    }],
+    ["socat and nsenter", async () => {
+      const { hostProgram, NSENTER, SOCAT } = await import("../sandbox/index.js");
+      return { ok: true, detail: `${hostProgram(SOCAT)}, ${hostProgram(NSENTER)} (the network exits of sandboxes)` };
+    }],
+    ["a real sandbox", async () => {
+      const { CardSchema } = await import("../card/index.js");
+      const { createSandbox, prepareSandbox } = await import("../sandbox/index.js");
+      const workspace = mkdtempSync(join(tmpdir(), "paddock-doctor-"));
+      try {
+        const card = CardSchema.parse({ agent_id: "paddock-doctor", workspace, kind: "command", command: ["sh", "-c", "test \"$(id -u)\" = 1000 && test -d /workspace"], tools: ["sh", "coreutils"] });
+        const sandbox = createSandbox(prepareSandbox(card, { stdio: "ignore", paths: paddockPaths() }));
+        await sandbox.start();
+        const exit = await sandbox.wait();
+        return exit.code === 0 ? { ok: true, detail: `started and ended a bwrap sandbox in ${exit.durationMs} ms` } : { ok: false, detail: `the sandbox's check failed (${exit.cause}, code ${exit.code})`, fix: "run `paddock exec --card examples/cards/demo.yaml -- sh` to see its output" };
+      } finally {
+        rmSync(workspace, { recursive: true, force: true });
+      }
+    }],
+    ...(["opencode", "claude-code"] as const).map((kind): [string, Probe] => [
+      `${kind} binary`,
+      async () => {
+        const { agentBinary } = await import("../agents/index.js");
+        const binary = agentBinary(kind);
+        return { ok: true, detail: `${version(binary)} (${binary})` };
+      },
+    ]),
+    ["model servers", async () => {
+      const { loadPaddockConfig } = await import("../config/index.js");
+      const config = loadPaddockConfig(configFile);
+      if (!config.gateway) return { ok: true, detail: "no paddock.yaml: paddock run uses its built-in scripted model (a smoke test)", fix: "for a real model, write a paddock.yaml naming your vLLM or llama.cpp server (see examples/paddock.yaml)" };
+      const failures: string[] = [];
+      const reached: string[] = [];
+      for (const d of config.gateway.model_list) {
+        const base = d.litellm_params.api_base.replace(/\/+$/, "");
+        try {
+          const res = await fetch(`${base}/models`, { headers: d.litellm_params.api_key ? { authorization: `Bearer ${d.litellm_params.api_key}` } : {}, signal: AbortSignal.timeout(3000) });
+          (res.ok ? reached : failures).push(`${d.model_name} at ${base}${res.ok ? "" : `: HTTP ${res.status}`}`);
+        } catch (err) {
+          failures.push(`${d.model_name} at ${base}: ${(err as Error & { cause?: Error }).cause?.message ?? (err as Error).message}`);
+        }
+      }
+      return failures.length === 0
+        ? { ok: true, detail: `${config.file}: ${reached.join(", ")} answered` }
+        : { ok: false, detail: `${config.file}: ${failures.join("; ")}`, fix: "start the model server, or correct api_base (OpenAI-compatible servers answer GET <api_base>/models)" };
+    }],
+  ];
+}
