@@ -3,6 +3,7 @@ const BENCHMARKS: Record<string, () => Promise<unknown>> = {
   egress: () => import("./egress.js").then((m) => m.main()),
   gateway: () => import("./gateway.js").then((m) => m.main()),
   supervisor: () => import("./supervisor.js").then((m) => m.main()),
+  "agent-run": () => import("./agent-run.js").then((m) => m.main()),
 };
 
 const name = process.argv[2];
