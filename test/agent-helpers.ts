@@ -8,7 +8,8 @@ import { Gateway, gatewayAccess, parseGatewayConfig } from "../src/gateway/index
 import { paddockPaths, type PaddockPaths } from "../src/paths/index.js";
 import { ScriptedModel, type ScriptedModelOptions } from "../src/scripted/index.js";
 import { openStoreAt, type Store } from "../src/store/index.js";
-import { scratch, testStore } from "./helpers.js";
+import { eventually } from "./egress-helpers.js";
+import { paddockCgroups, scratch, testStore } from "./helpers.js";
 
 export interface AgentStack {
   dir: string;
@@ -67,6 +68,8 @@ export async function startAgentStack(options: { model?: ScriptedModelOptions; d
       await egress.close();
       await model.close();
       await store.close();
+      // The agents' cgroups go once the host has reaped their last processes; the next test file checks that none is left.
+      await eventually(async () => paddockCgroups().length === 0 || undefined, 60_000);
     },
   };
 }

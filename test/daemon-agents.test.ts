@@ -5,7 +5,7 @@ import { after, before, describe, it } from "node:test";
 import { ScriptedModel } from "../src/scripted/index.js";
 import { startDaemon, stopDaemon } from "./daemon-helpers.js";
 import { eventually } from "./egress-helpers.js";
-import { hostProcessesWith, paddock, scratch } from "./helpers.js";
+import { hostProcessesWith, paddock, paddockCgroups, scratch } from "./helpers.js";
 
 /** The pid of bwrap's child: it holds the sandbox's namespaces, so /proc/PID/net/tcp is the sandbox's own. */
 function sandboxInit(bwrapPid: number): number {
@@ -31,6 +31,7 @@ describe("real agents in the daemon: spawn, attach, stop", () => {
   after(async () => {
     if (daemon) await stopDaemon(daemon.child);
     await upstream?.close();
+    await eventually(async () => paddockCgroups().length === 0 || undefined, 60_000);
   });
 
   const card = (name: string, kind: string) => {

@@ -118,8 +118,8 @@ describe("supervisor: agents spawned and stopped at run time", () => {
     assert.ok(statSync(`${log}.1`).size >= 64 * 1024);
   });
 
-  it("refuses a card of a kind it cannot run yet, and says so", async () => {
-    await assert.rejects(supervisor.spawn(await card("coder", { kind: "opencode" })), (e: unknown) => e instanceof PaddockError && e.code === "agent_kind_unsupported");
+  it("refuses an agent that needs a model when it runs no gateway, and says how to give it one", async () => {
+    await assert.rejects(supervisor.spawn(await card("coder", { kind: "opencode" })), (e: unknown) => e instanceof PaddockError && e.code === "gateway_unavailable" && /--gateway/.test(e.hint ?? ""));
     await assert.rejects(supervisor.status("coder"), (e: unknown) => e instanceof PaddockError && e.code === "agent_unknown", "a refused card leaves no record");
   });
 

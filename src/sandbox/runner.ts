@@ -160,8 +160,12 @@ export abstract class RuntimeSandbox implements Sandbox {
     // The kernel kills the largest process, not the sandbox: it is an OOM exit when that took the command down.
     const killed = signal === "SIGKILL" || code === 128 + constants.signals.SIGKILL;
     const cause: ExitCause = this.cause ?? (oomKills > 0 && killed ? "oom" : signal ? "signaled" : "exited");
-    this.cgroup?.killAll();
-    await this.cgroup?.remove().catch(() => undefined);
+    const cgroup = this.cgroup;
+    cgroup?.killAll();
+    await cgroup?.remove().catch(() => {
+      // Dead processes the host's init has not reaped yet still hold it: the report does not wait for them, the cleanup does.
+      void cgroup.remove(60_000).catch(() => undefined);
+    });
     await this.release();
     return { cause, code: cause === "exited" || cause === "oom" ? code : null, signal, durationMs, memoryPeakBytes, oomKills };
   }
