@@ -5,9 +5,14 @@ import { PaddockError } from "../errors/index.js";
 
 const require = createRequire(import.meta.url);
 
-/** How to find an agent's native binary among paddock's npm dependencies. */
+/**
+ * How to find an agent's native binary among paddock's npm dependencies. OpenCode's
+ * platform packages are paddock's own (optional) dependencies: its wrapper package
+ * lists every platform, which a registry mirror may not all carry, and `npm ci`
+ * then refuses the lockfile.
+ */
 const PACKAGES = {
-  opencode: { wrapper: "opencode-ai", platform: (arch: string, variant: string) => `opencode-linux-${arch}${variant}`, file: "bin/opencode" },
+  opencode: { wrapper: undefined, platform: (arch: string, variant: string) => `opencode-linux-${arch}${variant}`, file: "bin/opencode" },
   "claude-code": { wrapper: "@anthropic-ai/claude-code", platform: (arch: string, variant: string) => `@anthropic-ai/claude-code-linux-${arch}${variant}`, file: "claude" },
 } as const;
 
@@ -26,9 +31,10 @@ export function agentBinary(kind: AgentBinaryKind): string {
   const pkg = PACKAGES[kind];
   const arch = process.arch === "x64" ? "x64" : process.arch;
   const variants = kind === "opencode" ? (cpuHasAvx2() ? ["", "-baseline"] : ["-baseline", ""]) : isMusl() ? ["-musl"] : [""];
+  // Claude Code's platform packages are its wrapper's optional dependencies: found from there.
   let wrapperDir: string | undefined;
   try {
-    wrapperDir = dirname(require.resolve(`${pkg.wrapper}/package.json`));
+    wrapperDir = pkg.wrapper && dirname(require.resolve(`${pkg.wrapper}/package.json`));
   } catch {
     // not installed: reported below
   }
@@ -48,7 +54,7 @@ export function agentBinary(kind: AgentBinaryKind): string {
     "agent_binary_missing",
     `the ${kind} binary for linux-${arch} is not installed (npm package ${pkg.platform(arch, variants[0]!)})`,
     "kind",
-    `run npm ci in paddock's folder (it installs ${pkg.wrapper} and its platform package); npm must not skip optional dependencies`,
+    `run npm ci in paddock's folder (without --omit=optional); on another platform: npm install ${pkg.platform(arch, variants[0]!)}@<the version in package.json>`,
   );
 }
 
