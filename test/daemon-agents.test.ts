@@ -69,7 +69,7 @@ describe("real agents in the daemon: spawn, attach, stop", () => {
   it("keeps a Claude Code agent ready in its sandbox, where Claude Code starts on attach", async () => {
     const spawned = await paddock(["spawn", card("cc", "claude-code")], { env });
     assert.equal(spawned.code, 0, spawned.stderr);
-    const version = await paddock(["attach", "cc", "--", "sh", "-c", 'echo "$ANTHROPIC_BASE_URL $ANTHROPIC_MODEL"; "$0" --version', (await import("../src/agents/index.js")).agentBinary("claude-code")], { env });
+    const version = await paddock(["attach", "cc", "--", "sh", "-c", 'echo "$ANTHROPIC_BASE_URL $ANTHROPIC_MODEL"; claude --version'], { env });
     assert.equal(version.code, 0, version.stderr);
     assert.match(version.stdout, /^http:\/\/127\.0\.0\.1:4000 qwen-coder\n\d+\.\d+\.\d+ \(Claude Code\)/);
     await paddock(["stop", "cc", "--grace", "1"], { env });

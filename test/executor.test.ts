@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { diagnose, parseContract } from "../src/executor/index.js";
@@ -139,6 +139,15 @@ describe("the executor, with command agents against the real gateway", () => {
     assert.equal(run.error?.category, "Timeout");
     assert.match(run.error!.message, /ran for 1.5 s/);
     assert.ok(run.conversation.split("tick").length > 4);
+  });
+
+  it("runs a tool named by its absolute host path, wherever it lives (here under /tmp, which is the sandbox's own)", async () => {
+    const tool = join(stack.dir, "my-id");
+    copyFileSync("/usr/bin/id", tool);
+    const card = stack.card({ kind: "command", tools: ["sh", tool], command: ["sh", "-c", `my-id -u && /opt/paddock/bin/my-id -g && echo '${CONTRACT}'`] });
+    const run = await stack.executor.run({ card, prompt: "Who am I?" });
+    assert.equal(run.outcome, "COMPLETE", run.conversation);
+    assert.match(run.conversation, /^1000\n1000\n/m);
   });
 
   it("reports the files a task changed, from the workspace's git state", async () => {

@@ -1,4 +1,5 @@
 import type { Permission } from "../card/index.js";
+import { toolPathInside } from "../sandbox/index.js";
 import { agentBinary } from "./binaries.js";
 import { chooseModel } from "./model.js";
 import type { Adapter } from "./types.js";
@@ -14,6 +15,7 @@ const TOOLS: Record<keyof Permission, string[]> = { edit: ["Edit", "Write", "Mul
  */
 export const claudeCode: Adapter = (card, options) => {
   const binary = agentBinary("claude-code");
+  const inside = toolPathInside(binary);
   const model = chooseModel(card, options);
   const rules = (action: Permission[keyof Permission]) => (Object.keys(TOOLS) as Array<keyof Permission>).filter((p) => card.permission[p] === action).flatMap((p) => TOOLS[p]);
   const unrestricted = rules("ask").length === 0 && rules("deny").length === 0;
@@ -31,11 +33,11 @@ export const claudeCode: Adapter = (card, options) => {
   return {
     command:
       options.mode === "task"
-        ? [binary, "-p", options.prompt ?? "", ...headless]
+        ? [inside, "-p", options.prompt ?? "", ...headless]
         : options.mode === "serve"
           ? // Claude Code has no server: its agent waits in its sandbox, where `paddock attach` starts the UI and tasks run.
             ["sh", "-c", "exec sleep infinity"]
-          : [binary],
+          : [inside],
     model,
     // Its Bash tool wants bash (or zsh), named by SHELL.
     tools: [binary, "sh", "bash", "sleep"],

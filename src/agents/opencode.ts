@@ -1,5 +1,6 @@
 import type { Adapter } from "./types.js";
 import { OPENCODE_SERVE_PORT } from "./types.js";
+import { toolPathInside } from "../sandbox/index.js";
 import { agentBinary } from "./binaries.js";
 import { chooseModel } from "./model.js";
 
@@ -15,6 +16,7 @@ const PROVIDER = "paddock";
  */
 export const opencode: Adapter = (card, options) => {
   const binary = agentBinary("opencode");
+  const inside = toolPathInside(binary);
   const model = chooseModel(card, options);
   const small = card.small_model ?? model;
   // OpenCode keeps limit.output free in the window and compacts the conversation beyond the rest: a quarter of the window at most keeps room for the work.
@@ -33,10 +35,10 @@ export const opencode: Adapter = (card, options) => {
   };
   const command =
     options.mode === "task"
-      ? [binary, "run", "--print-logs", "--log-level", "WARN", options.prompt ?? ""]
+      ? [inside, "run", "--print-logs", "--log-level", "WARN", options.prompt ?? ""]
       : options.mode === "serve"
-        ? [binary, "serve", "--hostname", "127.0.0.1", "--port", String(OPENCODE_SERVE_PORT)]
-        : [binary];
+        ? [inside, "serve", "--hostname", "127.0.0.1", "--port", String(OPENCODE_SERVE_PORT)]
+        : [inside];
   return {
     command,
     model,

@@ -66,8 +66,8 @@ export function registerAgents(program: Command): void {
         const card = agent.card as { kind: string; backend?: string };
         if (card.backend === "gvisor") throw new PaddockError("attach_unsupported", "attach works on bwrap agents; gVisor sandboxes take no second process from outside", id);
         const { agentBinary, OPENCODE_SERVE_PORT } = await import("../agents/index.js");
-        const ui = command.length > 0 ? command : card.kind === "opencode" ? [agentBinary("opencode"), "attach", `http://127.0.0.1:${OPENCODE_SERVE_PORT}`] : card.kind === "claude-code" ? [agentBinary("claude-code")] : ["sh"];
-        const { enterSandbox } = await import("../sandbox/index.js");
+        const { enterSandbox, toolPathInside } = await import("../sandbox/index.js");
+        const ui = command.length > 0 ? command : card.kind === "opencode" ? [toolPathInside(agentBinary("opencode")), "attach", `http://127.0.0.1:${OPENCODE_SERVE_PORT}`] : card.kind === "claude-code" ? [toolPathInside(agentBinary("claude-code"))] : ["sh"];
         const entry = enterSandbox({ runtimePid: agent.pid, sandbox: agent.sandbox, command: ui, term: process.stdout.isTTY ? process.env.TERM : undefined });
         const { spawn } = await import("node:child_process");
         const child = spawn(entry.file, entry.args, { env: entry.env, stdio: "inherit" });

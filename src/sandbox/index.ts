@@ -4,6 +4,7 @@ import type { BackendName, Sandbox, SandboxSpec } from "./types.js";
 
 export { prepareSandbox, type PrepareOptions } from "./prepare.js";
 export { enterSandbox } from "./enter.js";
+export { toolPathInside } from "./layout.js";
 export { adoptSandbox, processStart, recordedExitCode, type AdoptionRecord } from "./adopt.js";
 export { ToolError } from "./tools.js";
 export { BUNDLES } from "./catalog.js";

@@ -6,7 +6,14 @@ export const SANDBOX_HOME = "/home/agent";
 export const SANDBOX_WORKSPACE = "/workspace";
 export const SANDBOX_OUTPUT = "/output";
 export const SANDBOX_UID = 1000;
-export const SANDBOX_PATH = "/usr/local/bin:/usr/bin:/bin";
+/** Where a tool named by its absolute host path appears inside (its host path may be anywhere, /tmp included). */
+export const TOOL_BIN_DIR = "/opt/paddock/bin";
+export const SANDBOX_PATH = `/usr/local/bin:/usr/bin:/bin:${TOOL_BIN_DIR}`;
+
+/** The path inside a sandbox of a tool the card (or an agent's adapter) names by absolute host path. */
+export function toolPathInside(hostPath: string): string {
+  return `${TOOL_BIN_DIR}/${hostPath.slice(hostPath.lastIndexOf("/") + 1)}`;
+}
 
 export type FsEntry =
   | { type: "bind"; source: string; target: string; readOnly: boolean }

@@ -4,6 +4,7 @@ import { createHash } from "node:crypto";
 import { dirname, join, resolve } from "node:path";
 import { PaddockError } from "../errors/index.js";
 import { BUNDLES } from "./catalog.js";
+import { toolPathInside } from "./layout.js";
 
 /** What the sandbox must show of the host for a set of tools: exact files and folders, and the symlinks leading to them. */
 interface ToolClosure {
@@ -13,6 +14,8 @@ interface ToolClosure {
   symlinks: Array<{ path: string; target: string }>;
   /** Every executable the tools put on PATH, by the path a shell finds it at. */
   executables: string[];
+  /** Tools named by absolute path: their file (host path) goes to its place under TOOL_BIN_DIR inside. */
+  placed: Array<{ source: string; target: string }>;
 }
 
 /**
@@ -42,7 +45,7 @@ const memo = new Map<string, ToolTree>();
  * checked against the host files' modification times so a package upgrade is noticed.
  */
 export function resolveTools(tools: readonly string[], cacheDir: string): ToolTree {
-  const key = createHash("sha256").update(JSON.stringify([[...new Set(tools)].sort(), HOST_PATH])).digest("hex").slice(0, 16);
+  const key = createHash("sha256").update(JSON.stringify([[...new Set(tools)].sort(), HOST_PATH, "placed"])).digest("hex").slice(0, 16);
   const remembered = memo.get(key);
   if (remembered) return remembered;
   const cacheFile = join(cacheDir, `tools-${key}.json`);
@@ -57,6 +60,7 @@ export function resolveTools(tools: readonly string[], cacheDir: string): ToolTr
 function computeClosure(tools: readonly string[]): ToolClosure {
   const walker = new PathWalker();
   const executables: string[] = [];
+  const placed: ToolClosure["placed"] = [];
   const elfFiles = new Set<string>();
   const interpreters = new Set<string>();
   for (const tool of new Set(tools)) {
@@ -69,6 +73,13 @@ function computeClosure(tools: readonly string[]): ToolClosure {
         `tools: ${tool}`,
         bundle ? `install it: apt-get install ${bundle.debian}` : `known bundles: ${Object.keys(BUNDLES).join(", ")}; or install the program on the host`,
       );
+    }
+    if (tool.startsWith("/")) {
+      const source = realpathSync(mainPath);
+      placed.push({ source, target: toolPathInside(tool) });
+      executables.push(toolPathInside(tool));
+      classify(source, elfFiles, interpreters);
+      continue;
     }
     const programs = [mainPath, ...(bundle?.programs ?? []).map(findProgram).filter((p): p is string => !!p)];
     for (const program of programs) {
@@ -87,7 +98,7 @@ function computeClosure(tools: readonly string[]): ToolClosure {
   for (const path of TOP_LEVEL_LINKS) walker.link(path);
   for (const interpreter of interpreters) classify(walker.add(interpreter), elfFiles, interpreters);
   for (const lib of sharedLibraries([...elfFiles])) walker.add(lib);
-  return { binds: walker.binds(), symlinks: walker.symlinks(), executables };
+  return { binds: walker.binds(), symlinks: walker.symlinks(), executables, placed };
 }
 
 function findProgram(name: string): string | undefined {
@@ -219,7 +230,7 @@ function readCache(file: string): CacheFile | undefined {
 
 function writeCache(file: string, closure: ToolClosure): Record<string, number> {
   const mtimes: Record<string, number> = {};
-  for (const path of [...closure.binds, ...closure.symlinks.map((l) => l.path)]) mtimes[path] = lstatSync(path).mtimeMs;
+  for (const path of [...closure.binds, ...closure.symlinks.map((l) => l.path), ...closure.placed.map((p) => p.source)]) mtimes[path] = lstatSync(path).mtimeMs;
   try {
     mkdirSync(dirname(file), { recursive: true });
     writeFileSync(file, JSON.stringify({ closure, mtimes } satisfies CacheFile));
@@ -234,6 +245,7 @@ function buildTree(closure: ToolClosure, root: string): ToolTree {
   if (!existsSync(root)) {
     const staging = `${root}.${process.pid}.${Date.now()}`;
     for (const path of closure.binds) linkOrCopy(path, join(staging, path));
+    for (const { source, target } of closure.placed) linkOrCopy(source, join(staging, target));
     for (const link of closure.symlinks) {
       mkdirSync(join(staging, dirname(link.path)), { recursive: true });
       symlinkSync(link.target, join(staging, link.path));
