@@ -1,0 +1,3 @@
+export { startWorkerServer, type WorkerServer } from "./server.js";
+export { workerClient } from "./client.js";
+export { workerAgentCard, textPart, messageText, BEARER_SCHEME } from "./card.js";

@@ -1,0 +1,107 @@
+import { execFile } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { readFile } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import { promisify } from "node:util";
+import { TaskState, type Artifact, type Message, type Part, Role } from "@a2a-js/sdk";
+import { AgentEvent, type AgentExecutor, type ExecutionEventBus, type RequestContext } from "@a2a-js/sdk/server";
+import type { Card } from "../card/index.js";
+import type { Executor } from "../executor/index.js";
+import type { RunRecord } from "../store/index.js";
+import { filePart, messageText, textPart } from "./card.js";
+
+const run = promisify(execFile);
+
+/** Agent output is sent as progress at most this often, in one status update. */
+const PROGRESS_EVERY_MS = 200;
+/** Changed files larger than this are named in the summary but not attached. */
+const ATTACH_MAX_BYTES = 1 << 20;
+
+/**
+ * A2A's AgentExecutor for a paddock worker: every task is a run of the
+ * executor with the worker's card, in a sandbox of its own. Progress is the
+ * agent's output as `working` status updates; the result is the contract
+ * (completed, input-required for NEEDS_INFO, failed) with the changed files
+ * and the diff as artifacts. Cancelling ends the task's whole process tree.
+ */
+export class WorkerExecutor implements AgentExecutor {
+  private readonly running = new Map<string, AbortController>();
+
+  constructor(
+    private readonly card: Card,
+    private readonly executor: Executor,
+  ) {}
+
+  cancelTask = async (taskId: string): Promise<void> => {
+    this.running.get(taskId)?.abort();
+  };
+
+  async execute(context: RequestContext, bus: ExecutionEventBus): Promise<void> {
+    const { taskId, contextId } = context;
+    const message = (text: string): Message => ({ role: Role.ROLE_AGENT, messageId: randomUUID(), parts: [textPart(text)], taskId, contextId, extensions: [], metadata: {}, referenceTaskIds: [] });
+    const status = (state: TaskState, text?: string) =>
+      bus.publish(AgentEvent.statusUpdate({ taskId, contextId, status: { state, timestamp: new Date().toISOString(), message: text === undefined ? undefined : message(text) }, metadata: {} }));
+    if (!context.task) {
+      bus.publish(AgentEvent.task({ id: taskId, contextId, status: { state: TaskState.TASK_STATE_SUBMITTED, timestamp: new Date().toISOString(), message: undefined }, artifacts: [], history: [context.userMessage], metadata: {} }));
+    }
+    const controller = new AbortController();
+    this.running.set(taskId, controller);
+    let pending = "";
+    let flush: NodeJS.Timeout | undefined;
+    const progress = () => {
+      flush = undefined;
+      if (pending) status(TaskState.TASK_STATE_WORKING, pending);
+      pending = "";
+    };
+    try {
+      status(TaskState.TASK_STATE_WORKING, `${this.card.kind} is starting in its sandbox`);
+      const record = await this.executor.run({ card: this.card, prompt: messageText(context.userMessage.parts), signal: controller.signal }, (event) => {
+        if (event.type === "output" && event.stream === "stdout") {
+          pending += event.text;
+          flush ??= setTimeout(progress, PROGRESS_EVERY_MS);
+        } else if (event.type === "attempt" && event.attempt > 1) {
+          status(TaskState.TASK_STATE_WORKING, `attempt ${event.attempt}: the previous output had no readable result`);
+        }
+      });
+      clearTimeout(flush);
+      progress();
+      for (const artifact of await this.artifacts(record)) bus.publish(AgentEvent.artifactUpdate({ taskId, contextId, artifact, append: false, lastChunk: true, metadata: undefined }));
+      if (record.error?.category === "Cancelled") status(TaskState.TASK_STATE_CANCELED, "cancelled: the task's processes were ended");
+      else if (record.outcome === "COMPLETE") status(TaskState.TASK_STATE_COMPLETED, record.summary ?? "");
+      else if (record.outcome === "NEEDS_INFO") status(TaskState.TASK_STATE_INPUT_REQUIRED, [record.summary ?? "", ...record.questions.map((q) => `- ${q}`)].join("\n"));
+      else status(TaskState.TASK_STATE_FAILED, record.error ? `${record.error.category}: ${record.error.message}${record.error.hint ? `\nhint: ${record.error.hint}` : ""}` : (record.summary ?? "failed"));
+    } catch (err) {
+      clearTimeout(flush);
+      status(TaskState.TASK_STATE_FAILED, (err as Error).message);
+    } finally {
+      this.running.delete(taskId);
+    }
+  }
+
+  /** The result (contract and run), the changed files as file parts, and the diff when the workspace is a git repository. */
+  private async artifacts(record: RunRecord): Promise<Artifact[]> {
+    const artifact = (name: string, description: string, parts: Part[]): Artifact => ({ artifactId: randomUUID(), name, description, parts, metadata: undefined, extensions: [] });
+    const workspace = resolve(this.card.workspace);
+    const result = artifact("result", "The task's contract and run record", [
+      { content: { $case: "data", value: { outcome: record.outcome, summary: record.summary, questions: record.questions, recovered: record.recovered, changed_files: record.changed_files, run_id: record.run_id, error: record.error } }, metadata: undefined, filename: "", mediaType: "application/json" },
+    ]);
+    const files: Part[] = [];
+    for (const file of record.changed_files.filter((f) => f.status !== "deleted")) {
+      const bytes = await readFile(join(workspace, file.path)).catch(() => undefined);
+      if (bytes && bytes.length <= ATTACH_MAX_BYTES) files.push(filePart(file.path, bytes));
+    }
+    const diff = await gitDiff(workspace);
+    return [result, ...(files.length ? [artifact("changed-files", "The files the task added or modified, as they are now", files)] : []), ...(diff ? [artifact("diff", "git diff of the workspace after the task", [textPart(diff, "text/x-diff")])] : [])];
+  }
+}
+
+/** The workspace's diff against HEAD, new files included (intent-to-add is not used: the index is left alone). */
+async function gitDiff(workspace: string): Promise<string | undefined> {
+  const git = ["-c", "core.fsmonitor=false", "-c", "core.hooksPath=/dev/null", "-c", "diff.external=", "-c", "safe.directory=*", "-C", workspace];
+  try {
+    const { stdout } = await run("git", [...git, "diff", "--no-ext-diff", "--no-textconv", "HEAD", "--", "."], { maxBuffer: 16 << 20 });
+    return stdout || undefined;
+  } catch {
+    return undefined;
+  }
+}
