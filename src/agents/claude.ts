@@ -34,7 +34,7 @@ export const claudeCode: Adapter = (card, options) => {
     command:
       options.mode === "task"
         ? [inside, "-p", options.prompt ?? "", ...headless]
-        : options.mode === "serve"
+        : options.mode === "serve" || options.mode === "worker"
           ? // Claude Code has no server: its agent waits in its sandbox, where `paddock attach` starts the UI and tasks run.
             ["sh", "-c", "exec sleep infinity"]
           : [inside],

@@ -8,9 +8,9 @@ export { OPENCODE_SERVE_PORT, type AgentLaunch, type AgentMode, type LaunchOptio
 
 /** A plain command: the card's argv; a task's prompt is in $PADDOCK_PROMPT. */
 const command: Adapter = (card, options) => ({
-  command: card.command ?? ["sh"],
+  command: options.mode === "worker" ? ["sh", "-c", "exec sleep infinity"] : (card.command ?? ["sh"]),
   env: options.prompt === undefined ? {} : ({ PADDOCK_PROMPT: options.prompt } as Record<string, string>),
-  tools: [],
+  tools: options.mode === "worker" ? ["sh", "sleep"] : [],
   homeFiles: {},
   model: options.model ?? card.model ?? options.models[0]?.model,
 });

@@ -36,7 +36,7 @@ export const opencode: Adapter = (card, options) => {
   const command =
     options.mode === "task"
       ? [inside, "run", "--print-logs", "--log-level", "WARN", options.prompt ?? ""]
-      : options.mode === "serve"
+      : options.mode === "serve" || options.mode === "worker"
         ? [inside, "serve", "--hostname", "127.0.0.1", "--port", String(OPENCODE_SERVE_PORT)]
         : [inside];
   return {

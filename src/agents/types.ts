@@ -4,9 +4,11 @@ import type { ModelLimits } from "../gateway/index.js";
 /**
  * How the agent runs: `task` does one prompt headless and exits; `serve`
  * keeps it up in the daemon (OpenCode's server, which a terminal UI attaches
- * to); `interactive` is its terminal UI on the user's terminal.
+ * to; a command agent's own command); `worker` keeps its sandbox up for tasks
+ * that come over A2A (a command agent then runs nothing but an idle process);
+ * `interactive` is its terminal UI on the user's terminal.
  */
-export type AgentMode = "task" | "serve" | "interactive";
+export type AgentMode = "task" | "serve" | "worker" | "interactive";
 
 export interface LaunchOptions {
   mode: AgentMode;

@@ -15,11 +15,14 @@ export function registerAgents(program: Command): void {
     .description("start an agent from its card in the running daemon; prints the agent id")
     .argument("<card>", "agent card (JSON, YAML or TOML)")
     .option("--name <id>", "run it under this id instead of the card's agent_id")
+    .option("--a2a", "also serve it as an A2A worker (its URL and token are printed on stderr, and in `paddock status`)")
+    .option("--ttl <seconds>", "end it after this many seconds, whatever the card says")
     .option("--json", "print the agent's record as JSON")
-    .action((card: string, opts: { name?: string; json?: boolean }) =>
+    .action((card: string, opts: { name?: string; a2a?: boolean; ttl?: string; json?: boolean }) =>
       call(async (api) => {
-        const agent = (await api("POST", "/v1/agents", { card_path: resolve(card), name: opts.name })) as AgentView;
+        const agent = (await api("POST", "/v1/agents", { card_path: resolve(card), name: opts.name, a2a: opts.a2a, ttl_seconds: opts.ttl === undefined ? undefined : Number(opts.ttl) })) as AgentView & { a2a?: { url: string; token: string } };
         process.stdout.write(opts.json ? `${JSON.stringify(agent, null, 2)}\n` : `${agent.agent_id}\n`);
+        if (agent.a2a && !opts.json) process.stderr.write(`a2a: ${agent.a2a.url} (Authorization: Bearer ${agent.a2a.token})\n`);
       }),
     );
 
@@ -93,21 +96,12 @@ export function registerAgents(program: Command): void {
     );
 }
 
-type Api = (method: "GET" | "POST", path: string, body?: unknown) => Promise<unknown>;
+type Api = import("../supervisor/index.js").DaemonApi;
 
 async function call(fn: (api: Api, stream: (path: string) => Promise<void>) => Promise<void>): Promise<void> {
-  const { callDaemon } = await import("../supervisor/index.js");
+  const { callDaemon, daemonApi } = await import("../supervisor/index.js");
   const paths = paddockPaths();
-  const api: Api = async (method, path, body) => {
-    const { status, value } = await callDaemon(paths, method, path, body);
-    if (status === 401) throw new PaddockError("unauthorized", "the daemon refused the token", "PADDOCK_DAEMON_TOKEN", "set PADDOCK_DAEMON_TOKEN to the token `paddock up --listen` printed the path of");
-    if (status >= 400) {
-      const error = (value as { error: { code: string; message: string; where?: string; hint?: string; problems?: Array<{ file: string; line?: number; field: string; message: string }> } }).error;
-      const detail = error.problems?.map((p) => `${p.file}${p.line ? `:${p.line}` : ""}: ${p.field ? `${p.field}: ` : ""}${p.message}`).join("\n") ?? error.message;
-      throw new PaddockError(error.code, detail, error.problems ? undefined : error.where, error.hint);
-    }
-    return value;
-  };
+  const api = daemonApi(paths);
   const stream = async (path: string) => {
     const { status, value } = await callDaemon(paths, "GET", path, undefined, process.stdout);
     if (status >= 400) throw new PaddockError((value as { error: { code: string } }).error.code, (value as { error: { message: string } }).error.message);

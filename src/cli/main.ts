@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command } from "commander";
 import { registerAgents } from "./agents.js";
+import { registerCaptain } from "./captain.js";
 import { registerCard } from "./card.js";
 import { registerDoctor } from "./doctor.js";
 import { registerEgress } from "./egress.js";
@@ -25,6 +26,7 @@ registerCard(program);
 registerExec(program);
 registerRun(program);
 registerDoctor(program);
+registerCaptain(program);
 registerEgress(program);
 registerGateway(program);
 registerSystemd(program);

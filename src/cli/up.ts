@@ -7,7 +7,7 @@ export function registerUp(program: Command): void {
     .command("up")
     .description("run the paddock daemon in the foreground: the supervisor, the egress proxy, and an API on a unix socket")
     .option("--max-agents <n>", "agents this host runs at most", "64")
-    .option("--gateway <config>", "also run the LLM gateway with this config; each agent gets its own key and reaches it at 127.0.0.1:4000")
+    .option("--gateway <config>", "also run the LLM gateway with this paddock.yaml (LiteLLM's format, plus executor:); each agent gets its own key and reaches it at 127.0.0.1:4000; agents can then be A2A workers")
     .option("--listen <host:port>", "also serve the API on TCP; every request must carry the daemon's token")
     .option("--token-file <file>", "the token for --listen (default: a new one, written to the runtime folder)")
     .action(async (opts: { maxAgents: string; gateway?: string; listen?: string; tokenFile?: string }) => {
@@ -20,8 +20,10 @@ export function registerUp(program: Command): void {
         const store = openStore(paths);
         const egress = new EgressService(paths);
         const gateway = opts.gateway ? await startGateway(opts.gateway, store, paths.runtime) : undefined;
-        const supervisor = new Supervisor({ store, paths, egress, gateway: gateway?.access, maxAgents: Number(opts.maxAgents), log });
-        const api = new SupervisorApi(supervisor);
+        // With a gateway, agents can also be A2A workers whose tasks run through the executor, and the captain can plan.
+        const a2a = gateway ? await workersFor(gateway, { store, paths, egress, log }) : undefined;
+        const supervisor = new Supervisor({ store, paths, egress, gateway: gateway?.access, maxAgents: Number(opts.maxAgents), log, onEnded: (id) => void a2a?.workers.close(id) });
+        const api = new SupervisorApi(supervisor, { workers: a2a?.workers, planner: a2a?.planner });
         const socket = daemonSocket(paths);
         // Owning the socket first proves no other daemon runs: only then are the agents it left taken care of.
         await api.listen(socket);
@@ -45,6 +47,7 @@ export function registerUp(program: Command): void {
         log({ msg: "stopping: agents first" });
         await api.close();
         await supervisor.close();
+        await a2a?.workers.closeAll();
         await gateway?.gateway.close();
         await egress.close();
         await store.close();
@@ -57,15 +60,32 @@ export function registerUp(program: Command): void {
 
 /** The gateway in the daemon's process: on its configured address for people, on a unix socket for agents. */
 async function startGateway(file: string, store: import("../store/index.js").Store, runtime: string) {
-  const { Gateway, gatewayAccess, loadGatewayConfig } = await import("../gateway/index.js");
-  const config = await loadGatewayConfig(file);
+  const { Gateway, gatewayAccess } = await import("../gateway/index.js");
+  const { loadPaddockConfig } = await import("../config/index.js");
+  const paddockConfig = loadPaddockConfig(file);
+  const config = paddockConfig.gateway!;
   const gateway = new Gateway(config, store);
   const listen = config.paddock_settings.listen;
   const i = listen.lastIndexOf(":");
   const address = await gateway.listen(Number(listen.slice(i + 1)), listen.slice(0, i).replace(/^\[|\]$/g, ""));
   const socket = `${runtime}/gateway.sock`;
   await gateway.listenSocket(socket);
-  return { gateway, access: gatewayAccess(gateway, socket), listen: `${address.address}:${address.port}` };
+  return { gateway, access: gatewayAccess(gateway, socket), executorSettings: paddockConfig.executor, listen: `${address.address}:${address.port}` };
+}
+
+/** The executor behind the daemon's A2A workers, and the captain's planner, both on the daemon's gateway. */
+async function workersFor(
+  gateway: Awaited<ReturnType<typeof startGateway>>,
+  parts: { store: import("../store/index.js").Store; paths: import("../paths/index.js").PaddockPaths; egress: import("../egress/index.js").EgressService; log: (fields: Record<string, unknown>) => void },
+) {
+  const { Executor } = await import("../executor/index.js");
+  const { A2AWorkers } = await import("../a2a/index.js");
+  const { planTask } = await import("../captain/index.js");
+  const executor = new Executor({ ...parts, gateway: gateway.access, settings: gateway.executorSettings });
+  return {
+    workers: new A2AWorkers(executor),
+    planner: (request: { task: string; workers: number; model?: string }) => planTask({ gateway: gateway.access, ...request }),
+  };
 }
 
 /** The API on TCP, never without a token: the given one, or a new one only the owner can read. */

@@ -94,6 +94,11 @@ export class EgressProxy {
     return socketPath;
   }
 
+  /** The socket an agent's egress identity listens on, if it has one. */
+  socketOf(agentId: string): string | undefined {
+    return this.agents.get(agentId)?.socketPath;
+  }
+
   agentIds(): string[] {
     return [...this.agents.keys()];
   }

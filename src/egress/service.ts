@@ -26,6 +26,11 @@ export class EgressService {
     return this.proxy.addAgent(agentId, allowedHosts, socketPath);
   }
 
+  /** The socket of an agent that has an egress identity already (a running agent whose task runs beside it). */
+  socketOf(agentId: string): string | undefined {
+    return this.proxy.socketOf(agentId);
+  }
+
   detach(agentId: string): Promise<void> {
     return this.proxy.removeAgent(agentId);
   }

@@ -88,8 +88,12 @@ export class Executor {
       let egressSocket: string | undefined;
       if (card.allowed_hosts.length > 0) {
         if (!this.options.egress) throw new PaddockError("egress_unavailable", "this card has allowed_hosts, and no egress proxy runs here", "allowed_hosts");
-        egressSocket = await this.options.egress.attach(card.agent_id, card.allowed_hosts);
-        egressAttached = true;
+        // A task of a running agent (an A2A worker) goes out as that agent, through its socket.
+        egressSocket = this.options.egress.socketOf(card.agent_id);
+        if (!egressSocket) {
+          egressSocket = await this.options.egress.attach(card.agent_id, card.allowed_hosts);
+          egressAttached = true;
+        }
       }
       const contract = await this.attempts(task, run, { key, models, model, structurerModel, workspace, egressSocket }, onEvent, log);
       if (contract) Object.assign(run, { outcome: contract.outcome, summary: contract.summary, questions: contract.questions ?? [] });

@@ -1,4 +1,4 @@
-import { request } from "node:http";
+import { gatewayChat } from "../gateway/index.js";
 import { parseContract, type Contract } from "./contract.js";
 
 const INSTRUCTION = `Below is the narrative an agent wrote while doing a task. Extract ONLY a JSON object that states how the task ended:
@@ -13,7 +13,7 @@ Answer with the JSON object and nothing else.`;
 export async function structure(options: { socket: string; key: string; model: string; narrative: string; timeoutMs: number }): Promise<{ contract?: Contract; reply: string }> {
   // The end of a long narrative is where the outcome is.
   const narrative = options.narrative.length > 60_000 ? options.narrative.slice(-60_000) : options.narrative;
-  const body = JSON.stringify({
+  const body = {
     model: options.model,
     temperature: 0,
     max_tokens: 1024,
@@ -22,22 +22,12 @@ export async function structure(options: { socket: string; key: string; model: s
       { role: "system", content: INSTRUCTION },
       { role: "user", content: `<narrative>\n${narrative}\n</narrative>` },
     ],
-  });
-  const response = await new Promise<{ status: number; text: string }>((resolve, reject) => {
-    const req = request(
-      { socketPath: options.socket, path: "/v1/chat/completions", method: "POST", timeout: options.timeoutMs, headers: { "content-type": "application/json", authorization: `Bearer ${options.key}`, "content-length": Buffer.byteLength(body) } },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8") }));
-        res.on("error", reject);
-      },
-    );
-    req.on("timeout", () => req.destroy(new Error(`the structurer took more than ${options.timeoutMs} ms`)));
-    req.on("error", reject);
-    req.end(body);
-  });
-  if (response.status !== 200) return { reply: `structurer: HTTP ${response.status}: ${response.text.slice(0, 500)}` };
-  const reply = String((JSON.parse(response.text) as { choices?: Array<{ message?: { content?: string } }> }).choices?.[0]?.message?.content ?? "");
+  };
+  let reply: string;
+  try {
+    reply = await gatewayChat({ socket: options.socket, key: options.key, body, timeoutMs: options.timeoutMs });
+  } catch (err) {
+    return { reply: `structurer: ${(err as Error).message}` };
+  }
   return { contract: parseContract(reply), reply };
 }

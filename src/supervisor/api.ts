@@ -2,14 +2,25 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import { chmodSync, createReadStream, existsSync, rmSync, statSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { connect, type AddressInfo } from "node:net";
-import { CardError, loadCard } from "../card/index.js";
+import { CardError, loadCard, type Card } from "../card/index.js";
 import { isPaddockError, PaddockError } from "../errors/index.js";
 import { FINAL_STATES } from "../store/index.js";
 import type { Supervisor } from "./supervisor.js";
 
+/** What the daemon adds to its agents: A2A servers for those exposed as workers (paddock's a2a module). */
+export interface WorkerEndpoints {
+  open(agentId: string, card: Card): Promise<{ url: string; token: string }>;
+  get(agentId: string): { url: string; token: string } | undefined;
+}
+
+/** Splits a task into subtasks with a model (the captain's planner, run where the gateway is). */
+export type Planner = (request: { task: string; workers: number; model?: string }) => Promise<unknown>;
+
 /**
  * The daemon's HTTP API, on a unix socket only its owner can open:
- *   POST /v1/agents {card_path, name?}       spawn (201; 409 if the id is alive; 400 with the card's problems)
+ *   POST /v1/agents {card_path, name?, a2a?, ttl_seconds?}  spawn (201; 409 if the id is alive; 400 with the card's
+ *                                            problems); with a2a (or a card with a2a_port) the agent is an A2A worker
+ *   POST /v1/plan {task, workers, model?}    the captain's plan: subtasks, from a model through the gateway
  *   GET  /v1/agents                          list
  *   GET  /v1/agents/ID                       status
  *   POST /v1/agents/ID/stop {grace_seconds}  stop
@@ -19,7 +30,10 @@ export class SupervisorApi {
   private server?: Server;
   private tcpServer?: Server;
 
-  constructor(private readonly supervisor: Supervisor) {}
+  constructor(
+    private readonly supervisor: Supervisor,
+    private readonly options: { workers?: WorkerEndpoints; planner?: Planner } = {},
+  ) {}
 
   async listen(socketPath: string): Promise<void> {
     if (existsSync(socketPath)) {
@@ -58,10 +72,14 @@ export class SupervisorApi {
     const url = new URL(req.url ?? "/", "http://paddock");
     const [, version, collection, id, action] = url.pathname.split("/");
     try {
+      if (version === "v1" && collection === "plan" && req.method === "POST") {
+        if (!this.options.planner) throw new PaddockError("gateway_unavailable", "planning needs a model, and this daemon runs no gateway", "plan", "start the daemon with `paddock up --gateway paddock.yaml`");
+        return json(res, 200, await this.options.planner((await body(req)) as { task: string; workers: number; model?: string }));
+      }
       if (version !== "v1" || collection !== "agents") throw new PaddockError("not_found", `no route ${req.method} ${url.pathname}`);
       if (req.method === "POST" && !id) return json(res, 201, await this.spawn(await body(req)));
-      if (req.method === "GET" && !id) return json(res, 200, await this.supervisor.list());
-      if (req.method === "GET" && id && !action) return json(res, 200, await this.supervisor.status(id));
+      if (req.method === "GET" && !id) return json(res, 200, (await this.supervisor.list()).map((a) => this.withWorker(a)));
+      if (req.method === "GET" && id && !action) return json(res, 200, this.withWorker(await this.supervisor.status(id)));
       if (req.method === "POST" && id && action === "stop") {
         const { grace_seconds } = (await body(req)) as { grace_seconds?: number };
         return json(res, 200, await this.supervisor.stop(id, (grace_seconds ?? 10) * 1000));
@@ -78,10 +96,25 @@ export class SupervisorApi {
   }
 
   private async spawn(request: unknown) {
-    const { card_path, name } = request as { card_path?: string; name?: string };
+    const { card_path, name, a2a, ttl_seconds } = request as { card_path?: string; name?: string; a2a?: boolean; ttl_seconds?: number };
     if (typeof card_path !== "string") throw new PaddockError("request_invalid", "card_path is required", "card_path");
-    const { card, file } = await loadCard(card_path);
-    return this.supervisor.spawn(card, { cardPath: file, id: name });
+    if (ttl_seconds !== undefined && (!Number.isInteger(ttl_seconds) || ttl_seconds < 0)) throw new PaddockError("request_invalid", "ttl_seconds must be a whole number of seconds", "ttl_seconds");
+    const loaded = await loadCard(card_path);
+    const card = ttl_seconds === undefined ? loaded.card : { ...loaded.card, ttl_seconds };
+    const worker = a2a === true || card.a2a_port !== undefined;
+    if (worker && !this.options.workers) throw new PaddockError("a2a_unavailable", "A2A workers need the executor, and this daemon runs no gateway", "a2a", "start the daemon with `paddock up --gateway paddock.yaml`");
+    const record = await this.supervisor.spawn(card, { cardPath: loaded.file, id: name, worker });
+    if (!worker) return record;
+    try {
+      return { ...record, a2a: await this.options.workers!.open(record.agent_id, card) };
+    } catch (err) {
+      await this.supervisor.stop(record.agent_id, 0);
+      throw err;
+    }
+  }
+
+  private withWorker<T extends { agent_id: string }>(agent: T): T & { a2a: { url: string; token: string } | null } {
+    return { ...agent, a2a: this.options.workers?.get(agent.agent_id) ?? null };
   }
 
   /** The log file's tail, then (with follow) what the agent writes next, until it ends. */

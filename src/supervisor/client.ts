@@ -35,3 +35,19 @@ export function callDaemon(paths: PaddockPaths, method: "GET" | "POST", path: st
     req.end(body === undefined ? undefined : JSON.stringify(body));
   });
 }
+
+/** A daemon call that returns the value, or throws the daemon's error as a PaddockError (with the card's problems, if any). */
+export type DaemonApi = (method: "GET" | "POST", path: string, body?: unknown) => Promise<unknown>;
+
+export function daemonApi(paths: PaddockPaths, env: NodeJS.ProcessEnv = process.env): DaemonApi {
+  return async (method, path, body) => {
+    const { status, value } = await callDaemon(paths, method, path, body, undefined, env);
+    if (status === 401) throw new PaddockError("unauthorized", "the daemon refused the token", "PADDOCK_DAEMON_TOKEN", "set PADDOCK_DAEMON_TOKEN to the token `paddock up --listen` printed the path of");
+    if (status >= 400) {
+      const error = (value as { error: { code: string; message: string; where?: string; hint?: string; problems?: Array<{ file: string; line?: number; field: string; message: string }> } }).error;
+      const detail = error.problems?.map((p) => `${p.file}${p.line ? `:${p.line}` : ""}: ${p.field ? `${p.field}: ` : ""}${p.message}`).join("\n") ?? error.message;
+      throw new PaddockError(error.code, detail, error.problems ? undefined : error.where, error.hint);
+    }
+    return value;
+  };
+}

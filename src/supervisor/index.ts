@@ -1,3 +1,3 @@
 export { Supervisor, type AgentView, type SupervisorOptions, agentModels } from "./supervisor.js";
-export { SupervisorApi } from "./api.js";
-export { callDaemon, daemonSocket } from "./client.js";
+export { SupervisorApi, type Planner, type WorkerEndpoints } from "./api.js";
+export { callDaemon, daemonApi, daemonSocket, type DaemonApi } from "./client.js";

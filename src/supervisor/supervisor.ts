@@ -21,6 +21,8 @@ export interface SupervisorOptions {
   /** A log file over this size is rotated (copy, then truncate; one old file kept). */
   logMaxBytes?: number;
   log?: (fields: Record<string, unknown>) => void;
+  /** Called once an agent has ended for good (what the daemon attached to it goes too). */
+  onEnded?: (agentId: string) => void;
 }
 
 
@@ -39,6 +41,9 @@ interface Live {
   restartTimer?: NodeJS.Timeout;
   exited: Promise<void>;
 }
+
+/** The card as the supervisor keeps it: a worker is marked, so that a restart or a new daemon keeps it one. */
+type StoredCard = Card & { paddock_worker?: boolean };
 
 const GRACE_MS = 10_000;
 const SIZE_SAMPLES = 1800;
@@ -65,8 +70,8 @@ export class Supervisor {
     this.rotation = setInterval(() => this.rotateLogs(), 2_000).unref();
   }
 
-  /** Starts an agent from a validated card; refused while an agent of the same id is alive. */
-  async spawn(card: Card, options: { cardPath?: string; id?: string } = {}): Promise<AgentRecord> {
+  /** Starts an agent from a validated card; refused while an agent of the same id is alive. A `worker` keeps its sandbox up for tasks that come over A2A. */
+  async spawn(card: Card, options: { cardPath?: string; id?: string; worker?: boolean } = {}): Promise<AgentRecord> {
     const id = options.id ?? card.agent_id;
     if (!/^[a-z0-9-]+$/.test(id)) throw new PaddockError("agent_id_invalid", `'${id}' must match ^[a-z0-9-]+$`, "name");
     if (this.live.size >= this.maxAgents) throw new PaddockError("agent_limit", `this host already runs ${this.live.size} agents (the limit is ${this.maxAgents})`, id, "stop an agent first, or raise the limit");
@@ -77,7 +82,7 @@ export class Supervisor {
       agent_id: id,
       kind: card.kind,
       state: "starting",
-      card: { ...card, agent_id: id },
+      card: { ...card, agent_id: id, ...(options.worker ? { paddock_worker: true } : {}) },
       card_path: options.cardPath ?? null,
       sandbox: null,
       pid: null,
@@ -218,7 +223,7 @@ export class Supervisor {
       await this.options.gateway.revoke(id);
       const key = await this.options.gateway.mint(id, agentModels(card));
       gateway = { socket: this.options.gateway.socket, key };
-      agent = agentLaunch({ ...card, agent_id: id }, { mode: "serve", models, key });
+      agent = agentLaunch({ ...card, agent_id: id }, { mode: (card as StoredCard).paddock_worker ? "worker" : "serve", models, key });
     }
     const spec = prepareSandbox(card, { stdio: { file: join(this.logDir, `${id}.log`) }, statusFile: this.statusFile(id), dieWithParent: false, egressSocket, gateway, agent, paths: this.options.paths });
     // Recorded before the start, so that a daemon killed halfway leaves something its successor can find and clean up.
@@ -266,6 +271,7 @@ export class Supervisor {
   }
 
   private async finish(id: string, patch: Partial<AgentRecord>): Promise<void> {
+    this.options.onEnded?.(id);
     await this.options.egress?.detach(id);
     await this.options.gateway?.revoke(id);
     await this.options.store.updateAgent(id, { pid: null, ended_at: new Date().toISOString(), ...patch });
