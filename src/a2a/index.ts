@@ -1,4 +1,4 @@
 export { startWorkerServer, type WorkerServer } from "./server.js";
-export { workerClient } from "./client.js";
+export { sendTask, workerClient, type TaskOutcome } from "./client.js";
 export { workerAgentCard, textPart, messageText, BEARER_SCHEME } from "./card.js";
 export { A2AWorkers } from "./workers.js";

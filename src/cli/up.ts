@@ -23,7 +23,9 @@ export function registerUp(program: Command): void {
         // With a gateway, agents can also be A2A workers whose tasks run through the executor, and the captain can plan.
         const a2a = gateway ? await workersFor(gateway, { store, paths, egress, log }) : undefined;
         const supervisor = new Supervisor({ store, paths, egress, gateway: gateway?.access, maxAgents: Number(opts.maxAgents), log, onEnded: (id) => void a2a?.workers.close(id) });
-        const api = new SupervisorApi(supervisor, { workers: a2a?.workers, planner: a2a?.planner });
+        const { mcpHttpHandler } = await import("../mcp/index.js");
+        const { daemonApi } = await import("../supervisor/index.js");
+        const api = new SupervisorApi(supervisor, { workers: a2a?.workers, planner: a2a?.planner, mcp: mcpHttpHandler(daemonApi(paths, { ...process.env, PADDOCK_DAEMON_URL: undefined })) });
         const socket = daemonSocket(paths);
         // Owning the socket first proves no other daemon runs: only then are the agents it left taken care of.
         await api.listen(socket);
@@ -37,6 +39,7 @@ export function registerUp(program: Command): void {
             `  state    ${storeLocation(paths)}`,
             `  logs     ${paths.data}/logs`,
             ...(gateway ? [`  gateway  http://${gateway.listen} (agents: 127.0.0.1:4000 inside their sandbox)`] : []),
+            `  mcp      ${tcp ? `http://${tcp.address}/mcp (with the token)` : `unix:${socket} /mcp`}; or \`paddock mcp\` on stdio`,
             "Ctrl-C stops it and its agents.",
             "",
           ].join("\n"),

@@ -21,6 +21,7 @@ export type Planner = (request: { task: string; workers: number; model?: string 
  *   POST /v1/agents {card_path, name?, a2a?, ttl_seconds?}  spawn (201; 409 if the id is alive; 400 with the card's
  *                                            problems); with a2a (or a card with a2a_port) the agent is an A2A worker
  *   POST /v1/plan {task, workers, model?}    the captain's plan: subtasks, from a model through the gateway
+ *   /mcp                                     paddock's MCP server, Streamable HTTP
  *   GET  /v1/agents                          list
  *   GET  /v1/agents/ID                       status
  *   POST /v1/agents/ID/stop {grace_seconds}  stop
@@ -32,7 +33,7 @@ export class SupervisorApi {
 
   constructor(
     private readonly supervisor: Supervisor,
-    private readonly options: { workers?: WorkerEndpoints; planner?: Planner } = {},
+    private readonly options: { workers?: WorkerEndpoints; planner?: Planner; mcp?: (req: IncomingMessage, res: ServerResponse) => Promise<void> } = {},
   ) {}
 
   async listen(socketPath: string): Promise<void> {
@@ -72,6 +73,7 @@ export class SupervisorApi {
     const url = new URL(req.url ?? "/", "http://paddock");
     const [, version, collection, id, action] = url.pathname.split("/");
     try {
+      if (url.pathname === "/mcp" && this.options.mcp) return await this.options.mcp(req, res);
       if (version === "v1" && collection === "plan" && req.method === "POST") {
         if (!this.options.planner) throw new PaddockError("gateway_unavailable", "planning needs a model, and this daemon runs no gateway", "plan", "start the daemon with `paddock up --gateway paddock.yaml`");
         return json(res, 200, await this.options.planner((await body(req)) as { task: string; workers: number; model?: string }));

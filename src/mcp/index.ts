@@ -1,0 +1,2 @@
+export { createMcpServer } from "./server.js";
+export { mcpHttpHandler } from "./http.js";

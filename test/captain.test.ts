@@ -1,0 +1,95 @@
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { readFileSync, writeFileSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import type { CaptainReport } from "../src/captain/index.js";
+import { ScriptedModel } from "../src/scripted/index.js";
+import { startDaemon, stopDaemon } from "./daemon-helpers.js";
+import { eventually } from "./egress-helpers.js";
+import { CLI, hostProcessesWith, paddock, paddockCgroups, scratch } from "./helpers.js";
+
+const PLAN = { subtasks: [{ title: "alpha", prompt: "Write alpha.txt" }, { title: "beta", prompt: "Write beta.txt" }] };
+
+describe("paddock captain: plan, workers in parallel over A2A, one report, no worker left", () => {
+  const { dir, env } = scratch("paddock-captain-");
+  const workspace = join(dir, "ws");
+  mkdirSync(workspace);
+  let upstream: ScriptedModel;
+  let daemon: Awaited<ReturnType<typeof startDaemon>>;
+  const template = join(dir, "worker.yaml");
+
+  before(async () => {
+    upstream = await new ScriptedModel({ model: "qwen-coder", script: [{ system: /captain of 2 coding agents/, content: JSON.stringify(PLAN), repeat: true }] }).listen();
+    const config = join(dir, "paddock.yaml");
+    writeFileSync(config, `model_list:\n  - model_name: qwen-coder\n    litellm_params: { model: openai/qwen-coder, api_base: "${upstream.url}" }\npaddock_settings: { listen: "127.0.0.1:0" }\nexecutor: { inactivity_timeout_seconds: 30 }\n`);
+    // Each worker writes the file its subtask names, taking a second, and records when it ran.
+    const script = 'f=$(printf %s "$PADDOCK_PROMPT" | grep -o "[a-z]*\\\\.txt" | head -n 1); date +%s%N > "$f.start"; sleep 1; echo "by $AGENT_ID" > "$f"; date +%s%N > "$f.end"; echo "{\\"outcome\\":\\"COMPLETE\\",\\"summary\\":\\"wrote $f\\"}"';
+    writeFileSync(template, `agent_id: crew\nworkspace: ${workspace}\nkind: command\ncommand: [sh, -c, ${JSON.stringify(script)}]\ntools: [sh, coreutils, grep]\n`);
+    daemon = await startDaemon(env, ["--gateway", config]);
+  });
+  after(async () => {
+    if (daemon) await stopDaemon(daemon.child);
+    await upstream?.close();
+    await eventually(async () => paddockCgroups().length === 0 || undefined, 60_000);
+  });
+
+  it("runs the plan's two subtasks on two workers at once and stops them", async () => {
+    const r = await paddock(["captain", "Write two files", "--workers", "2", "--card", template, "--json"], { env });
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    const report = JSON.parse(r.stdout) as CaptainReport;
+    assert.deepEqual(report.plan, PLAN);
+    assert.deepEqual(report.results.map((x) => [x.title, x.state, x.summary]), [["alpha", "completed", "wrote alpha.txt"], ["beta", "completed", "wrote beta.txt"]]);
+    for (const x of report.results) assert.ok(x.changed_files.some((f) => f.path === `${x.title}.txt` && f.status === "added"), JSON.stringify(x.changed_files));
+    assert.notEqual(report.results[0]!.worker, report.results[1]!.worker);
+    const times = ["alpha", "beta"].map((f) => [Number(readFileSync(join(workspace, `${f}.txt.start`), "utf8")), Number(readFileSync(join(workspace, `${f}.txt.end`), "utf8"))] as const);
+    assert.ok(times[0]![0] < times[1]![1] && times[1]![0] < times[0]![1], "the two subtasks ran at the same time");
+    assert.match(readFileSync(join(workspace, "alpha.txt"), "utf8"), /^by captain-[0-9a-f]+-w[12]\n$/);
+
+    const agents = JSON.parse((await paddock(["list", "--json"], { env })).stdout) as Array<{ agent_id: string; state: string; a2a: unknown }>;
+    const crew = agents.filter((a) => a.agent_id.startsWith("captain-"));
+    assert.equal(crew.length, 2);
+    assert.ok(crew.every((a) => a.state === "stopped" && a.a2a === null), JSON.stringify(crew));
+    assert.deepEqual(hostProcessesWith("sleep infinity"), []);
+  });
+
+  it("on Ctrl-C cancels the workers' tasks, ends their processes and stops them", async () => {
+    const slow = join(dir, "slow.yaml");
+    writeFileSync(slow, `agent_id: slow\nworkspace: ${workspace}\nkind: command\ncommand: [sh, -c, "echo started; sleep 40.123"]\ntools: [sh, coreutils]\n`);
+    const captain = spawn(process.execPath, [CLI, "captain", "Write two files", "--workers", "2", "--card", slow], { env, stdio: ["ignore", "pipe", "pipe"] });
+    let output = "";
+    captain.stderr.on("data", (d: Buffer) => (output += d.toString()));
+    await eventually(async () => (hostProcessesWith("40.123").length >= 2 || undefined), 20_000);
+    captain.kill("SIGINT");
+    const code = await new Promise((resolve) => captain.on("exit", resolve));
+    assert.equal(code, 130, output);
+    assert.deepEqual(hostProcessesWith("40.123"), []);
+    const agents = JSON.parse((await paddock(["list", "--json"], { env })).stdout) as Array<{ agent_id: string; state: string; card: { agent_id: string } }>;
+    const crew = agents.filter((a) => a.agent_id.startsWith("captain-") && a.card.agent_id !== "crew");
+    assert.ok(crew.length >= 2 && crew.every((a) => a.state === "stopped"), JSON.stringify(crew.map((a) => [a.agent_id, a.state])));
+  });
+
+  it("serves a spawned worker over A2A, with its URL in its status", async () => {
+    const r = await paddock(["spawn", template, "--name", "solo", "--a2a"], { env });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /^a2a: http:\/\/127\.0\.0\.1:\d+\/ \(Authorization: Bearer \S+\)/);
+    const status = JSON.parse((await paddock(["status", "solo"], { env })).stdout) as { state: string; a2a: { url: string } };
+    assert.equal(status.state, "running");
+    const card = await (await fetch(new URL(".well-known/agent-card.json", status.a2a.url))).json() as { name: string };
+    assert.equal(card.name, "solo");
+    await paddock(["stop", "solo", "--grace", "1"], { env });
+    await assert.rejects(fetch(new URL(".well-known/agent-card.json", status.a2a.url)), "the worker's A2A server went with it");
+  });
+
+  it("says what is missing when the daemon runs no gateway", async () => {
+    const bare = scratch("paddock-captain-bare-");
+    const plain = await startDaemon(bare.env);
+    try {
+      const r = await paddock(["captain", "x", "--card", template], { env: bare.env });
+      assert.equal(r.code, 125);
+      assert.match(r.stderr, /planning needs a model, and this daemon runs no gateway[\s\S]*paddock up --gateway/);
+    } finally {
+      await stopDaemon(plain.child);
+    }
+  });
+});
