@@ -4,6 +4,7 @@ const BENCHMARKS: Record<string, () => Promise<unknown>> = {
   gateway: () => import("./gateway.js").then((m) => m.main()),
   supervisor: () => import("./supervisor.js").then((m) => m.main()),
   "agent-run": () => import("./agent-run.js").then((m) => m.main()),
+  a2a: () => import("./a2a.js").then((m) => m.main()),
 };
 
 const name = process.argv[2];

@@ -91,6 +91,24 @@ describe("A2A: a paddock agent as an A2A worker, driven by the SDK's own client"
     assert.match(progress.join(""), /working on it[\s\S]*step two/);
   });
 
+  it("lets a second client resubscribe to a running task and follow it to its end", async () => {
+    const stream = client.sendMessageStream(request("write a file"));
+    const first = await stream.next();
+    assert.equal(first.value?.payload?.$case, "task");
+    const taskId = first.value!.payload!.$case === "task" ? first.value!.payload!.value.id : "";
+    const drained = (async () => {
+      for await (const _ of stream) void _;
+    })();
+    const other = await workerClient(worker.url, worker.token);
+    const states: string[] = [];
+    for await (const event of other.resubscribeTask({ tenant: "", id: taskId })) {
+      const payload = event.payload!;
+      if (payload.$case === "statusUpdate") states.push(TaskState[payload.value.status!.state]);
+    }
+    await drained;
+    assert.equal(states.at(-1), "TASK_STATE_COMPLETED", states.join(" "));
+  });
+
   it("reports NEEDS_INFO as input-required, with the questions", async () => {
     const task = (await client.sendMessage(request("something unclear"))) as Task;
     assert.equal(task.status?.state, TaskState.TASK_STATE_INPUT_REQUIRED);

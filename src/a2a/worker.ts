@@ -46,19 +46,24 @@ export class WorkerExecutor implements AgentExecutor {
     }
     const controller = new AbortController();
     this.running.set(taskId, controller);
+    // Output goes out at once when it is sparse, and at most every PROGRESS_EVERY_MS in one update when it floods.
     let pending = "";
     let flush: NodeJS.Timeout | undefined;
+    let lastSent = 0;
     const progress = () => {
       flush = undefined;
       if (pending) status(TaskState.TASK_STATE_WORKING, pending);
       pending = "";
+      lastSent = performance.now();
     };
     try {
       status(TaskState.TASK_STATE_WORKING, `${this.card.kind} is starting in its sandbox`);
       const record = await this.executor.run({ card: this.card, prompt: messageText(context.userMessage.parts), signal: controller.signal }, (event) => {
         if (event.type === "output" && event.stream === "stdout") {
           pending += event.text;
-          flush ??= setTimeout(progress, PROGRESS_EVERY_MS);
+          const wait = lastSent + PROGRESS_EVERY_MS - performance.now();
+          if (wait <= 0 && !flush) progress();
+          else flush ??= setTimeout(progress, wait);
         } else if (event.type === "attempt" && event.attempt > 1) {
           status(TaskState.TASK_STATE_WORKING, `attempt ${event.attempt}: the previous output had no readable result`);
         }
