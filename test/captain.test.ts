@@ -18,10 +18,10 @@ describe("paddock captain: plan, workers in parallel over A2A, one report, no wo
   let upstream: ScriptedModel;
   let daemon: Awaited<ReturnType<typeof startDaemon>>;
   const template = join(dir, "worker.yaml");
+  const config = join(dir, "paddock.yaml");
 
   before(async () => {
     upstream = await new ScriptedModel({ model: "qwen-coder", script: [{ system: /captain of 2 coding agents/, content: JSON.stringify(PLAN), repeat: true }] }).listen();
-    const config = join(dir, "paddock.yaml");
     writeFileSync(config, `model_list:\n  - model_name: qwen-coder\n    litellm_params: { model: openai/qwen-coder, api_base: "${upstream.url}" }\npaddock_settings: { listen: "127.0.0.1:0" }\nexecutor: { inactivity_timeout_seconds: 30 }\n`);
     // Each worker writes the file its subtask names, taking a second, and records when it ran.
     const script = 'f=$(printf %s "$PADDOCK_PROMPT" | grep -o "[a-z]*\\\\.txt" | head -n 1); date +%s%N > "$f.start"; sleep 1; echo "by $AGENT_ID" > "$f"; date +%s%N > "$f.end"; echo "{\\"outcome\\":\\"COMPLETE\\",\\"summary\\":\\"wrote $f\\"}"';
@@ -79,6 +79,19 @@ describe("paddock captain: plan, workers in parallel over A2A, one report, no wo
     assert.equal(card.name, "solo");
     await paddock(["stop", "solo", "--grace", "1"], { env });
     await assert.rejects(fetch(new URL(".well-known/agent-card.json", status.a2a.url)), "the worker's A2A server went with it");
+  });
+
+  it("serves a worker again after the daemon was killed and a new one took it over", async () => {
+    assert.equal((await paddock(["spawn", template, "--name", "survivor", "--a2a"], { env })).code, 0);
+    daemon.child.kill("SIGKILL");
+    await new Promise((resolve) => daemon.child.once("exit", resolve));
+    daemon = await startDaemon(env, ["--gateway", config]);
+    const status = JSON.parse((await paddock(["status", "survivor"], { env })).stdout) as { state: string; a2a: { url: string; token: string } | null };
+    assert.equal(status.state, "running");
+    assert.ok(status.a2a, "the worker has an A2A server again");
+    const res = await fetch(status.a2a.url, { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${status.a2a.token}`, "A2A-Version": "1.0" }, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "GetTask", params: { id: "none" } }) });
+    assert.equal(((await res.json()) as { error: { code: number } }).error.code, -32001);
+    await paddock(["stop", "survivor", "--grace", "1"], { env });
   });
 
   it("says what is missing when the daemon runs no gateway", async () => {

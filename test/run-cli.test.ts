@@ -55,6 +55,10 @@ describe("paddock run: the main job from the command line", () => {
       assert.doesNotMatch(r.stderr, /SMOKE TEST/);
       const run = JSON.parse(r.stdout) as RunRecord;
       assert.equal(run.model, "qwen-coder");
+      // The file names no master key: the run's own key was still checked, and every request billed to it.
+      const chats = upstream.requests.filter((q) => q.path === "/v1/chat/completions").length;
+      assert.ok(chats >= 4);
+      assert.equal(run.requests, chats);
       assert.ok(upstream.requests.some((q) => q.path === "/v1/chat/completions"));
       assert.ok(existsSync(join(ws, "SMOKE-TEST.md")));
     });

@@ -31,6 +31,12 @@ export function registerUp(program: Command): void {
         await api.listen(socket);
         const tcp = opts.listen ? await listenTcp(api, opts.listen, opts.tokenFile, paths.runtime) : undefined;
         await supervisor.recover();
+        // Workers taken over from a previous daemon get their A2A server back (with a new token, shown by `paddock status`).
+        for (const agent of await supervisor.list()) {
+          if (a2a && agent.state === "running" && (agent.card as { paddock_worker?: boolean }).paddock_worker) {
+            await a2a.workers.open(agent.agent_id, agent.card as unknown as import("../card/index.js").Card).catch((err: Error) => log({ level: "error", msg: "could not serve a worker over A2A again", agent_id: agent.agent_id, error: err.message }));
+          }
+        }
         process.stdout.write(
           [
             "paddock is up",
@@ -38,7 +44,7 @@ export function registerUp(program: Command): void {
             ...(tcp ? [`  api      http://${tcp.address} (token in ${tcp.tokenFile})`] : []),
             `  state    ${storeLocation(paths)}`,
             `  logs     ${paths.data}/logs`,
-            ...(gateway ? [`  gateway  http://${gateway.listen} (agents: 127.0.0.1:4000 inside their sandbox)`] : []),
+            ...(gateway ? [`  gateway  http://${gateway.listen} (agents: 127.0.0.1:4000 inside their sandbox)${gateway.masterKeyFile ? `; master key in ${gateway.masterKeyFile}` : ""}`] : []),
             `  mcp      ${tcp ? `http://${tcp.address}/mcp (with the token)` : `unix:${socket} /mcp`}; or \`paddock mcp\` on stdio`,
             "Ctrl-C stops it and its agents.",
             "",
@@ -66,14 +72,24 @@ async function startGateway(file: string, store: import("../store/index.js").Sto
   const { Gateway, gatewayAccess } = await import("../gateway/index.js");
   const { loadPaddockConfig } = await import("../config/index.js");
   const paddockConfig = loadPaddockConfig(file);
-  const config = paddockConfig.gateway!;
+  // Agents' keys only mean something when the gateway checks keys: without a master key in the file, the daemon makes one (owner-only file).
+  const { randomBytes } = await import("node:crypto");
+  const { writeFileSync } = await import("node:fs");
+  let config = paddockConfig.gateway!;
+  let masterKeyFile: string | undefined;
+  if (!config.general_settings.master_key) {
+    masterKeyFile = `${runtime}/gateway-master-key`;
+    const masterKey = `sk-${randomBytes(24).toString("base64url")}`;
+    writeFileSync(masterKeyFile, `${masterKey}\n`, { mode: 0o600 });
+    config = { ...config, general_settings: { ...config.general_settings, master_key: masterKey } };
+  }
   const gateway = new Gateway(config, store);
   const listen = config.paddock_settings.listen;
   const i = listen.lastIndexOf(":");
   const address = await gateway.listen(Number(listen.slice(i + 1)), listen.slice(0, i).replace(/^\[|\]$/g, ""));
   const socket = `${runtime}/gateway.sock`;
   await gateway.listenSocket(socket);
-  return { gateway, access: gatewayAccess(gateway, socket), executorSettings: paddockConfig.executor, listen: `${address.address}:${address.port}` };
+  return { gateway, access: gatewayAccess(gateway, socket), executorSettings: paddockConfig.executor, masterKeyFile, listen: `${address.address}:${address.port}` };
 }
 
 /** The executor behind the daemon's A2A workers, and the captain's planner, both on the daemon's gateway. */

@@ -24,11 +24,13 @@ export async function startLocal(options: { configFile?: string; paths: PaddockP
   const config = loadPaddockConfig(options.configFile);
   const log = options.log ?? (() => undefined);
   const smoke = config.gateway ? undefined : await new ScriptedModel({ model: SMOKE_MODEL, maxModelLen: 65536, script: smokeTestScript() }).listen();
-  const gatewayConfig =
-    config.gateway ??
-    parseGatewayConfig({
+  // Agents' keys only mean something when the gateway checks keys: without a master key of the file's, it gets one of its own.
+  const masterKey = `sk-${randomBytes(24).toString("base64url")}`;
+  const gatewayConfig = config.gateway
+    ? { ...config.gateway, general_settings: { ...config.gateway.general_settings, master_key: config.gateway.general_settings.master_key ?? masterKey } }
+    : parseGatewayConfig({
       model_list: [{ model_name: SMOKE_MODEL, litellm_params: { model: `openai/${SMOKE_MODEL}`, api_base: smoke!.url }, model_info: { max_output_tokens: 4096 } }],
-      general_settings: { master_key: `sk-${randomBytes(24).toString("base64url")}` },
+      general_settings: { master_key: masterKey },
     });
   const database = gatewayConfig.general_settings.database_url ?? undefined;
   const store = openStore(options.paths, database);
