@@ -92,6 +92,8 @@ describe("paddock captain: plan, workers in parallel over A2A, one report, no wo
     const res = await fetch(status.a2a.url, { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${status.a2a.token}`, "A2A-Version": "1.0" }, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "GetTask", params: { id: "none" } }) });
     assert.equal(((await res.json()) as { error: { code: number } }).error.code, -32001);
     await paddock(["stop", "survivor", "--grace", "1"], { env });
+    // Its exits' bridges were the previous daemon's children: they end with it all the same.
+    assert.deepEqual(hostProcessesWith(`${env.PADDOCK_HOME}/run/gateway.sock`), []);
   });
 
   it("says what is missing when the daemon runs no gateway", async () => {

@@ -1,7 +1,7 @@
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, readlinkSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { planCgroups, type AgentCgroup } from "../cgroups/index.js";
-import { processesInNamespace, signal } from "./pidns.js";
+import { processesInNamespace, processesInNetNamespace, signal } from "./pidns.js";
 import type { ExitCause, ExitReport, Sandbox, SandboxStats } from "./types.js";
 
 /** What a supervisor stored about a bwrap sandbox it started, enough to take it over after a restart. */
@@ -63,6 +63,8 @@ class AdoptedSandbox implements Sandbox {
   readonly stderr = null;
   private readonly cgroup?: AgentCgroup;
   private readonly initPid?: number;
+  /** The sandbox's network namespace: its exits' bridges (started by the previous daemon, not our children) live in it. */
+  private readonly netNs?: string;
   private cause?: ExitCause;
   private readonly exited: Promise<ExitReport>;
   private ttlTimer?: NodeJS.Timeout;
@@ -70,6 +72,11 @@ class AdoptedSandbox implements Sandbox {
   constructor(private readonly record: AdoptionRecord) {
     this.cgroup = planCgroups({ allowUnenforced: true }).open(record.name);
     this.initPid = Number(readFileSync(`/proc/${record.pid}/task/${record.pid}/children`, "utf8").trim().split(" ")[0]) || undefined;
+    try {
+      this.netNs = this.initPid ? readlinkSync(`/proc/${this.initPid}/ns/net`) : undefined;
+    } catch {
+      // already gone: so are its bridges' reasons to live, and watch() finds it ended
+    }
     if (record.ttlDeadline) this.ttlTimer = setTimeout(() => this.end("ttl"), Math.max(0, record.ttlDeadline - Date.now()));
     this.exited = this.watch();
   }
@@ -118,6 +125,7 @@ class AdoptedSandbox implements Sandbox {
   private async watch(): Promise<ExitReport> {
     while (this.alive()) await sleep(100);
     clearTimeout(this.ttlTimer);
+    if (this.netNs) signal(processesInNetNamespace(this.netNs), "SIGKILL");
     const code = recordedExitCode(this.record.statusFile) ?? null;
     const oomKills = this.cgroup?.oomKills() ?? 0;
     const memoryPeakBytes = this.cgroup?.usage().memoryPeakBytes;
