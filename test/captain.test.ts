@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { readFileSync, writeFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -51,6 +51,30 @@ describe("paddock captain: plan, workers in parallel over A2A, one report, no wo
     assert.equal(crew.length, 2);
     assert.ok(crew.every((a) => a.state === "stopped" && a.a2a === null), JSON.stringify(crew));
     assert.deepEqual(hostProcessesWith("sleep infinity"), []);
+  });
+
+  it("gives each worker a git worktree and branch of its own when the workspace is a repository", async () => {
+    const repo = join(dir, "repo");
+    mkdirSync(join(repo, "sub"), { recursive: true });
+    const git = (...args: string[]) => execFileSync("git", ["-C", repo, "-c", "user.name=t", "-c", "user.email=t@t", ...args], { encoding: "utf8" });
+    git("init", "-q");
+    writeFileSync(join(repo, "sub", "README.md"), "base\n");
+    git("add", ".");
+    git("commit", "-qm", "base");
+    const inRepo = join(dir, "in-repo.yaml");
+    writeFileSync(inRepo, readFileSync(template, "utf8").replace(`workspace: ${workspace}`, `workspace: ${join(repo, "sub")}`));
+    const r = await paddock(["captain", "Write two files", "--workers", "2", "--card", inRepo, "--json"], { env });
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    const report = JSON.parse(r.stdout) as CaptainReport;
+    const branches = git("branch", "--list", "--format=%(refname:short)", "paddock/*").split("\n").filter(Boolean).sort();
+    assert.deepEqual(branches, report.results.map((x) => x.worktree!.branch).sort());
+    for (const x of report.results) {
+      assert.ok(x.worktree, "a worktree for each worker");
+      assert.equal(readFileSync(join(x.worktree.path, "sub", `${x.title}.txt`), "utf8"), `by ${x.worker}\n`);
+      assert.deepEqual(x.changed_files.filter((f) => f.path === `${x.title}.txt`), [{ path: `${x.title}.txt`, status: "added" }]);
+      assert.ok(!x.changed_files.some((f) => f.path.startsWith(x.title === "alpha" ? "beta" : "alpha")), "a worker sees only its own changes");
+    }
+    assert.equal(git("status", "--porcelain"), "", "the repository's own checkout is untouched");
   });
 
   it("on Ctrl-C cancels the workers' tasks, ends their processes and stops them", async () => {

@@ -1,16 +1,13 @@
-import { execFile } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { promisify } from "node:util";
 import { TaskState, type Artifact, type Message, type Part, Role } from "@a2a-js/sdk";
 import { AgentEvent, type AgentExecutor, type ExecutionEventBus, type RequestContext } from "@a2a-js/sdk/server";
 import type { Card } from "../card/index.js";
 import type { Executor } from "../executor/index.js";
+import { workspaceGit } from "../git/index.js";
 import type { RunRecord } from "../store/index.js";
 import { filePart, messageText, textPart } from "./card.js";
-
-const run = promisify(execFile);
 
 /** Agent output is sent as progress at most this often, in one status update. */
 const PROGRESS_EVERY_MS = 200;
@@ -100,12 +97,10 @@ export class WorkerExecutor implements AgentExecutor {
   }
 }
 
-/** The workspace's diff against HEAD, new files included (intent-to-add is not used: the index is left alone). */
+/** The workspace's diff against HEAD (new files are in the changed-files artifact: the index is left alone). */
 async function gitDiff(workspace: string): Promise<string | undefined> {
-  const git = ["-c", "core.fsmonitor=false", "-c", "core.hooksPath=/dev/null", "-c", "diff.external=", "-c", "safe.directory=*", "-C", workspace];
   try {
-    const { stdout } = await run("git", [...git, "diff", "--no-ext-diff", "--no-textconv", "HEAD", "--", "."], { maxBuffer: 16 << 20 });
-    return stdout || undefined;
+    return (await workspaceGit(workspace, ["diff", "--no-ext-diff", "--no-textconv", "HEAD", "--", "."])) || undefined;
   } catch {
     return undefined;
   }

@@ -15,6 +15,8 @@ export interface SubtaskResult extends TaskOutcome {
   title: string;
   prompt: string;
   worker: string;
+  /** The worker's own git worktree and branch, where its changes are (null: it worked in the shared workspace). */
+  worktree: { path: string; branch: string } | null;
 }
 
 export interface CaptainReport {
@@ -28,11 +30,23 @@ export interface CaptainReport {
 /**
  * The captain: a plan from the model (through the daemon's gateway), workers
  * spawned through the supervisor from a template card (each an A2A server,
- * each with a TTL), subtasks dispatched over A2A with bounded parallelism and
+ * each with a TTL, each in a git worktree and branch of its own when the
+ * workspace is a repository), subtasks dispatched over A2A with bounded parallelism and
  * streamed progress, results gathered into one report, and every worker
  * stopped at the end: also on failure and on cancellation.
  */
-export async function runCaptain(options: { api: DaemonApi; task: string; workers: number; cardPath: string; model?: string; ttlSeconds: number; signal?: AbortSignal; onEvent?: (event: CaptainEvent) => void }): Promise<CaptainReport> {
+export async function runCaptain(options: {
+  api: DaemonApi;
+  task: string;
+  workers: number;
+  cardPath: string;
+  model?: string;
+  ttlSeconds: number;
+  /** All workers in the template's workspace, instead of a git worktree each (when it is a repository). */
+  sharedWorkspace?: boolean;
+  signal?: AbortSignal;
+  onEvent?: (event: CaptainEvent) => void;
+}): Promise<CaptainReport> {
   const started = performance.now();
   const { api, onEvent = () => undefined } = options;
   const plan = PlanSchema.parse(await api("POST", "/v1/plan", { task: options.task, workers: options.workers, model: options.model }));
@@ -44,10 +58,14 @@ export async function runCaptain(options: { api: DaemonApi; task: string; worker
   try {
     const workers = await Promise.all(
       names.map(async (name) => {
-        const agent = (await api("POST", "/v1/agents", { card_path: options.cardPath, name, a2a: true, ttl_seconds: options.ttlSeconds })) as { agent_id: string; a2a: { url: string; token: string } };
+        const agent = (await api("POST", "/v1/agents", { card_path: options.cardPath, name, a2a: true, ttl_seconds: options.ttlSeconds, worktree: !options.sharedWorkspace })) as {
+          agent_id: string;
+          a2a: { url: string; token: string };
+          worktree: { path: string; branch: string } | null;
+        };
         spawned.push(agent.agent_id);
-        onEvent({ worker: agent.agent_id, subtask: "", state: "spawned", text: agent.a2a.url });
-        return { id: agent.agent_id, client: await workerClient(agent.a2a.url, agent.a2a.token) };
+        onEvent({ worker: agent.agent_id, subtask: "", state: "spawned", text: agent.worktree ? `${agent.a2a.url} on branch ${agent.worktree.branch}` : agent.a2a.url });
+        return { id: agent.agent_id, worktree: agent.worktree ? { path: agent.worktree.path, branch: agent.worktree.branch } : null, client: await workerClient(agent.a2a.url, agent.a2a.token) };
       }),
     );
     const queue = plan.subtasks.map((subtask, index) => ({ ...subtask, index }));
@@ -55,13 +73,13 @@ export async function runCaptain(options: { api: DaemonApi; task: string; worker
       workers.map(async (worker) => {
         for (let next = queue.shift(); next && !options.signal?.aborted; next = queue.shift()) {
           const outcome = await sendTask(worker.client, next.prompt, { signal: options.signal, onEvent: (e) => onEvent({ worker: worker.id, subtask: next.title, ...e }) });
-          results[next.index] = { title: next.title, prompt: next.prompt, worker: worker.id, ...outcome };
+          results[next.index] = { title: next.title, prompt: next.prompt, worker: worker.id, worktree: worker.worktree, ...outcome };
         }
       }),
     );
   } finally {
     await Promise.all(spawned.map((id) => api("POST", `/v1/agents/${id}/stop`, { grace_seconds: 2 }).catch(() => undefined)));
   }
-  const done = plan.subtasks.map((s, i) => results[i] ?? { title: s.title, prompt: s.prompt, worker: "", state: "canceled", summary: "not dispatched", changed_files: [], run_id: null });
+  const done = plan.subtasks.map((s, i) => results[i] ?? { title: s.title, prompt: s.prompt, worker: "", worktree: null, state: "canceled", summary: "not dispatched", changed_files: [], run_id: null });
   return { task: options.task, plan, results: done, ok: done.every((r) => r.state === "completed"), duration_ms: Math.round(performance.now() - started) };
 }

@@ -14,9 +14,10 @@ export function registerCaptain(program: Command): void {
     .option("--card <template>", "the workers' card (each worker is named captain-XXXX-wN)", resolve(ROOT_DIR, "examples", "cards", "opencode.yaml"))
     .option("--model <name>", "the planner's model (default: the gateway's first)")
     .option("--ttl <seconds>", "each worker ends after this long, whatever happens", "1800")
+    .option("--shared-workspace", "all workers in the template's workspace (default: a git worktree and branch each, when it is a repository)")
     .option("--json", "print the report as JSON")
     .addHelpText("after", "\nNeeds the daemon with a gateway: paddock up --gateway paddock.yaml\nExit status: 0 every subtask completed, 1 some did not, 130 cancelled (Ctrl-C), 3 no daemon, 125 paddock error.")
-    .action(async (task: string, opts: { workers: string; card: string; model?: string; ttl: string; json?: boolean }) => {
+    .action(async (task: string, opts: { workers: string; card: string; model?: string; ttl: string; sharedWorkspace?: boolean; json?: boolean }) => {
       const { daemonApi } = await import("../supervisor/index.js");
       const { runCaptain } = await import("../captain/index.js");
       const controller = new AbortController();
@@ -33,6 +34,7 @@ export function registerCaptain(program: Command): void {
           cardPath: resolve(opts.card),
           model: opts.model,
           ttlSeconds: Number(opts.ttl),
+          sharedWorkspace: opts.sharedWorkspace,
           signal: controller.signal,
           onEvent: (e) => {
             if (opts.json) return;
@@ -45,6 +47,7 @@ export function registerCaptain(program: Command): void {
           process.stdout.write(`${reportValue.ok ? "COMPLETE" : "INCOMPLETE"}: ${task} (${reportValue.results.length} subtasks, ${(reportValue.duration_ms / 1000).toFixed(1)} s)\n`);
           for (const r of reportValue.results) {
             process.stdout.write(`  ${r.state.padEnd(14)} ${r.title} [${r.worker || "-"}]: ${r.summary}\n`);
+            if (r.worktree) process.stdout.write(`      on branch ${r.worktree.branch} (worktree ${r.worktree.path})\n`);
             for (const f of r.changed_files) process.stdout.write(`      ${f.status.padEnd(8)} ${f.path}\n`);
           }
         }

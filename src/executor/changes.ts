@@ -1,9 +1,6 @@
-import { execFile } from "node:child_process";
 import { readdir, stat } from "node:fs/promises";
 import { join, relative } from "node:path";
-import { promisify } from "node:util";
-
-const run = promisify(execFile);
+import { workspaceGit } from "../git/index.js";
 
 export interface ChangedFile {
   path: string;
@@ -18,8 +15,6 @@ export interface WorkspaceState {
   entries: Map<string, string>;
 }
 
-// The workspace is the agent's: its .git/config could name programs (fsmonitor, hooks) that paddock must never run on the host.
-const SAFE_GIT = ["-c", "core.fsmonitor=false", "-c", "core.hooksPath=/dev/null", "-c", "core.untrackedCache=false", "-c", "safe.directory=*"];
 
 export async function workspaceState(dir: string): Promise<WorkspaceState> {
   const git = await gitStatus(dir);
@@ -57,8 +52,8 @@ function gitChange(code: string, was: string | undefined): ChangedFile["status"]
  */
 async function gitStatus(dir: string): Promise<Map<string, string> | undefined> {
   try {
-    const { stdout: prefix } = await run("git", [...SAFE_GIT, "-C", dir, "rev-parse", "--show-prefix"]);
-    const { stdout } = await run("git", [...SAFE_GIT, "-C", dir, "status", "--porcelain=v1", "-z", "--untracked-files=all", "--ignored=traditional", "--", "."], { maxBuffer: 64 << 20 });
+    const prefix = await workspaceGit(dir, ["rev-parse", "--show-prefix"]);
+    const stdout = await workspaceGit(dir, ["status", "--porcelain=v1", "-z", "--untracked-files=all", "--ignored=traditional", "--", "."]);
     const entries = new Map<string, string>();
     const fields = stdout.split("\0");
     for (let i = 0; i < fields.length; i++) {

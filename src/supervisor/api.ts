@@ -18,8 +18,9 @@ export type Planner = (request: { task: string; workers: number; model?: string 
 
 /**
  * The daemon's HTTP API, on a unix socket only its owner can open:
- *   POST /v1/agents {card_path, name?, a2a?, ttl_seconds?}  spawn (201; 409 if the id is alive; 400 with the card's
- *                                            problems); with a2a (or a card with a2a_port) the agent is an A2A worker
+ *   POST /v1/agents {card_path, name?, a2a?, ttl_seconds?, worktree?}  spawn (201; 409 if the id is alive; 400 with
+ *                                            the card's problems); with a2a (or a card with a2a_port) the agent is an
+ *                                            A2A worker; with worktree, it works in a git worktree of its own
  *   POST /v1/plan {task, workers, model?}    the captain's plan: subtasks, from a model through the gateway
  *   /mcp                                     paddock's MCP server, Streamable HTTP
  *   GET  /v1/agents                          list
@@ -98,17 +99,17 @@ export class SupervisorApi {
   }
 
   private async spawn(request: unknown) {
-    const { card_path, name, a2a, ttl_seconds } = request as { card_path?: string; name?: string; a2a?: boolean; ttl_seconds?: number };
+    const { card_path, name, a2a, ttl_seconds, worktree } = request as { card_path?: string; name?: string; a2a?: boolean; ttl_seconds?: number; worktree?: boolean };
     if (typeof card_path !== "string") throw new PaddockError("request_invalid", "card_path is required", "card_path");
     if (ttl_seconds !== undefined && (!Number.isInteger(ttl_seconds) || ttl_seconds < 0)) throw new PaddockError("request_invalid", "ttl_seconds must be a whole number of seconds", "ttl_seconds");
     const loaded = await loadCard(card_path);
     const card = ttl_seconds === undefined ? loaded.card : { ...loaded.card, ttl_seconds };
     const worker = a2a === true || card.a2a_port !== undefined;
     if (worker && !this.options.workers) throw new PaddockError("a2a_unavailable", "A2A workers need the executor, and this daemon runs no gateway", "a2a", "start the daemon with `paddock up --gateway paddock.yaml`");
-    const record = await this.supervisor.spawn(card, { cardPath: loaded.file, id: name, worker });
+    const record = await this.supervisor.spawnIn(card, { cardPath: loaded.file, id: name, worker, worktree });
     if (!worker) return record;
     try {
-      return { ...record, a2a: await this.options.workers!.open(record.agent_id, card) };
+      return { ...record, a2a: await this.options.workers!.open(record.agent_id, { ...card, workspace: record.worktree?.workspace ?? card.workspace }) };
     } catch (err) {
       await this.supervisor.stop(record.agent_id, 0);
       throw err;

@@ -9,6 +9,7 @@ import type { PaddockPaths } from "../paths/index.js";
 import { adoptSandbox, createSandbox, prepareSandbox, processStart, recordedExitCode, type ExitReport, type Sandbox } from "../sandbox/index.js";
 import { planCgroups } from "../cgroups/index.js";
 import { FINAL_STATES, type AgentRecord, type Store } from "../store/index.js";
+import { agentWorktree, dropWorktree, type AgentWorktree } from "./worktree.js";
 
 export interface SupervisorOptions {
   store: Store;
@@ -107,6 +108,22 @@ export class Supervisor {
       throw err;
     }
     return (await this.options.store.getAgent(id))!;
+  }
+
+  /** A git worktree and branch of its own for an agent about to be spawned (undefined when its workspace is in no repository). */
+  private worktree(card: Card, id: string): Promise<AgentWorktree | undefined> {
+    return agentWorktree(card.workspace, id, join(this.options.paths.data, "worktrees"));
+  }
+
+  /** Spawns in a worktree of its own when asked and the workspace is in a repository; a refused spawn leaves no worktree. */
+  async spawnIn(card: Card, options: { cardPath?: string; id?: string; worker?: boolean; worktree?: boolean }): Promise<AgentRecord & { worktree: AgentWorktree | null }> {
+    const tree = options.worktree ? await this.worktree(card, options.id ?? card.agent_id) : undefined;
+    try {
+      return { ...(await this.spawn(tree ? { ...card, workspace: tree.workspace } : card, options)), worktree: tree ?? null };
+    } catch (err) {
+      if (tree) await dropWorktree(card.workspace, tree);
+      throw err;
+    }
   }
 
   async stop(id: string, graceMs = GRACE_MS): Promise<AgentRecord> {
