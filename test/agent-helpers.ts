@@ -6,7 +6,7 @@ import { EgressService } from "../src/egress/index.js";
 import { Executor, ExecutorSettingsSchema } from "../src/executor/index.js";
 import { Gateway, gatewayAccess, parseGatewayConfig } from "../src/gateway/index.js";
 import { paddockPaths, type PaddockPaths } from "../src/paths/index.js";
-import { ScriptedModel, type ScriptedModelOptions } from "../src/scripted/index.js";
+import { ScriptedModel, type ScriptedModelOptions, type ScriptedTurn } from "../src/scripted/index.js";
 import { openStoreAt, type Store } from "../src/store/index.js";
 import { eventually } from "./egress-helpers.js";
 import { paddockCgroups, scratch, testStore } from "./helpers.js";
@@ -72,4 +72,24 @@ export async function startAgentStack(options: { model?: ScriptedModelOptions; d
       await eventually(async () => paddockCgroups().length === 0 || undefined, 60_000);
     },
   };
+}
+
+/**
+ * The real-agent tests' task, in the agent's own tool names: write a marker
+ * file, fetch a page from a host no card allows, show the file and the uid,
+ * then the result. The tools a request offers tell the agents apart.
+ */
+export function markerScript(agent: "opencode" | "claude-code", marker: string): ScriptedTurn[] {
+  const file = `/workspace/${marker}.txt`;
+  const page = "http://denied.example.org/secrets";
+  const show = { command: `cat ${file} && id -u`, description: "Show the file" };
+  const [tools, calls] =
+    agent === "opencode"
+      ? [/(^|,)write(,|$)/, [["write", { filePath: file, content: `${marker}\n` }], ["webfetch", { url: page, format: "text" }], ["bash", show]] as const]
+      : [/(^|,)Write(,|$)/, [["Write", { file_path: file, content: `${marker}\n` }], ["WebFetch", { url: page, prompt: "What does it say?" }], ["Bash", show]] as const];
+  return [
+    { system: /title generator/i, content: "A test title", repeat: true },
+    ...calls.map(([name, args]): ScriptedTurn => ({ tools, tool_calls: [{ name, arguments: { ...args } }] })),
+    { content: 'Wrote the file.\n```json\n{"outcome": "COMPLETE", "summary": "wrote the marker file"}\n```', repeat: true },
+  ];
 }

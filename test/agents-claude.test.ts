@@ -3,9 +3,8 @@ import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { startAgentStack, type AgentStack } from "./agent-helpers.js";
+import { markerScript, startAgentStack, type AgentStack } from "./agent-helpers.js";
 
-const CLAUDE_TOOLS = /(^|,)Write(,|$)/;
 
 describe("Claude Code, for real, in a bwrap sandbox through the gateway's Anthropic API", () => {
   let stack: AgentStack;
@@ -17,12 +16,7 @@ describe("Claude Code, for real, in a bwrap sandbox through the gateway's Anthro
       // Claude Code asks for 32,000 output tokens on a ~20K-token prompt: in a 32K window the gateway must cap it.
       model: {
         maxModelLen: 32768,
-        script: [
-          { tools: CLAUDE_TOOLS, tool_calls: [{ name: "Write", arguments: { file_path: `/workspace/${fileName}`, content: `${marker}\n` } }] },
-          { tools: CLAUDE_TOOLS, tool_calls: [{ name: "WebFetch", arguments: { url: "http://denied.example.org/secrets", prompt: "What does it say?" } }] },
-          { tools: CLAUDE_TOOLS, tool_calls: [{ name: "Bash", arguments: { command: `cat /workspace/${fileName} && id -u`, description: "Show the file" } }] },
-          { content: 'Wrote the file.\n```json\n{"outcome": "COMPLETE", "summary": "wrote the marker file"}\n```', repeat: true },
-        ],
+        script: markerScript("claude-code", marker),
       },
     });
   });

@@ -4,9 +4,8 @@ import { randomBytes } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { startAgentStack, type AgentStack } from "./agent-helpers.js";
+import { markerScript, startAgentStack, type AgentStack } from "./agent-helpers.js";
 
-const OPENCODE_TOOLS = /(^|,)write(,|$)/;
 
 describe("OpenCode, for real, in a bwrap sandbox through the gateway and the egress proxy", () => {
   let stack: AgentStack;
@@ -18,13 +17,7 @@ describe("OpenCode, for real, in a bwrap sandbox through the gateway and the egr
       // A 16K window: OpenCode is told a quarter of it for its replies (it keeps that free before compacting); the gateway's cap stays on guard.
       model: {
         maxModelLen: 16384,
-        script: [
-          { system: /title generator/i, content: "A test title", repeat: true },
-          { tools: OPENCODE_TOOLS, tool_calls: [{ name: "write", arguments: { filePath: `/workspace/${fileName}`, content: `${marker}\n` } }] },
-          { tools: OPENCODE_TOOLS, tool_calls: [{ name: "webfetch", arguments: { url: "http://denied.example.org/secrets", format: "text" } }] },
-          { tools: OPENCODE_TOOLS, tool_calls: [{ name: "bash", arguments: { command: `cat /workspace/${fileName} && id -u`, description: "Show the file" } }] },
-          { content: 'Wrote the file.\n```json\n{"outcome": "COMPLETE", "summary": "wrote the marker file"}\n```', repeat: true },
-        ],
+        script: markerScript("opencode", marker),
       },
       deployment: { model_info: { max_output_tokens: 12000 } },
     });
