@@ -1,9 +1,11 @@
 import type { Card } from "../card/index.js";
 import { claudeCode } from "./claude.js";
+import { chooseModel } from "./model.js";
 import { opencode } from "./opencode.js";
 import type { Adapter, AgentLaunch, LaunchOptions } from "./types.js";
 
 export { agentBinary } from "./binaries.js";
+export { chooseModel } from "./model.js";
 export { OPENCODE_SERVE_PORT, type AgentLaunch, type AgentMode, type LaunchOptions } from "./types.js";
 
 /** A plain command: the card's argv; a task's prompt is in $PADDOCK_PROMPT. */
@@ -12,7 +14,7 @@ const command: Adapter = (card, options) => ({
   env: options.prompt === undefined ? {} : ({ PADDOCK_PROMPT: options.prompt } as Record<string, string>),
   tools: options.mode === "worker" ? ["sh", "sleep"] : [],
   homeFiles: {},
-  model: options.model ?? card.model ?? options.models[0]?.model,
+  model: chooseModel(card, options),
 });
 
 const ADAPTERS: Record<Card["kind"], Adapter> = { opencode, "claude-code": claudeCode, command };

@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { loadCard } from "../card/index.js";
+import { CardError, loadCard } from "../card/index.js";
 import { paddockPaths } from "../paths/index.js";
 import type { RunRecord } from "../store/index.js";
 import { EXIT, report } from "./fail.js";
@@ -107,7 +107,7 @@ async function runTask(prompt: string, opts: RunOptions): Promise<number> {
     if (run.error?.category === "Setup") return RUN_EXIT.setup;
     return RUN_EXIT[run.outcome ?? "ERROR"];
   } catch (err) {
-    return report(err, err instanceof Error && "code" in err && err.code === "card_invalid" ? EXIT.invalid : EXIT.paddockError);
+    return report(err, err instanceof CardError ? EXIT.invalid : EXIT.paddockError);
   } finally {
     process.off("SIGINT", onSignal).off("SIGTERM", onSignal);
     await local?.close();

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { resolve } from "node:path";
-import { agentLaunch } from "../agents/index.js";
+import { agentLaunch, chooseModel } from "../agents/index.js";
 import type { Card } from "../card/index.js";
 import type { EgressService } from "../egress/index.js";
 import { PaddockError } from "../errors/index.js";
@@ -61,7 +61,7 @@ export class Executor {
     const settings = this.options.settings;
     const models = await this.options.gateway.models();
     const runId = `run-${new Date().toISOString().replace(/\D/g, "").slice(0, 14)}-${randomBytes(3).toString("hex")}`;
-    const model = agentLaunch(card, { mode: "task", prompt: "", model: task.model, models }).model ?? null;
+    const model = chooseModel(card, { mode: "task", model: task.model, models }) ?? null;
     const run: RunRecord = {
       run_id: runId, agent_id: card.agent_id, state: "queued", prompt: task.prompt, model, outcome: null, summary: null, questions: [], recovered: false,
       attempts: [], error: null, changed_files: [], input_tokens: 0, output_tokens: 0, requests: 0, duration_ms: null, conversation: "", created_at: new Date().toISOString(), ended_at: null,

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { loadPaddockConfig, type PaddockConfig } from "../config/index.js";
 import { EgressService } from "../egress/index.js";
@@ -53,7 +53,6 @@ export async function startLocal(options: { configFile?: string; paths: PaddockP
       await egress.close();
       await smoke?.close();
       await store.close();
-      const { rmSync } = await import("node:fs");
       rmSync(socket, { force: true });
     },
   };
