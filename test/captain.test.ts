@@ -120,6 +120,21 @@ describe("paddock captain: plan, workers in parallel over A2A, one report, no wo
     assert.deepEqual(hostProcessesWith(`${env.PADDOCK_HOME}/run/gateway.sock`), []);
   });
 
+  it("stops the workers that did start when another could not be spawned, and says why", async () => {
+    const small = scratch("paddock-captain-small-");
+    const limited = await startDaemon(small.env, ["--gateway", config, "--max-agents", "1"]);
+    try {
+      const r = await paddock(["captain", "Write two files", "--workers", "2", "--card", template], { env: small.env });
+      assert.equal(r.code, 125, r.stderr);
+      assert.match(r.stderr, /already runs 1 agents \(the limit is 1\)/);
+      const agents = JSON.parse((await paddock(["list", "--json"], { env: small.env })).stdout) as Array<{ agent_id: string; state: string }>;
+      assert.ok(agents.length >= 1 && agents.every((a) => a.state !== "running" && a.state !== "starting"), JSON.stringify(agents));
+      assert.deepEqual(hostProcessesWith("sleep infinity"), []);
+    } finally {
+      await stopDaemon(limited.child);
+    }
+  });
+
   it("says what is missing when the daemon runs no gateway", async () => {
     const bare = scratch("paddock-captain-bare-");
     const plain = await startDaemon(bare.env);

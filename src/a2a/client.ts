@@ -48,6 +48,8 @@ export async function sendTask(client: Client, prompt: string, options: { signal
       if (payload?.$case === "task") {
         taskId = payload.value.id;
         onEvent({ state: "submitted" });
+        // Cancelled before the worker had named the task: cancel it now.
+        if (options.signal?.aborted) onAbort();
       } else if (payload?.$case === "statusUpdate") {
         state = stateName(payload.value.status?.state);
         const part = payload.value.status?.message?.parts[0]?.content;

@@ -1,5 +1,6 @@
 import type { Card } from "../card/index.js";
 import type { ModelLimits } from "../gateway/index.js";
+import type { AgentSetup } from "../sandbox/index.js";
 
 /**
  * How the agent runs: `task` does one prompt headless and exits; `serve`
@@ -22,14 +23,8 @@ export interface LaunchOptions {
   key?: string;
 }
 
-/** What the sandbox needs to run an agent: its argv, environment, extra tools, and config files to lay in its HOME. */
-export interface AgentLaunch {
-  command: string[];
-  env: Record<string, string>;
-  tools: string[];
-  /** Paths relative to the agent's HOME, with their content. */
-  homeFiles: Record<string, string>;
-  /** The model the agent was configured with. */
+/** What the sandbox needs to run an agent (argv, environment, extra tools, HOME files), and the model it was configured with. */
+export interface AgentLaunch extends AgentSetup {
   model?: string;
 }
 

@@ -56,7 +56,8 @@ export async function runCaptain(options: {
   const spawned: string[] = [];
   const results: SubtaskResult[] = [];
   try {
-    const workers = await Promise.all(
+    // Every spawn is waited for, failed or not, so that the `finally` stops each worker that did start.
+    const spawns = await Promise.allSettled(
       names.map(async (name) => {
         const agent = (await api("POST", "/v1/agents", { card_path: options.cardPath, name, a2a: true, ttl_seconds: options.ttlSeconds, worktree: !options.sharedWorkspace })) as {
           agent_id: string;
@@ -68,6 +69,9 @@ export async function runCaptain(options: {
         return { id: agent.agent_id, worktree: agent.worktree ? { path: agent.worktree.path, branch: agent.worktree.branch } : null, client: await workerClient(agent.a2a.url, agent.a2a.token) };
       }),
     );
+    const failed = spawns.find((s): s is PromiseRejectedResult => s.status === "rejected");
+    if (failed) throw failed.reason;
+    const workers = spawns.map((s) => (s as PromiseFulfilledResult<{ id: string; worktree: SubtaskResult["worktree"]; client: Awaited<ReturnType<typeof workerClient>> }>).value);
     const queue = plan.subtasks.map((subtask, index) => ({ ...subtask, index }));
     await Promise.all(
       workers.map(async (worker) => {

@@ -47,7 +47,7 @@ function probes(configFile?: string): Array<[string, Probe]> {
       return { ok: true, detail: `${version(bwrap)} (${bwrap})` };
     }],
     ["user namespaces", async () => {
-      const { userNamespaceProblem } = await import("../sandbox/host.js");
+      const { userNamespaceProblem } = await import("../sandbox/index.js");
       const problem = userNamespaceProblem();
       return problem ? { ok: false, detail: problem.message, fix: problem.hint } : { ok: true, detail: "available" };
     }],

@@ -172,7 +172,7 @@ export class Executor {
       if (attempt === 1 && settings.structurer && ctx.structurerModel && result.stdout.trim()) {
         onEvent({ type: "structurer", run_id: run.run_id, model: ctx.structurerModel });
         log({ msg: "invoking the structurer", model: ctx.structurerModel });
-        const structured = await structure({ socket: this.options.gateway.socket, key: ctx.key, model: ctx.structurerModel, narrative: result.stdout, timeoutMs: settings.structurer_timeout_seconds * 1000 }).catch((err: Error) => ({ contract: undefined, reply: `structurer failed: ${err.message}` }));
+        const structured = await structure({ socket: this.options.gateway.socket, key: ctx.key, model: ctx.structurerModel, narrative: result.stdout, timeoutMs: settings.structurer_timeout_seconds * 1000 });
         run.conversation += `--- structurer (${ctx.structurerModel}) ---\n${structured.reply}\n`;
         if (structured.contract) {
           log({ msg: "structurer recovered the result", outcome: structured.contract.outcome });

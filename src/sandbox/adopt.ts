@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, readlinkSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { planCgroups, type AgentCgroup } from "../cgroups/index.js";
-import { processesInNamespace, processesInNetNamespace, signal } from "./pidns.js";
+import { processesInNamespace, processesWith, signal } from "./pidns.js";
 import type { ExitCause, ExitReport, Sandbox, SandboxStats } from "./types.js";
 
 /** What a supervisor stored about a bwrap sandbox it started, enough to take it over after a restart. */
@@ -125,7 +125,7 @@ class AdoptedSandbox implements Sandbox {
   private async watch(): Promise<ExitReport> {
     while (this.alive()) await sleep(100);
     clearTimeout(this.ttlTimer);
-    if (this.netNs) signal(processesInNetNamespace(this.netNs), "SIGKILL");
+    if (this.netNs) signal(processesWith("net", this.netNs), "SIGKILL");
     const code = recordedExitCode(this.record.statusFile) ?? null;
     const oomKills = this.cgroup?.oomKills() ?? 0;
     const memoryPeakBytes = this.cgroup?.usage().memoryPeakBytes;

@@ -2,13 +2,13 @@ import { BwrapSandbox } from "./bwrap.js";
 import { GvisorSandbox } from "./gvisor.js";
 import type { BackendName, Sandbox, SandboxSpec } from "./types.js";
 
-export { prepareSandbox, type PrepareOptions } from "./prepare.js";
+export { prepareSandbox, type AgentSetup, type PrepareOptions } from "./prepare.js";
 export { enterSandbox } from "./enter.js";
 export { toolPathInside } from "./layout.js";
 export { adoptSandbox, processStart, recordedExitCode, type AdoptionRecord } from "./adopt.js";
 export { ToolError } from "./tools.js";
 export { BUNDLES } from "./catalog.js";
-export { BWRAP, RUNSC, SOCAT, NSENTER, hostProgram } from "./host.js";
+export { BWRAP, RUNSC, SOCAT, NSENTER, hostProgram, userNamespaceProblem } from "./host.js";
 export { EXIT_STATUS, exitStatus, SandboxError } from "./types.js";
 export type { BackendName, ExitCause, ExitReport, NetworkExit, Sandbox, SandboxSpec, SandboxStats } from "./types.js";
 

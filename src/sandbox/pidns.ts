@@ -8,27 +8,17 @@ export function processesInNamespace(initPid: number): number[] {
   } catch {
     return [];
   }
-  const pids: number[] = [];
-  for (const entry of readdirSync("/proc")) {
-    const pid = Number(entry);
-    if (!Number.isInteger(pid) || pid === initPid) continue;
-    try {
-      if (readlinkSync(`/proc/${pid}/ns/pid`) === ns) pids.push(pid);
-    } catch {
-      // exited while we looked
-    }
-  }
-  return pids;
+  return processesWith("pid", ns).filter((pid) => pid !== initPid);
 }
 
-/** Host pids of the processes in the network namespace `nsLink` (as /proc/PID/ns/net reads). */
-export function processesInNetNamespace(nsLink: string): number[] {
+/** Host pids of the processes whose namespace of `kind` is `nsLink` (as /proc/PID/ns/KIND reads). */
+export function processesWith(kind: "pid" | "net", nsLink: string): number[] {
   const pids: number[] = [];
   for (const entry of readdirSync("/proc")) {
     const pid = Number(entry);
     if (!Number.isInteger(pid)) continue;
     try {
-      if (readlinkSync(`/proc/${pid}/ns/net`) === nsLink) pids.push(pid);
+      if (readlinkSync(`/proc/${pid}/ns/${kind}`) === nsLink) pids.push(pid);
     } catch {
       // exited while we looked
     }

@@ -7,11 +7,21 @@ import { ensureEtcDir, SANDBOX_HOME, SANDBOX_PATH } from "./layout.js";
 import { resolveTools } from "./tools.js";
 import { SandboxError, type SandboxSpec } from "./types.js";
 
+/** What an agent's adapter adds to a sandbox. */
+export interface AgentSetup {
+  command: string[];
+  env: Record<string, string>;
+  /** Extra tools (absolute paths allowed: they appear under /opt/paddock/bin). */
+  tools: string[];
+  /** Paths relative to the agent's HOME, with their content. */
+  homeFiles: Record<string, string>;
+}
+
 export interface PrepareOptions {
   /** argv to run; defaults to the agent's (see `agent`), else the card's `command`. */
   command?: string[];
   /** The agent's launch from its adapter: argv, environment, extra tools, and files laid in its HOME. */
-  agent?: { command: string[]; env: Record<string, string>; tools: string[]; homeFiles: Record<string, string> };
+  agent?: AgentSetup;
   /** Overrides the card's workspace. */
   workspace?: string;
   /** Read-only workspace mode: the workspace is read-only and this folder is writable at /output. */

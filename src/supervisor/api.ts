@@ -106,7 +106,7 @@ export class SupervisorApi {
     const card = ttl_seconds === undefined ? loaded.card : { ...loaded.card, ttl_seconds };
     const worker = a2a === true || card.a2a_port !== undefined;
     if (worker && !this.options.workers) throw new PaddockError("a2a_unavailable", "A2A workers need the executor, and this daemon runs no gateway", "a2a", "start the daemon with `paddock up --gateway paddock.yaml`");
-    const record = await this.supervisor.spawnIn(card, { cardPath: loaded.file, id: name, worker, worktree });
+    const record = await this.supervisor.spawn(card, { cardPath: loaded.file, id: name, worker, worktree });
     if (!worker) return record;
     try {
       return { ...record, a2a: await this.options.workers!.open(record.agent_id, { ...card, workspace: record.worktree?.workspace ?? card.workspace }) };

@@ -56,6 +56,8 @@ const SIZE_SAMPLES = 1800;
  */
 export class Supervisor {
   private readonly live = new Map<string, Live>();
+  /** Spawns between the limit check and their agent being live. */
+  private starting = 0;
   private readonly maxAgents: number;
   private readonly logMaxBytes: number;
   private readonly rotation: NodeJS.Timeout;
@@ -71,11 +73,26 @@ export class Supervisor {
     this.rotation = setInterval(() => this.rotateLogs(), 2_000).unref();
   }
 
-  /** Starts an agent from a validated card; refused while an agent of the same id is alive. A `worker` keeps its sandbox up for tasks that come over A2A. */
-  async spawn(card: Card, options: { cardPath?: string; id?: string; worker?: boolean } = {}): Promise<AgentRecord> {
+  /**
+   * Starts an agent from a validated card; refused while an agent of the same
+   * id is alive. A `worker` keeps its sandbox up for tasks that come over A2A.
+   * With `worktree`, an agent whose workspace is in a git repository works in a
+   * worktree and branch of its own (a spawn that fails leaves none behind).
+   */
+  async spawn(card: Card, options: { cardPath?: string; id?: string; worker?: boolean; worktree?: boolean } = {}): Promise<AgentRecord & { worktree: AgentWorktree | null }> {
     const id = options.id ?? card.agent_id;
     if (!/^[a-z0-9-]+$/.test(id)) throw new PaddockError("agent_id_invalid", `'${id}' must match ^[a-z0-9-]+$`, "name");
-    if (this.live.size >= this.maxAgents) throw new PaddockError("agent_limit", `this host already runs ${this.live.size} agents (the limit is ${this.maxAgents})`, id, "stop an agent first, or raise the limit");
+    // Spawns still starting count too: concurrent spawns must not slip past the limit together.
+    if (this.live.size + this.starting >= this.maxAgents) throw new PaddockError("agent_limit", `this host already runs ${this.live.size + this.starting} agents (the limit is ${this.maxAgents})`, id, "stop an agent first, or raise the limit");
+    this.starting++;
+    try {
+      return await this.start(card, id, options);
+    } finally {
+      this.starting--;
+    }
+  }
+
+  private async start(card: Card, id: string, options: { cardPath?: string; worker?: boolean; worktree?: boolean }): Promise<AgentRecord & { worktree: AgentWorktree | null }> {
     if (card.kind !== "command" && !this.options.gateway) {
       throw new PaddockError("gateway_unavailable", `a ${card.kind} agent needs a model, and this daemon runs no gateway`, "kind", "start the daemon with `paddock up --gateway paddock.yaml`");
     }
@@ -101,29 +118,20 @@ export class Supervisor {
     if (existing) {
       throw new PaddockError("agent_exists", `agent ${id} is already ${existing.state}${existing.pid ? ` (pid ${existing.pid})` : ""}`, id, `stop it first (paddock stop ${id}), or spawn with another --name`);
     }
+    let tree: AgentWorktree | undefined;
     try {
+      tree = options.worktree ? await agentWorktree(card.workspace, id, join(this.options.paths.data, "worktrees")) : undefined;
+      if (tree) {
+        record.card = { ...record.card, workspace: tree.workspace };
+        await this.options.store.updateAgent(id, { card: record.card });
+      }
       await this.launch(id, record.card as Card, 0);
     } catch (err) {
+      if (tree) await dropWorktree(card.workspace, tree);
       await this.finish(id, { state: "failed", error: err instanceof PaddockError ? err.describe() : (err as Error).message });
       throw err;
     }
-    return (await this.options.store.getAgent(id))!;
-  }
-
-  /** A git worktree and branch of its own for an agent about to be spawned (undefined when its workspace is in no repository). */
-  private worktree(card: Card, id: string): Promise<AgentWorktree | undefined> {
-    return agentWorktree(card.workspace, id, join(this.options.paths.data, "worktrees"));
-  }
-
-  /** Spawns in a worktree of its own when asked and the workspace is in a repository; a refused spawn leaves no worktree. */
-  async spawnIn(card: Card, options: { cardPath?: string; id?: string; worker?: boolean; worktree?: boolean }): Promise<AgentRecord & { worktree: AgentWorktree | null }> {
-    const tree = options.worktree ? await this.worktree(card, options.id ?? card.agent_id) : undefined;
-    try {
-      return { ...(await this.spawn(tree ? { ...card, workspace: tree.workspace } : card, options)), worktree: tree ?? null };
-    } catch (err) {
-      if (tree) await dropWorktree(card.workspace, tree);
-      throw err;
-    }
+    return { ...(await this.options.store.getAgent(id))!, worktree: tree ?? null };
   }
 
   async stop(id: string, graceMs = GRACE_MS): Promise<AgentRecord> {
