@@ -75,13 +75,17 @@ export function createMcpServer(api: DaemonApi): McpServer {
         const client = await workerClient(worker.a2a.url, worker.a2a.token);
         const progressToken = extra._meta?.progressToken;
         let progress = 0;
+        // Notifications go out in order, and all of them before the result.
+        let notified = Promise.resolve();
         const outcome = await sendTask(client, prompt, {
           signal: extra.signal,
           onEvent: (e) => {
             if (progressToken === undefined) return;
-            void extra.sendNotification({ method: "notifications/progress", params: { progressToken, progress: ++progress, message: `${e.state}${e.text ? `: ${e.text.trim().slice(-500)}` : ""}` } });
+            const params = { progressToken, progress: ++progress, message: `${e.state}${e.text ? `: ${e.text.trim().slice(-500)}` : ""}` };
+            notified = notified.then(() => extra.sendNotification({ method: "notifications/progress", params })).catch(() => undefined);
           },
         });
+        await notified;
         return result({ agent_id, ...outcome }, outcome.state === "failed");
       }),
   );
