@@ -53,7 +53,7 @@ describe("paddock captain: plan, workers in parallel over A2A, one report, no wo
     assert.deepEqual(hostProcessesWith("sleep infinity"), []);
   });
 
-  it("gives each worker a git worktree and branch of its own when the workspace is a repository", async () => {
+  it("gives each worker a clone and branch of its own when the workspace is a repository", async () => {
     const repo = join(dir, "repo");
     mkdirSync(join(repo, "sub"), { recursive: true });
     const git = (...args: string[]) => execFileSync("git", ["-C", repo, "-c", "user.name=t", "-c", "user.email=t@t", ...args], { encoding: "utf8" });
@@ -71,8 +71,9 @@ describe("paddock captain: plan, workers in parallel over A2A, one report, no wo
     for (const x of report.results) {
       assert.ok(x.worktree, "a worktree for each worker");
       assert.equal(readFileSync(join(x.worktree.path, "sub", `${x.title}.txt`), "utf8"), `by ${x.worker}\n`);
-      assert.deepEqual(x.changed_files.filter((f) => f.path === `${x.title}.txt`), [{ path: `${x.title}.txt`, status: "added" }]);
-      assert.ok(!x.changed_files.some((f) => f.path.startsWith(x.title === "alpha" ? "beta" : "alpha")), "a worker sees only its own changes");
+      // The worker's workspace is its clone of the repository, and it starts in the card's folder there: paths are the repository's.
+      assert.deepEqual(x.changed_files.filter((f) => f.path === `sub/${x.title}.txt`), [{ path: `sub/${x.title}.txt`, status: "added" }]);
+      assert.ok(!x.changed_files.some((f) => f.path.startsWith(x.title === "alpha" ? "sub/beta" : "sub/alpha")), "a worker sees only its own changes");
     }
     assert.equal(git("status", "--porcelain"), "", "the repository's own checkout is untouched");
   });

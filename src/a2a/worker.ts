@@ -1,18 +1,20 @@
 import { randomUUID } from "node:crypto";
-import { readFile } from "node:fs/promises";
-import { join, resolve } from "node:path";
+import { resolve } from "node:path";
 import { TaskState, type Artifact, type Message, type Part, Role } from "@a2a-js/sdk";
 import { AgentEvent, type AgentExecutor, type ExecutionEventBus, type RequestContext } from "@a2a-js/sdk/server";
 import type { Card } from "../card/index.js";
 import type { Executor } from "../executor/index.js";
-import { workspaceGit } from "../git/index.js";
 import type { RunRecord } from "../store/index.js";
+import { readWorkspaceFiles, workspaceDiff } from "../workspace/index.js";
 import { filePart, messageText, textPart } from "./card.js";
 
 /** Agent output is sent as progress at most this often, in one status update. */
 const PROGRESS_EVERY_MS = 200;
-/** Changed files larger than this are named in the summary but not attached. */
+/** Changed files larger than this are named in the result but not attached. */
 const ATTACH_MAX_BYTES = 1 << 20;
+/** All attached files together, and the diff, are cut here. */
+const ATTACH_TOTAL_MAX_BYTES = 16 << 20;
+const DIFF_MAX_BYTES = 4 << 20;
 
 /**
  * A2A's AgentExecutor for a paddock worker: every task is a run of the
@@ -80,28 +82,38 @@ export class WorkerExecutor implements AgentExecutor {
     }
   }
 
-  /** The result (contract and run), the changed files as file parts, and the diff when the workspace is a git repository. */
+  /**
+   * The result (contract and run), the changed files as parts, and the diff
+   * when the workspace is a git repository; all read inside an inspection
+   * sandbox. A link is sent as a link (its target as text, mediaType
+   * inode/symlink), never as the bytes of what it points to; what was not
+   * attached is named in the result's `skipped_files`.
+   */
   private async artifacts(record: RunRecord): Promise<Artifact[]> {
     const artifact = (name: string, description: string, parts: Part[]): Artifact => ({ artifactId: randomUUID(), name, description, parts, metadata: undefined, extensions: [] });
     const workspace = resolve(this.card.workspace);
-    const result = artifact("result", "The task's contract and run record", [
-      { content: { $case: "data", value: { outcome: record.outcome, summary: record.summary, questions: record.questions, recovered: record.recovered, changed_files: record.changed_files, run_id: record.run_id, error: record.error } }, metadata: undefined, filename: "", mediaType: "application/json" },
-    ]);
+    const wanted = record.changed_files.filter((f) => f.status !== "deleted").map((f) => f.path);
+    const read = await readWorkspaceFiles(workspace, wanted, { maxFileBytes: ATTACH_MAX_BYTES, maxTotalBytes: ATTACH_TOTAL_MAX_BYTES, paths: this.executor.paths });
     const files: Part[] = [];
-    for (const file of record.changed_files.filter((f) => f.status !== "deleted")) {
-      const bytes = await readFile(join(workspace, file.path)).catch(() => undefined);
-      if (bytes && bytes.length <= ATTACH_MAX_BYTES) files.push(filePart(file.path, bytes));
+    const skipped: Array<{ path: string; reason: string }> = [];
+    for (const file of read) {
+      if (file.kind === "file") files.push(filePart(file.path, file.content));
+      else if (file.kind === "link") files.push({ content: { $case: "text", value: file.target }, metadata: { link: true }, filename: file.path, mediaType: "inode/symlink" });
+      else skipped.push({ path: file.path, reason: file.reason });
     }
-    const diff = await gitDiff(workspace);
-    return [result, ...(files.length ? [artifact("changed-files", "The files the task added or modified, as they are now", files)] : []), ...(diff ? [artifact("diff", "git diff of the workspace after the task", [textPart(diff, "text/x-diff")])] : [])];
-  }
-}
-
-/** The workspace's diff against HEAD (new files are in the changed-files artifact: the index is left alone). */
-async function gitDiff(workspace: string): Promise<string | undefined> {
-  try {
-    return (await workspaceGit(workspace, ["diff", "--no-ext-diff", "--no-textconv", "HEAD", "--", "."])) || undefined;
-  } catch {
-    return undefined;
+    const diff = await workspaceDiff(workspace, { maxBytes: DIFF_MAX_BYTES, paths: this.executor.paths });
+    const result = artifact("result", "The task's contract and run record", [
+      {
+        content: { $case: "data", value: { outcome: record.outcome, summary: record.summary, questions: record.questions, recovered: record.recovered, changed_files: record.changed_files, skipped_files: skipped, workspace_notes: record.workspace_notes ?? [], diff_truncated: diff?.truncated ?? false, run_id: record.run_id, error: record.error } },
+        metadata: undefined,
+        filename: "",
+        mediaType: "application/json",
+      },
+    ]);
+    return [
+      result,
+      ...(files.length ? [artifact("changed-files", "The files the task added or modified, as they are now (links as links)", files)] : []),
+      ...(diff ? [artifact("diff", `git diff of the workspace after the task${diff.truncated ? ` (cut at ${DIFF_MAX_BYTES >> 20} MiB)` : ""}`, [textPart(diff.diff, "text/x-diff")])] : []),
+    ];
   }
 }

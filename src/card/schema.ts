@@ -43,6 +43,12 @@ export const CardSchema = z
       .max(63, "must be at most 63 characters (it names sockets, cgroups and Kubernetes pods)")
       .describe("Unique identifier for this agent"),
     workspace: z.string().min(1).describe("The agent's working directory, read-write at /workspace; relative paths are resolved against the card's folder"),
+    workdir: z
+      .string()
+      .min(1)
+      .refine((p) => !p.startsWith("/") && !p.split("/").includes(".."), "must be a path inside the workspace (relative, without '..')")
+      .optional()
+      .describe("Where the agent starts, relative to the workspace (default: its root)"),
     api_provider: z.enum(["anthropic", "openai", "ollama", "custom"]).default("anthropic"),
     api_key_file: z.string().min(1).optional().describe("Path to a file containing the upstream API key"),
     proxy: z.url().default("http://127.0.0.1:3128").describe("Egress proxy URL as seen inside the sandbox"),

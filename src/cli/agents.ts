@@ -45,6 +45,7 @@ export function registerAgents(program: Command): void {
     .command("status")
     .description("one agent's record: state, pid, card, last exit")
     .argument("<id>")
+    .option("--json", "the record as JSON (what it always prints: accepted for scripts that pass it to every command)")
     .action((id: string) => call(async (api) => void process.stdout.write(`${JSON.stringify(await api("GET", `/v1/agents/${id}`), null, 2)}\n`)));
 
   program

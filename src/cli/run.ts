@@ -120,6 +120,7 @@ function describeRun(run: RunRecord): string {
     ...run.questions.map((q) => `  ? ${q}`),
     ...(run.error ? [`  error: ${run.error.category}: ${run.error.message}`, ...(run.error.hint ? [`  hint: ${run.error.hint}`] : [])] : []),
     ...(run.changed_files.length ? ["  changed files:", ...run.changed_files.map((f) => `    ${f.status.padEnd(8)} ${f.path}`)] : ["  changed files: none"]),
+    ...(run.workspace_notes ?? []).map((note) => `  note: ${note}`),
     `  run ${run.run_id} · agent ${run.agent_id} · model ${run.model ?? "-"} · ${run.attempts.length} attempt(s) · ${run.requests} model requests, ${run.input_tokens} in / ${run.output_tokens} out tokens · ${((run.duration_ms ?? 0) / 1000).toFixed(1)} s`,
   ];
   return `${lines.join("\n")}\n`;

@@ -7,8 +7,8 @@ import { PaddockError } from "../errors/index.js";
 import type { AgentGatewayAccess } from "../gateway/index.js";
 import type { PaddockPaths } from "../paths/index.js";
 import type { RunRecord, Store } from "../store/index.js";
+import { changedFiles, workspaceState, type WorkspaceState } from "../workspace/index.js";
 import { runAttempt, type AttemptResult } from "./attempt.js";
-import { changedFiles, workspaceState } from "./changes.js";
 import { diagnose } from "./classify.js";
 import { contractInstruction, parseContract, stricterInstruction, type Contract } from "./contract.js";
 import { TaskPool } from "./pool.js";
@@ -56,6 +56,11 @@ export class Executor {
 
   constructor(private readonly options: ExecutorOptions) {}
 
+  /** Where this executor's runs keep their state (and inspections their tool trees). */
+  get paths(): PaddockPaths {
+    return this.options.paths;
+  }
+
   async run(task: TaskRequest, onEvent: (event: TaskEvent) => void = () => undefined): Promise<RunRecord> {
     const { card } = task;
     const settings = this.options.settings;
@@ -83,7 +88,9 @@ export class Executor {
       run.state = "running";
       await this.options.store.saveRun(run);
       const workspace = resolve(task.workspace ?? card.workspace);
-      const before = await workspaceState(workspace);
+      // The snapshot before the task is read while the key and the exits are set up; the agent starts only after it.
+      const snapshot = workspaceState(workspace, this.options.paths);
+      snapshot.catch(() => undefined);
       key = await this.options.gateway.mintTask(card.agent_id, runId, [...new Set([model, structurerModel, card.small_model].filter((m): m is string => !!m))]);
       let egressSocket: string | undefined;
       if (card.allowed_hosts.length > 0) {
@@ -95,9 +102,16 @@ export class Executor {
           egressAttached = true;
         }
       }
+      const before: WorkspaceState = await snapshot;
       const contract = await this.attempts(task, run, { key, models, model, structurerModel, workspace, egressSocket }, onEvent, log);
       if (contract) Object.assign(run, { outcome: contract.outcome, summary: contract.summary, questions: contract.questions ?? [] });
-      run.changed_files = changedFiles(before, await workspaceState(workspace));
+      const after = await workspaceState(workspace, this.options.paths);
+      run.changed_files = changedFiles(before, after);
+      const notes = [...new Set([...before.notes, ...after.notes])];
+      if (notes.length) {
+        run.workspace_notes = notes;
+        log({ level: "warn", msg: "the workspace could not be read in full", notes });
+      }
     } catch (err) {
       run.outcome = "ERROR";
       run.error ??= err instanceof PaddockError ? { category: "Setup", message: err.describe(), hint: err.hint ?? "" } : { category: "Setup", message: (err as Error).message, hint: "" };

@@ -2,4 +2,3 @@ export { Executor, type ExecutorOptions, type TaskEvent, type TaskRequest } from
 export { ExecutorSettingsSchema, type ExecutorSettings } from "./settings.js";
 export { ContractSchema, parseContract, type Contract } from "./contract.js";
 export { diagnose, FATAL_CATEGORIES, type Diagnosis, type FailureCategory } from "./classify.js";
-export type { ChangedFile } from "./changes.js";

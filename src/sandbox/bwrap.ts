@@ -2,7 +2,7 @@ import type { ChildProcess } from "node:child_process";
 import type { Readable, Writable } from "node:stream";
 import { startBridges } from "./bridge.js";
 import { BWRAP, hostProgram, NSENTER, SOCAT, userNamespaceProblem } from "./host.js";
-import { filesystemLayout, SANDBOX_UID, SANDBOX_WORKSPACE, type FsEntry } from "./layout.js";
+import { filesystemLayout, SANDBOX_UID, type FsEntry } from "./layout.js";
 import { processesInNamespace, signal } from "./pidns.js";
 import { RuntimeSandbox } from "./runner.js";
 import { SandboxError, type SandboxSpec } from "./types.js";
@@ -49,7 +49,7 @@ export class BwrapSandbox extends RuntimeSandbox {
       ...filesystemLayout(s).flatMap(toArgs),
       // The root itself is a tmpfs; make it read-only so nothing is written outside the mounts meant for it.
       "--remount-ro", "/",
-      "--chdir", SANDBOX_WORKSPACE,
+      "--chdir", s.cwd,
       "--",
       ...s.command,
     ];

@@ -4,7 +4,7 @@ import { mkdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync }
 import { dirname, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { hostProgram, RUNSC } from "./host.js";
-import { filesystemLayout, SANDBOX_WORKSPACE, type FsEntry } from "./layout.js";
+import { filesystemLayout, type FsEntry } from "./layout.js";
 import { signal } from "./pidns.js";
 import { RuntimeSandbox } from "./runner.js";
 import { SandboxError, type SandboxSpec } from "./types.js";
@@ -108,7 +108,7 @@ function writeBundle(spec: SandboxSpec): void {
       user: { uid, gid: process.getgid?.() ?? 0 },
       args: spec.command,
       env: Object.entries(spec.env).map(([k, v]) => `${k}=${v}`),
-      cwd: SANDBOX_WORKSPACE,
+      cwd: spec.cwd,
       capabilities: { bounding: [], effective: [], permitted: [], inheritable: [], ambient: [] },
       rlimits: [
         { type: "RLIMIT_NOFILE", hard: spec.limits.maxOpenFiles, soft: spec.limits.maxOpenFiles },

@@ -37,8 +37,8 @@ export function filesystemLayout(spec: SandboxSpec): FsEntry[] {
   for (const file of ETC_FILES) entries.push({ type: "bind", source: join(spec.etcDir, file), target: `/etc/${file}`, readOnly: true });
   if (existsSync(CA_CERTIFICATES)) entries.push({ type: "bind", source: CA_CERTIFICATES, target: CA_CERTIFICATES, readOnly: true });
   entries.push({ type: "tmpfs", path: "/tmp" });
-  entries.push({ type: "bind", source: spec.home, target: SANDBOX_HOME, readOnly: false });
-  entries.push({ type: "bind", source: spec.workspace, target: SANDBOX_WORKSPACE, readOnly: spec.outputDir !== undefined });
+  entries.push(spec.home ? { type: "bind", source: spec.home, target: SANDBOX_HOME, readOnly: false } : { type: "tmpfs", path: SANDBOX_HOME });
+  entries.push({ type: "bind", source: spec.workspace, target: SANDBOX_WORKSPACE, readOnly: spec.outputDir !== undefined || spec.readOnlyWorkspace === true });
   if (spec.outputDir) entries.push({ type: "bind", source: spec.outputDir, target: SANDBOX_OUTPUT, readOnly: false });
   for (const m of spec.mounts) entries.push({ type: "bind", source: m.source, target: m.target, readOnly: m.readOnly });
   return entries;

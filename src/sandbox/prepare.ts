@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import type { Card } from "../card/index.js";
 import { paddockPaths, type PaddockPaths } from "../paths/index.js";
-import { ensureEtcDir, SANDBOX_HOME, SANDBOX_PATH } from "./layout.js";
+import { ensureEtcDir, SANDBOX_HOME, SANDBOX_PATH, SANDBOX_WORKSPACE } from "./layout.js";
 import { resolveTools } from "./tools.js";
 import { SandboxError, type SandboxSpec } from "./types.js";
 
@@ -26,6 +26,10 @@ export interface PrepareOptions {
   workspace?: string;
   /** Read-only workspace mode: the workspace is read-only and this folder is writable at /output. */
   outputDir?: string;
+  /** The workspace is mounted read-only, with no /output. */
+  readOnlyWorkspace?: boolean;
+  /** HOME is an empty tmpfs instead of the agent's persistent folder (a throwaway sandbox that must carry nothing from one run to the next). */
+  ephemeralHome?: boolean;
   /** The agent's egress proxy socket: inside, 127.0.0.1:<the card's proxy port> reaches it, and the proxy variables point there. */
   egressSocket?: string;
   /** The gateway's socket and the agent's own key: inside, 127.0.0.1:4000 reaches it, and the OpenAI and Anthropic variables point there. */
@@ -58,12 +62,7 @@ export function prepareSandbox(card: Card, options: PrepareOptions = {}): Sandbo
   const outputDir = options.outputDir && resolve(options.outputDir);
   if (outputDir) mkdirSync(outputDir, { recursive: true });
   const tools = resolveTools([...card.tools, ...(options.agent?.tools ?? [])], paths.cache);
-  const home = join(paths.data, "homes", card.agent_id);
-  mkdirSync(home, { recursive: true, mode: 0o700 });
-  for (const [file, content] of Object.entries(options.agent?.homeFiles ?? {})) {
-    mkdirSync(dirname(join(home, file)), { recursive: true, mode: 0o700 });
-    writeFileSync(join(home, file), content, { mode: 0o600 });
-  }
+  const home = options.ephemeralHome ? undefined : agentHome(paths, card.agent_id, options.agent?.homeFiles ?? {});
   const name = `${card.agent_id}-${randomBytes(3).toString("hex")}`;
   return {
     name,
@@ -71,6 +70,8 @@ export function prepareSandbox(card: Card, options: PrepareOptions = {}): Sandbo
     command,
     workspace,
     outputDir,
+    cwd: card.workdir ? join(SANDBOX_WORKSPACE, card.workdir) : SANDBOX_WORKSPACE,
+    readOnlyWorkspace: options.readOnlyWorkspace,
     home,
     tools,
     etcDir: ensureEtcDir(paths.runtime),
@@ -93,6 +94,17 @@ export function prepareSandbox(card: Card, options: PrepareOptions = {}): Sandbo
     allowUnenforcedLimits: options.allowUnenforcedLimits ?? false,
     runDir: join(paths.runtime, "sandboxes", name),
   };
+}
+
+/** The agent's persistent HOME, with the files its adapter lays there. */
+function agentHome(paths: PaddockPaths, agentId: string, files: Record<string, string>): string {
+  const home = join(paths.data, "homes", agentId);
+  mkdirSync(home, { recursive: true, mode: 0o700 });
+  for (const [file, content] of Object.entries(files)) {
+    mkdirSync(dirname(join(home, file)), { recursive: true, mode: 0o700 });
+    writeFileSync(join(home, file), content, { mode: 0o600 });
+  }
+  return home;
 }
 
 const CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt";

@@ -27,7 +27,12 @@ export interface SandboxSpec {
   workspace: string;
   /** Read-only workspace mode: the workspace is mounted read-only and this folder is writable at /output. */
   outputDir?: string;
-  home: string;
+  /** Where the command starts inside (under /workspace). */
+  cwd: string;
+  /** The workspace is mounted read-only (also implied by `outputDir`). */
+  readOnlyWorkspace?: boolean;
+  /** The agent's persistent HOME on the host; undefined: an empty tmpfs (a throwaway sandbox keeps nothing). */
+  home?: string;
   tools: ToolTree;
   /** Generated /etc files (passwd, group, hosts, nsswitch.conf) on the host. */
   etcDir: string;

@@ -128,6 +128,8 @@ export const RunRecordSchema = z.object({
   /** Why the run failed, when it did: category (Network, Auth, Config, Path, Model, RateLimit, Timeout, Contract), evidence, hint. */
   error: z.object({ category: z.string(), message: z.string(), hint: z.string() }).nullable(),
   changed_files: z.array(z.object({ path: z.string(), status: z.string() })),
+  /** What of the workspace could not be read when its changes were computed (absent: all of it was). */
+  workspace_notes: z.array(z.string()).optional(),
   input_tokens: z.number().int(),
   output_tokens: z.number().int(),
   requests: z.number().int(),

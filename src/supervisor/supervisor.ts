@@ -9,7 +9,7 @@ import type { PaddockPaths } from "../paths/index.js";
 import { adoptSandbox, createSandbox, prepareSandbox, processStart, recordedExitCode, type ExitReport, type Sandbox } from "../sandbox/index.js";
 import { planCgroups } from "../cgroups/index.js";
 import { FINAL_STATES, type AgentRecord, type Store } from "../store/index.js";
-import { agentWorktree, dropWorktree, type AgentWorktree } from "./worktree.js";
+import { agentWorktree, dropWorktree, importWorktreeBranch, type AgentWorktree } from "../workspace/index.js";
 
 export interface SupervisorOptions {
   store: Store;
@@ -44,7 +44,8 @@ interface Live {
 }
 
 /** The card as the supervisor keeps it: a worker is marked, so that a restart or a new daemon keeps it one. */
-type StoredCard = Card & { paddock_worker?: boolean };
+/** The card as stored: a worker flag, and a worker's own clone (its branch is brought into the repository when it ends). */
+type StoredCard = Card & { paddock_worker?: boolean; paddock_worktree?: AgentWorktree };
 
 const GRACE_MS = 10_000;
 const SIZE_SAMPLES = 1800;
@@ -120,14 +121,19 @@ export class Supervisor {
     }
     let tree: AgentWorktree | undefined;
     try {
-      tree = options.worktree ? await agentWorktree(card.workspace, id, join(this.options.paths.data, "worktrees")) : undefined;
+      tree = options.worktree ? await agentWorktree(card.workspace, id, join(this.options.paths.data, "worktrees"), this.options.paths) : undefined;
       if (tree) {
-        record.card = { ...record.card, workspace: tree.workspace };
+        const workdir = join(tree.workdir, card.workdir ?? "");
+        record.card = { ...record.card, workspace: tree.workspace, ...(workdir !== "." ? { workdir } : {}), paddock_worktree: tree };
         await this.options.store.updateAgent(id, { card: record.card });
       }
       await this.launch(id, record.card as Card, 0);
     } catch (err) {
-      if (tree) await dropWorktree(card.workspace, tree);
+      if (tree) {
+        await dropWorktree(tree, this.options.paths);
+        record.card = { ...record.card, paddock_worktree: undefined };
+        await this.options.store.updateAgent(id, { card: record.card });
+      }
       await this.finish(id, { state: "failed", error: err instanceof PaddockError ? err.describe() : (err as Error).message });
       throw err;
     }
@@ -299,7 +305,20 @@ export class Supervisor {
     this.options.onEnded?.(id);
     await this.options.egress?.detach(id);
     await this.options.gateway?.revoke(id);
+    await this.importBranch(id);
     await this.options.store.updateAgent(id, { pid: null, ended_at: new Date().toISOString(), ...patch });
+  }
+
+  /** A worker with a clone of its own: its branch's commits go into the repository it was cloned from. */
+  private async importBranch(id: string): Promise<void> {
+    const tree = ((await this.options.store.getAgent(id))?.card as StoredCard | undefined)?.paddock_worktree;
+    if (!tree) return;
+    try {
+      const moved = await importWorktreeBranch(tree, this.options.paths);
+      this.options.log?.({ msg: moved ? "the agent's commits are on its branch in the repository" : "the agent made no commits on its branch", agent_id: id, branch: tree.branch, repository: tree.repository });
+    } catch (err) {
+      this.options.log?.({ level: "error", msg: (err as PaddockError).describe?.() ?? (err as Error).message, agent_id: id, branch: tree.branch });
+    }
   }
 
   /**

@@ -1,0 +1,10 @@
+/**
+ * Looking at what an agent wrote: changed files, file contents, diffs, and
+ * workers' own clones. Every read and every git command on an agent-writable
+ * folder runs inside a throwaway sandbox (`inspect`); host code only parses
+ * the bounded bytes it prints. No other module may run git or read a workspace.
+ */
+export { changedFiles, workspaceState, type ChangedFile, type WorkspaceState } from "./changes.js";
+export { readWorkspaceFiles, workspaceDiff, type WorkspaceFile } from "./files.js";
+export { agentWorktree, dropWorktree, importWorktreeBranch, repositoryOf, type AgentWorktree } from "./clone.js";
+export { WorkspaceError } from "./inspect.js";
