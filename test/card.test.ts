@@ -88,15 +88,46 @@ describe("paddock card", () => {
   it("validate prints every problem with file:line and exits 1; valid cards exit 0", async () => {
     const { dir } = scratch();
     writeFileSync(join(dir, "bad.yaml"), "agent_id: x\nworkspce: /w\n");
-    const bad = await paddock(["card", "validate", join(SEEDS, "alpha-001.json"), join(dir, "bad.yaml")]);
+    const bad = await paddock(["card", "validate", "--schema-only", join(SEEDS, "alpha-001.json"), join(dir, "bad.yaml")]);
     assert.equal(bad.code, 1);
     assert.match(bad.stdout, /alpha-001\.json: ok \(alpha-001\)/);
     assert.match(bad.stderr, /bad\.yaml:2:1: workspce: unknown field \(did you mean 'workspace'\?\)/);
     assert.match(bad.stderr, /bad\.yaml:1:1: workspace: is required/);
-    const good = await paddock(["card", "validate", "--json", ...readdirSync(SEEDS).map((f) => join(SEEDS, f))]);
+    // The seeds' workspaces are on their authors' hosts: checked as cards alone.
+    const good = await paddock(["card", "validate", "--schema-only", "--json", ...readdirSync(SEEDS).map((f) => join(SEEDS, f))]);
     assert.equal(good.code, 0, good.stderr);
     const results = JSON.parse(good.stdout) as Array<{ valid: boolean }>;
     assert.ok(results.every((r) => r.valid));
+  });
+
+  it("validate checks the card against this host: a tool not installed, a missing workspace or mount source, each at its line", async () => {
+    const { dir } = scratch();
+    writeFileSync(join(dir, "host.yaml"), `agent_id: h\nworkspace: ${join(dir, "nowhere")}\ntools:\n  - sh\n  - no-such-tool-here\nmounts:\n  - { source: ${join(dir, "gone")}, target: /data }\n`);
+    const r = await paddock(["card", "validate", join(dir, "host.yaml")]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /host\.yaml:2:\d+: workspace: .*nowhere does not exist/);
+    assert.match(r.stderr, /host\.yaml:5:\d+: tools\[1\]: unknown tool 'no-such-tool-here'/);
+    assert.match(r.stderr, /host\.yaml:7:\d+: mounts\[0\]\.source: .*gone does not exist/);
+    assert.equal((await paddock(["card", "validate", "--schema-only", join(dir, "host.yaml")])).code, 0);
+  });
+
+  it("refuses wildcards over a public suffix, and wants shared suffixes acknowledged (then warns)", async () => {
+    const { dir } = scratch();
+    const card = (hosts: string[], extra = "") => {
+      writeFileSync(join(dir, "w.yaml"), `agent_id: w\nworkspace: ${dir}\ntools: [sh]\nallowed_hosts:\n${hosts.map((h) => `  - "${h}"\n`).join("")}${extra}`);
+      return paddock(["card", "validate", join(dir, "w.yaml")]);
+    };
+    for (const rule of ["*.com", "*.co.uk"]) {
+      const r = await card(["api.example.com", rule]);
+      assert.equal(r.code, 1, rule);
+      assert.match(r.stderr, new RegExp(`w\\.yaml:6:\\d+: allowed_hosts\\[1\\]: '\\${rule}' covers the public suffix '${rule.slice(2).replace(".", "\\.")}'`));
+    }
+    const shared = await card(["*.github.io"]);
+    assert.equal(shared.code, 1);
+    assert.match(shared.stderr, /allowed_hosts\[0\]: '\*\.github\.io' covers 'github\.io', a suffix where anyone can publish .* add 'github\.io' to acknowledge_shared_suffixes/);
+    const acknowledged = await card(["*.github.io", "*.example.com", "*.internal"], "acknowledge_shared_suffixes: [github.io]\n");
+    assert.equal(acknowledged.code, 0, acknowledged.stderr);
+    assert.match(acknowledged.stderr, /w\.yaml:5:\d+: allowed_hosts\[0\]: warning: '\*\.github\.io' lets the agent reach every site published under github\.io/);
   });
 
   it("schema prints the JSON Schema generated from the validating schema", async () => {

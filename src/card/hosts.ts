@@ -1,10 +1,14 @@
 import { BlockList, isIP } from "node:net";
+import { parse as parseDomain } from "tldts";
 
 /**
  * One entry of a card's `allowed_hosts`:
  *   example.com          that name; port 80 for http, 443 for CONNECT/https
  *   example.com:8443     that name, that port only
- *   *.example.com        any subdomain (not example.com itself, not evilexample.com)
+ *   *.example.com        any subdomain (not example.com itself, not evilexample.com);
+ *                        refused over a public suffix (*.com, *.co.uk: the Public
+ *                        Suffix List's ICANN section), marked `shared` over a suffix
+ *                        of its private section (*.github.io: anyone can publish there)
  *   *                    any public name on the default ports
  *   10.0.0.5, [::1]:8080, 10.0.0.0/8, 10.0.0.0/8:5432
  *                        an address or range, named explicitly: the only way to
@@ -12,7 +16,7 @@ import { BlockList, isIP } from "node:net";
  */
 export type HostRule =
   | { kind: "name"; text: string; name: string; port?: number }
-  | { kind: "suffix"; text: string; suffix: string; port?: number }
+  | { kind: "suffix"; text: string; suffix: string; port?: number; shared?: boolean }
   | { kind: "any"; text: string; port?: number }
   | { kind: "address"; text: string; network: BlockList; port?: number };
 
@@ -45,5 +49,10 @@ export function parseHostRule(text: string): HostRule | string {
   if (!/^(?=.{1,253}$)([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)*\.?$/.test(name)) {
     return `'${host}' is not a host name, *.domain, address or CIDR`;
   }
-  return host.startsWith("*.") ? { kind: "suffix", text, suffix: name, port } : { kind: "name", text, name, port };
+  if (!host.startsWith("*.")) return { kind: "name", text, name, port };
+  const psl = parseDomain(name, { allowPrivateDomains: true });
+  if (psl.publicSuffix === name && psl.isIcann) {
+    return `'${host}' covers the public suffix '${name}': anyone can register a name under it, so this would allow a large part of the internet; name the hosts, or *.your-domain.${name}`;
+  }
+  return { kind: "suffix", text, suffix: name, port, ...(psl.publicSuffix === name && psl.isPrivate ? { shared: true } : {}) };
 }

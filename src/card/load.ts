@@ -3,19 +3,32 @@ import { dirname, extname, resolve } from "node:path";
 import type { z } from "zod";
 import { CardError, type CardProblem } from "./errors.js";
 import type { FieldPath, Locator } from "./locate.js";
-import { CardSchema, MountSchema, ResourceLimitsSchema, type Card } from "./schema.js";
+import { CardSchema, cardWarnings, MountSchema, ResourceLimitsSchema, type Card } from "./schema.js";
 
 export interface LoadedCard {
   /** The validated card, defaults applied, relative paths resolved against the card's folder. */
   card: Card;
   file: string;
+  /** Allowed, but worth a second look (a shared suffix acknowledged, the seccomp filter off). */
+  warnings: CardProblem[];
+}
+
+/** A problem found in a valid card by looking at this host (a tool not installed, a workspace missing). */
+export interface CardFinding {
+  path: FieldPath;
+  message: string;
+}
+
+export interface LoadOptions {
+  /** Checks against this host; what it finds makes the card invalid here. */
+  hostCheck?: (card: Card) => CardFinding[];
 }
 
 type Format = "json" | "yaml" | "toml";
 
 const FORMATS: Record<string, Format> = { ".json": "json", ".yaml": "yaml", ".yml": "yaml", ".toml": "toml" };
 
-export async function loadCard(file: string): Promise<LoadedCard> {
+export async function loadCard(file: string, options: LoadOptions = {}): Promise<LoadedCard> {
   const path = resolve(file);
   const format = FORMATS[extname(path).toLowerCase()];
   if (!format) {
@@ -38,7 +51,15 @@ export async function loadCard(file: string): Promise<LoadedCard> {
     const locate = format === "toml" ? tomlLocator(text) : yamlLocator(text);
     throw new CardError("card_invalid", result.error.issues.flatMap((issue) => toProblems(file, issue, locate)));
   }
-  return { card: resolvePaths(result.data, dirname(path)), file: path };
+  const card = resolvePaths(result.data, dirname(path));
+  const found = options.hostCheck?.(card) ?? [];
+  const warned = cardWarnings(card);
+  if (found.length === 0 && warned.length === 0) return { card, file: path, warnings: [] };
+  const { tomlLocator, yamlLocator } = await import("./locate.js");
+  const locate = format === "toml" ? tomlLocator(text) : yamlLocator(text);
+  const located = (f: CardFinding): CardProblem => ({ file, ...locate(f.path), field: fieldName(f.path), message: f.message });
+  if (found.length) throw new CardError("card_invalid", found.map(located));
+  return { card, file: path, warnings: warned.map(located) };
 }
 
 /** Each format's parser is loaded only for a card in that format: start-up time counts for `paddock exec`. */

@@ -62,6 +62,10 @@ export const CardSchema = z
       )
       .default([])
       .describe("Hosts the agent may reach through the egress proxy: name, name:port, *.domain, *, or an explicit address or CIDR (the only way to reach private addresses)"),
+    acknowledge_shared_suffixes: z
+      .array(z.string().min(1))
+      .default([])
+      .describe("Suffixes of the Public Suffix List's private section (github.io, vercel.app: anyone can publish under them) that a '*.suffix' rule in allowed_hosts may cover; naming one here says you mean every site under it"),
     ttl_seconds: z.number().int().min(0).default(0).describe("End the whole process tree after N seconds (0 = no limit)"),
     environment: z.record(envName, z.string()).default({}).describe("Additional environment variables"),
     a2a_port: z.number().int().min(1).max(65535).optional().describe("Port of the agent's A2A server"),
@@ -89,6 +93,16 @@ export const CardSchema = z
     if (card.kind === "command" && !card.command) {
       ctx.addIssue({ code: "custom", path: ["command"], message: "is required when kind is 'command'" });
     }
+    card.allowed_hosts.forEach((rule, i) => {
+      const parsed = parseHostRule(rule);
+      if (typeof parsed !== "string" && parsed.kind === "suffix" && parsed.shared && !card.acknowledge_shared_suffixes.includes(parsed.suffix)) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["allowed_hosts", i],
+          message: `'${rule}' covers '${parsed.suffix}', a suffix where anyone can publish (the Public Suffix List's private section): name the sites, or add '${parsed.suffix}' to acknowledge_shared_suffixes if you mean all of them`,
+        });
+      }
+    });
     card.mounts.forEach((mount, i) => {
       if (RESERVED_TARGETS.some((r) => mount.target === r || mount.target.startsWith(`${r}/`)) || mount.target === "/") {
         ctx.addIssue({ code: "custom", path: ["mounts", i, "target"], message: `may not cover ${mount.target}: paddock owns it` });
@@ -102,6 +116,16 @@ export type CardInput = z.input<typeof CardSchema>;
 export type ResourceLimits = z.output<typeof ResourceLimitsSchema>;
 export type Mount = z.output<typeof MountSchema>;
 export type Permission = z.output<typeof PermissionSchema>;
+
+/** What is allowed but worth a second look: each with the field it concerns. */
+export function cardWarnings(card: Card): Array<{ path: Array<string | number>; message: string }> {
+  return card.allowed_hosts.flatMap((rule, i) => {
+    const parsed = parseHostRule(rule);
+    return typeof parsed !== "string" && parsed.kind === "suffix" && parsed.shared
+      ? [{ path: ["allowed_hosts", i], message: `'${rule}' lets the agent reach every site published under ${parsed.suffix} (acknowledged in acknowledge_shared_suffixes)` }]
+      : [];
+  });
+}
 
 export function cardJsonSchema(): Record<string, unknown> {
   return { $schema: "https://json-schema.org/draft/2020-12/schema", ...z.toJSONSchema(CardSchema, { io: "input" }) };

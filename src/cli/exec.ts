@@ -6,7 +6,7 @@ import { cardField } from "../cgroups/index.js";
 import { createSandbox, exitStatus, prepareSandbox, type BackendName, type ExitReport, type Sandbox } from "../sandbox/index.js";
 import type { EgressService } from "../egress/index.js";
 import { paddockPaths } from "../paths/index.js";
-import { EXIT, report } from "./fail.js";
+import { EXIT, report, warnAbout } from "./fail.js";
 
 interface ExecOptions {
   card: string;
@@ -57,7 +57,8 @@ async function runExec(command: string[], opts: ExecOptions): Promise<number> {
   let sandbox: Sandbox;
   let egress: EgressService | undefined;
   try {
-    const { card } = await loadCard(opts.card);
+    const { card, warnings } = await loadCard(opts.card);
+    warnAbout(warnings);
     // An agent with allowed_hosts gets exactly one way out: paddock's egress proxy, run in this process.
     let egressSocket: string | undefined;
     if (card.allowed_hosts.length > 0) {

@@ -1,3 +1,4 @@
+import { formatProblem, type CardProblem } from "../card/index.js";
 import { isPaddockError } from "../errors/index.js";
 
 /** Exit statuses of paddock's own commands (exec passes the command's through instead). */
@@ -11,4 +12,9 @@ export function report(err: unknown, status: number = EXIT.paddockError): number
     process.stderr.write(`paddock: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
   }
   return status;
+}
+
+/** A card's warnings, one line each on stderr, where every command that loads a card shows them. */
+export function warnAbout(warnings: CardProblem[]): void {
+  for (const w of warnings) process.stderr.write(`${formatProblem({ ...w, message: `warning: ${w.message}` })}\n`);
 }

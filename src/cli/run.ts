@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import { CardError, loadCard } from "../card/index.js";
 import { paddockPaths } from "../paths/index.js";
 import type { RunRecord } from "../store/index.js";
-import { EXIT, report } from "./fail.js";
+import { EXIT, report, warnAbout } from "./fail.js";
 import { printTable } from "./table.js";
 
 interface RunOptions {
@@ -85,7 +85,8 @@ async function runTask(prompt: string, opts: RunOptions): Promise<number> {
   const onSignal = () => controller.abort();
   process.once("SIGINT", onSignal).once("SIGTERM", onSignal);
   try {
-    const { card } = await loadCard(opts.card);
+    const { card, warnings } = await loadCard(opts.card);
+    warnAbout(warnings);
     local = await startLocal({ configFile: opts.config, paths: paddockPaths(), log: (f) => (opts.quiet || opts.json ? undefined : process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), level: "info", ...f })}\n`)) });
     if (local.smoke) {
       process.stderr.write(

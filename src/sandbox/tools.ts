@@ -65,15 +65,8 @@ function computeClosure(tools: readonly string[]): ToolClosure {
   const interpreters = new Set<string>();
   for (const tool of new Set(tools)) {
     const bundle = BUNDLES[tool];
-    const mainPath = tool.startsWith("/") ? (isFile(tool) ? tool : undefined) : findProgram(bundle?.main ?? tool);
-    if (!mainPath) {
-      throw new ToolError(
-        "tool_unknown",
-        bundle ? `tool '${tool}' is not installed on this host (no '${bundle.main}' on ${HOST_PATH.join(":")})` : `unknown tool '${tool}': it is neither a paddock bundle, nor a program on this host's PATH, nor an existing file`,
-        `tools: ${tool}`,
-        bundle ? `install it: apt-get install ${bundle.debian}` : `known bundles: ${Object.keys(BUNDLES).join(", ")}; or install the program on the host`,
-      );
-    }
+    const mainPath = locateTool(tool);
+    if (!mainPath) throw missingTool(tool);
     if (tool.startsWith("/")) {
       const source = realpathSync(mainPath);
       placed.push({ source, target: toolPathInside(tool) });
@@ -99,6 +92,26 @@ function computeClosure(tools: readonly string[]): ToolClosure {
   for (const interpreter of interpreters) classify(walker.add(interpreter), elfFiles, interpreters);
   for (const lib of sharedLibraries([...elfFiles])) walker.add(lib);
   return { binds: walker.binds(), symlinks: walker.symlinks(), executables, placed };
+}
+
+/** Where a card's tool is on this host: an absolute path, a bundle's main program, or a program on PATH. */
+function locateTool(tool: string): string | undefined {
+  return tool.startsWith("/") ? (isFile(tool) ? tool : undefined) : findProgram(BUNDLES[tool]?.main ?? tool);
+}
+
+/** The tools of a list that this host does not have, each with the reason and the fix. */
+export function missingTools(tools: readonly string[]): Array<{ tool: string; error: ToolError }> {
+  return [...new Set(tools)].filter((tool) => !locateTool(tool)).map((tool) => ({ tool, error: missingTool(tool) }));
+}
+
+function missingTool(tool: string): ToolError {
+  const bundle = BUNDLES[tool];
+  return new ToolError(
+    "tool_unknown",
+    bundle ? `tool '${tool}' is not installed on this host (no '${bundle.main}' on ${HOST_PATH.join(":")})` : `unknown tool '${tool}': it is neither a paddock bundle, nor a program on this host's PATH, nor an existing file`,
+    `tools: ${tool}`,
+    bundle ? `install it: apt-get install ${bundle.debian}` : `known bundles: ${Object.keys(BUNDLES).join(", ")}; or install the program on the host`,
+  );
 }
 
 function findProgram(name: string): string | undefined {
