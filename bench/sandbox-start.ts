@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { loadCard } from "../src/card/index.js";
 import { paddockPaths } from "../src/paths/index.js";
 import { BWRAP, createSandbox, hostProgram, prepareSandbox, RUNSC, type BackendName } from "../src/sandbox/index.js";
+import type { SeccompProfile } from "../src/seccomp/index.js";
 import { CLI } from "../test/helpers.js";
 import { percentile, printTable, sample, type Row } from "./stats.js";
 
@@ -22,8 +23,8 @@ export async function main(): Promise<void> {
   const workspace = join(dir, "ws");
   mkdirSync(workspace);
   const cardFile = join(dir, "card.json");
-  const cardFor = async (backend: BackendName) => {
-    writeFileSync(cardFile, JSON.stringify({ agent_id: "bench", workspace, kind: "command", command: ["true"], backend, tools: ["sh", "coreutils"] }));
+  const cardFor = async (backend: BackendName, seccomp: SeccompProfile = "default") => {
+    writeFileSync(cardFile, JSON.stringify({ agent_id: "bench", workspace, kind: "command", command: ["true"], backend, seccomp, tools: ["sh", "coreutils"] }));
     return (await loadCard(cardFile)).card;
   };
   const bwrap = hostProgram(BWRAP);
@@ -31,9 +32,9 @@ export async function main(): Promise<void> {
   const paths = paddockPaths(env);
   const n = Number(process.env.BENCH_N ?? 50);
 
-  const library = (backend: BackendName, command: string[]) => async () => {
+  const library = (backend: BackendName, command: string[], seccomp: SeccompProfile = "default") => async () => {
     const started = performance.now();
-    const sandbox = createSandbox(prepareSandbox(await cardFor(backend), { command, paths, stdio: "pipe" }), backend);
+    const sandbox = createSandbox(prepareSandbox(await cardFor(backend, seccomp), { command, paths, stdio: "pipe", allowUnconfinedSeccomp: true }), backend);
     await sandbox.start();
     let out = "";
     sandbox.stdout!.on("data", (d: Buffer) => (out += d.toString()));
@@ -64,6 +65,22 @@ export async function main(): Promise<void> {
     { name: "paddock exec CLI (bwrap): first instruction", samples: await sample(n, async () => (await cardFor("bwrap"), timedFirst([process.execPath, CLI, "exec", "--card", cardFile, "--", ...date], env)), "cli") },
   ];
   printTable("time to the first instruction inside (bwrap)", first, "minimal bwrap: first instruction");
+
+  // The seccomp filter alone: the same library start with it off, interleaved in one loop so drift hits both alike.
+  const withFilter: number[] = [];
+  const withoutFilter: number[] = [];
+  for (let i = 0; i < n; i++) {
+    withFilter.push(await library("bwrap", date)());
+    withoutFilter.push(await library("bwrap", date, "unconfined")());
+  }
+  const filterRows: Row[] = [
+    { name: "paddock library, seccomp unconfined", samples: withoutFilter },
+    { name: "paddock library, seccomp default", samples: withFilter },
+  ];
+  printTable("time to the first instruction inside, with and without the seccomp filter (bwrap)", filterRows, "paddock library, seccomp unconfined");
+  const filterCost = percentile(withFilter, 50) - percentile(withoutFilter, 50);
+  console.log(`
+the seccomp filter adds, p50: ${filterCost.toFixed(2)} ms to sandbox start (target under 1 ms): ${filterCost < 1 ? "met" : "NOT met"}`);
 
   const overhead = percentile(rows[2]!.samples, 50) - percentile(rows[1]!.samples, 50);
   console.log(`\npaddock's setup overhead over a minimal bwrap, p50: ${overhead.toFixed(2)} ms (target <= 15 ms): ${overhead <= 15 ? "met" : "NOT met"}`);

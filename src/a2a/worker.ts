@@ -57,7 +57,8 @@ export class WorkerExecutor implements AgentExecutor {
     };
     try {
       status(TaskState.TASK_STATE_WORKING, `${this.card.kind} is starting in its sandbox`);
-      const record = await this.executor.run({ card: this.card, prompt: messageText(context.userMessage.parts), signal: controller.signal }, (event) => {
+      const allowUnconfinedSeccomp = (this.card as { paddock_allow_unconfined_seccomp?: boolean }).paddock_allow_unconfined_seccomp === true;
+      const record = await this.executor.run({ card: this.card, prompt: messageText(context.userMessage.parts), signal: controller.signal, allowUnconfinedSeccomp }, (event) => {
         if (event.type === "output" && event.stream === "stdout") {
           pending += event.text;
           const wait = lastSent + PROGRESS_EVERY_MS - performance.now();

@@ -80,6 +80,10 @@ export const CardSchema = z
       .describe(`Executables present inside the sandbox (bundles such as 'coreutils', any program on the host's PATH, or an absolute path); default ${DEFAULT_TOOLS.join(", ")}`),
     mounts: z.array(MountSchema).default([]).describe("Extra bind mounts"),
     backend: z.enum(["bwrap", "gvisor"]).default("bwrap").describe("Sandbox backend"),
+    seccomp: z
+      .enum(["default", "strict", "unconfined"])
+      .default("default")
+      .describe("System call filter: default (Docker's denials plus io_uring, eBPF, keyrings, userfaultfd, the mount API, new namespaces), strict (also no tracing, only local and IP sockets), or unconfined (none; needs --allow-unconfined-seccomp on the command line)"),
     restart: z
       .strictObject({
         policy: z.enum(["never", "on-failure"]).default("never"),
@@ -119,12 +123,14 @@ export type Permission = z.output<typeof PermissionSchema>;
 
 /** What is allowed but worth a second look: each with the field it concerns. */
 export function cardWarnings(card: Card): Array<{ path: Array<string | number>; message: string }> {
-  return card.allowed_hosts.flatMap((rule, i) => {
+  const shared = card.allowed_hosts.flatMap((rule, i) => {
     const parsed = parseHostRule(rule);
     return typeof parsed !== "string" && parsed.kind === "suffix" && parsed.shared
       ? [{ path: ["allowed_hosts", i], message: `'${rule}' lets the agent reach every site published under ${parsed.suffix} (acknowledged in acknowledge_shared_suffixes)` }]
       : [];
   });
+  const unconfined = card.seccomp === "unconfined" ? [{ path: ["seccomp"], message: "no system call filter: the agent can make every call the kernel offers an unprivileged process (io_uring, eBPF, userfaultfd ...)" }] : [];
+  return [...shared, ...unconfined];
 }
 
 export function cardJsonSchema(): Record<string, unknown> {

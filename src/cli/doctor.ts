@@ -60,16 +60,24 @@ function probes(configFile?: string): Array<[string, Probe]> {
       const { hostProgram, NSENTER, SOCAT } = await import("../sandbox/index.js");
       return { ok: true, detail: `${hostProgram(SOCAT)}, ${hostProgram(NSENTER)} (the network exits of sandboxes)` };
     }],
+    ["seccomp", async () => {
+      const { hostArch, kernelSeccomp } = await import("../seccomp/index.js");
+      const kernel = kernelSeccomp();
+      const arch = hostArch();
+      if (!kernel.filters || !kernel.errno) return { ok: false, detail: "this kernel has no seccomp filters with the errno action", fix: "use a kernel built with CONFIG_SECCOMP_FILTER (every distribution kernel is); or, knowingly, cards with seccomp: unconfined and --allow-unconfined-seccomp" };
+      if (!arch) return { ok: false, detail: `paddock has no filter for ${process.arch}`, fix: "cards need seccomp: unconfined and --allow-unconfined-seccomp here (x86-64 and aarch64 are supported)" };
+      return { ok: true, detail: `kernel filters supported; sandboxes get the 'default' profile on ${arch} (cards may ask for 'strict')`, fix: "a card with seccomp: unconfined runs only with --allow-unconfined-seccomp, and is warned about" };
+    }],
     ["a real sandbox", async () => {
       const { CardSchema } = await import("../card/index.js");
       const { createSandbox, prepareSandbox } = await import("../sandbox/index.js");
       const workspace = mkdtempSync(join(tmpdir(), "paddock-doctor-"));
       try {
-        const card = CardSchema.parse({ agent_id: "paddock-doctor", workspace, kind: "command", command: ["sh", "-c", "test \"$(id -u)\" = 1000 && test -d /workspace"], tools: ["sh", "coreutils"] });
+        const card = CardSchema.parse({ agent_id: "paddock-doctor", workspace, kind: "command", command: ["sh", "-c", "test \"$(id -u)\" = 1000 && test -d /workspace && grep -q '^Seccomp:[[:space:]]*2' /proc/self/status"], tools: ["sh", "coreutils", "grep"] });
         const sandbox = createSandbox(prepareSandbox(card, { stdio: "ignore", paths: paddockPaths() }));
         await sandbox.start();
         const exit = await sandbox.wait();
-        return exit.code === 0 ? { ok: true, detail: `started and ended a bwrap sandbox in ${exit.durationMs} ms` } : { ok: false, detail: `the sandbox's check failed (${exit.cause}, code ${exit.code})`, fix: "run `paddock exec --card examples/cards/demo.yaml -- sh` to see its output" };
+        return exit.code === 0 ? { ok: true, detail: `started and ended a bwrap sandbox (uid 1000, seccomp filter on) in ${exit.durationMs} ms` } : { ok: false, detail: `the sandbox's check failed (${exit.cause}, code ${exit.code})`, fix: "run `paddock exec --card examples/cards/demo.yaml -- sh` to see its output" };
       } finally {
         rmSync(workspace, { recursive: true, force: true });
       }

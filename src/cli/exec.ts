@@ -15,6 +15,7 @@ interface ExecOptions {
   output?: string;
   backend?: BackendName;
   allowUnenforcedLimits?: boolean;
+  allowUnconfinedSeccomp?: boolean;
   report?: string;
   grace: string;
 }
@@ -29,6 +30,7 @@ export function registerExec(program: Command): void {
     .option("--output <dir>", "writable folder, mounted at /output")
     .addOption(new Option("--backend <name>", "sandbox backend (default: the card's)").choices(["bwrap", "gvisor"]))
     .option("--allow-unenforced-limits", "start even if this host cannot enforce some resource limits")
+    .option("--allow-unconfined-seccomp", "run a card that sets seccomp: unconfined (no system call filter)")
     .option("--report <file>", "write a JSON exit report (cause, code, duration, peak memory) to this file")
     .option("--grace <seconds>", "on SIGINT/SIGTERM, seconds between SIGTERM and SIGKILL inside", "5")
     .argument("[command...]", "the command and its arguments (after --); default: the card's command")
@@ -73,6 +75,7 @@ async function runExec(command: string[], opts: ExecOptions): Promise<number> {
       outputDir: opts.readOnlyWorkspace ? opts.output : undefined,
       stdio: "inherit",
       allowUnenforcedLimits: opts.allowUnenforcedLimits,
+      allowUnconfinedSeccomp: opts.allowUnconfinedSeccomp,
       term: process.stdout.isTTY ? process.env.TERM : undefined,
     });
     sandbox = createSandbox(spec, opts.backend ?? card.backend);

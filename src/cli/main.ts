@@ -7,6 +7,7 @@ import { registerDoctor } from "./doctor.js";
 import { registerEgress } from "./egress.js";
 import { registerExec } from "./exec.js";
 import { registerGateway } from "./gateway.js";
+import { registerSeccomp } from "./seccomp.js";
 import { registerSystemd } from "./systemd.js";
 import { registerMcp } from "./mcp.js";
 import { registerRun } from "./run.js";
@@ -21,6 +22,12 @@ const program = new Command("paddock")
     process.exit(err.exitCode === 0 ? EXIT.ok : EXIT.usage);
   });
 
+// Output piped into `head` and the like: the reader is gone, nothing more to say.
+process.stdout.on("error", (err: NodeJS.ErrnoException) => {
+  if (err.code === "EPIPE") process.exit(EXIT.ok);
+  throw err;
+});
+
 registerUp(program);
 registerAgents(program);
 registerCard(program);
@@ -32,5 +39,6 @@ registerMcp(program);
 registerEgress(program);
 registerGateway(program);
 registerSystemd(program);
+registerSeccomp(program);
 
 await program.parseAsync(process.argv);

@@ -12,6 +12,7 @@ interface RunOptions {
   config?: string;
   json?: boolean;
   quiet?: boolean;
+  allowUnconfinedSeccomp?: boolean;
 }
 
 /** Exit statuses of `paddock run`, by outcome. */
@@ -26,6 +27,7 @@ export function registerRun(program: Command): void {
     .option("--workspace <dir>", "use this folder as /workspace instead of the card's")
     .option("--config <file>", "paddock.yaml: model servers (LiteLLM's format) and executor settings (default: ./paddock.yaml, then ~/.config/paddock/paddock.yaml; none: the built-in scripted smoke-test model)")
     .option("--json", "print the run record as JSON on stdout")
+    .option("--allow-unconfined-seccomp", "run a card that sets seccomp: unconfined (no system call filter)")
     .option("-q, --quiet", "do not show the agent's output while it works")
     .argument("<prompt>", "what the agent should do")
     .addHelpText(
@@ -95,7 +97,7 @@ async function runTask(prompt: string, opts: RunOptions): Promise<number> {
       );
     }
     const progress = !opts.quiet && !opts.json;
-    const run = await local.executor.run({ card, prompt, model: opts.model, workspace: opts.workspace, signal: controller.signal }, (event) => {
+    const run = await local.executor.run({ card, prompt, model: opts.model, workspace: opts.workspace, signal: controller.signal, allowUnconfinedSeccomp: opts.allowUnconfinedSeccomp }, (event) => {
       if (!progress) return;
       if (event.type === "queued") process.stderr.write(`paddock: ${event.run_id}: waiting for ${event.pool} (position ${event.position})\n`);
       if (event.type === "attempt") process.stderr.write(`paddock: ${event.run_id}: attempt ${event.attempt} (${card.kind} in its sandbox)\n`);

@@ -15,6 +15,8 @@ export interface AttemptOptions {
   timeoutMs: number;
   inactivityMs: number | null;
   signal?: AbortSignal;
+  /** The card may turn the seccomp filter off (the command line said so). */
+  allowUnconfinedSeccomp?: boolean;
   onOutput?: (stream: "stdout" | "stderr", text: string) => void;
 }
 
@@ -38,6 +40,7 @@ export async function runAttempt(options: AttemptOptions): Promise<AttemptResult
     gateway: options.gateway,
     stdio: "pipe",
     paths: options.paths,
+    allowUnconfinedSeccomp: options.allowUnconfinedSeccomp,
   });
   const sandbox = createSandbox(spec, options.card.backend);
   await sandbox.start();

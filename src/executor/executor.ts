@@ -22,6 +22,8 @@ export interface TaskRequest {
   model?: string;
   workspace?: string;
   signal?: AbortSignal;
+  /** The card may turn the seccomp filter off (the command line said so). */
+  allowUnconfinedSeccomp?: boolean;
 }
 
 /** What a task reports while it runs (the CLI's progress, A2A's status events). */
@@ -161,6 +163,7 @@ export class Executor {
         timeoutMs: settings.timeout_seconds * 1000,
         inactivityMs: settings.inactivity_timeout_seconds === null ? null : settings.inactivity_timeout_seconds * 1000,
         signal: task.signal,
+        allowUnconfinedSeccomp: task.allowUnconfinedSeccomp,
         onOutput: (stream, text) => onEvent({ type: "output", run_id: run.run_id, stream, text }),
       });
       const record = (outcome: string) => {

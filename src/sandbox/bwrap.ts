@@ -44,6 +44,8 @@ export class BwrapSandbox extends RuntimeSandbox {
       "--info-fd", String(INFO_FD),
       ...(s.exits.length > 0 ? ["--block-fd", String(BLOCK_FD)] : []),
       ...(s.statusFile ? ["--json-status-fd", String(3 + this.extraPipes())] : []),
+      // The filter is applied last, right before the command runs: bwrap's own setup is not filtered, everything after it is.
+      ...(s.seccomp.programFile ? ["--seccomp", String(3 + this.extraPipes() + (s.statusFile ? 1 : 0))] : []),
       "--proc", "/proc",
       "--dev", "/dev",
       ...filesystemLayout(s).flatMap(toArgs),
@@ -61,7 +63,8 @@ export class BwrapSandbox extends RuntimeSandbox {
   }
 
   protected override extraFiles(): number[] {
-    return this.spec.statusFile ? [this.openForChild(this.spec.statusFile, "w")] : [];
+    const { statusFile, seccomp } = this.spec;
+    return [...(statusFile ? [this.openForChild(statusFile, "w")] : []), ...(seccomp.programFile ? [this.openForChild(seccomp.programFile, "r")] : [])];
   }
 
   protected runtimeProcesses(): number {

@@ -46,6 +46,8 @@ export const BUNDLES: Record<string, ToolBundle> = {
   jq: { main: "jq", programs: [], debian: "jq" },
   make: { main: "make", programs: [], debian: "make" },
   node: { main: "node", programs: [], debian: "nodejs" },
+  // npm is a script of node's (name node too): its whole package folder comes along.
+  npm: { main: "npm", programs: ["npx"], dirs: (npm) => [npm.replace(/\/bin\/npm-cli\.js$/, "")], debian: "npm" },
   python3: {
     main: "python3",
     programs: [],

@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import type { Card } from "../card/index.js";
 import { paddockPaths, type PaddockPaths } from "../paths/index.js";
+import { seccompProgramFile } from "../seccomp/index.js";
 import { ensureEtcDir, SANDBOX_HOME, SANDBOX_PATH, SANDBOX_WORKSPACE } from "./layout.js";
 import { resolveTools } from "./tools.js";
 import { SandboxError, type SandboxSpec } from "./types.js";
@@ -39,6 +40,8 @@ export interface PrepareOptions {
   /** Where bwrap records the exit status (for a supervisor that may not be there to see it). */
   statusFile?: string;
   allowUnenforcedLimits?: boolean;
+  /** A card with `seccomp: unconfined` runs only when this is given (the command line's --allow-unconfined-seccomp). */
+  allowUnconfinedSeccomp?: boolean;
   /** TERM inside; a terminal's user wants theirs, a pipe gets "dumb". */
   term?: string;
   paths?: PaddockPaths;
@@ -59,6 +62,10 @@ export function prepareSandbox(card: Card, options: PrepareOptions = {}): Sandbo
     }
     return { source: m.source, target: m.target, readOnly: m.mode === "ro" };
   });
+  if (card.seccomp === "unconfined" && !options.allowUnconfinedSeccomp) {
+    throw new SandboxError("seccomp_unconfined_refused", "the card turns the system call filter off (seccomp: unconfined)", "seccomp", "pass --allow-unconfined-seccomp to run it so, or use seccomp: default");
+  }
+  const seccomp = card.seccomp === "unconfined" ? { profile: card.seccomp } : { profile: card.seccomp, programFile: seccompProgramFile(card.seccomp, paths.cache) };
   const outputDir = options.outputDir && resolve(options.outputDir);
   if (outputDir) mkdirSync(outputDir, { recursive: true });
   const tools = resolveTools([...card.tools, ...(options.agent?.tools ?? [])], paths.cache);
@@ -70,6 +77,7 @@ export function prepareSandbox(card: Card, options: PrepareOptions = {}): Sandbo
     command,
     workspace,
     outputDir,
+    seccomp,
     cwd: card.workdir ? join(SANDBOX_WORKSPACE, card.workdir) : SANDBOX_WORKSPACE,
     readOnlyWorkspace: options.readOnlyWorkspace,
     home,
@@ -121,7 +129,8 @@ function sandboxEnv(card: Card, term = "dumb", agentEnv: Record<string, string> 
     LANG: "C.UTF-8",
     TMPDIR: "/tmp",
     AGENT_ID: card.agent_id,
-    ...(existsSync(CA_BUNDLE) ? { SSL_CERT_FILE: CA_BUNDLE } : {}),
+    // The host's CA bundle for OpenSSL-based tools and for Node (npm), which otherwise trusts only its own list.
+    ...(existsSync(CA_BUNDLE) ? { SSL_CERT_FILE: CA_BUNDLE, NODE_EXTRA_CA_CERTS: CA_BUNDLE } : {}),
     ...agentEnv,
     ...card.environment,
   };

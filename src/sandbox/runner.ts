@@ -60,7 +60,7 @@ export abstract class RuntimeSandbox implements Sandbox {
     return [];
   }
   /** Opens a file for the child; paddock's own copy is closed once the child has it. */
-  protected openForChild(path: string, flags: "a" | "w"): number {
+  protected openForChild(path: string, flags: "a" | "w" | "r"): number {
     const fd = openSync(path, flags, 0o600);
     this.childFds.push(fd);
     return fd;

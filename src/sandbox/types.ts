@@ -2,6 +2,7 @@ import { constants } from "node:os";
 import type { Readable, Writable } from "node:stream";
 import type { CgroupLimits, LimitName } from "../cgroups/index.js";
 import { PaddockError } from "../errors/index.js";
+import type { SeccompProfile } from "../seccomp/index.js";
 import type { ToolTree } from "./tools.js";
 
 export type BackendName = "bwrap" | "gvisor";
@@ -27,6 +28,8 @@ export interface SandboxSpec {
   workspace: string;
   /** Read-only workspace mode: the workspace is mounted read-only and this folder is writable at /output. */
   outputDir?: string;
+  /** The seccomp profile, and for a filtering one its compiled program (for bwrap) on the host. */
+  seccomp: { profile: SeccompProfile; programFile?: string };
   /** Where the command starts inside (under /workspace). */
   cwd: string;
   /** The workspace is mounted read-only (also implied by `outputDir`). */

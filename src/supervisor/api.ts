@@ -99,17 +99,18 @@ export class SupervisorApi {
   }
 
   private async spawn(request: unknown) {
-    const { card_path, name, a2a, ttl_seconds, worktree } = request as { card_path?: string; name?: string; a2a?: boolean; ttl_seconds?: number; worktree?: boolean };
+    const { card_path, name, a2a, ttl_seconds, worktree, allow_unconfined_seccomp } = request as { card_path?: string; name?: string; a2a?: boolean; ttl_seconds?: number; worktree?: boolean; allow_unconfined_seccomp?: boolean };
     if (typeof card_path !== "string") throw new PaddockError("request_invalid", "card_path is required", "card_path");
     if (ttl_seconds !== undefined && (!Number.isInteger(ttl_seconds) || ttl_seconds < 0)) throw new PaddockError("request_invalid", "ttl_seconds must be a whole number of seconds", "ttl_seconds");
     const loaded = await loadCard(card_path);
     const card = ttl_seconds === undefined ? loaded.card : { ...loaded.card, ttl_seconds };
     const worker = a2a === true || card.a2a_port !== undefined;
     if (worker && !this.options.workers) throw new PaddockError("a2a_unavailable", "A2A workers need the executor, and this daemon runs no gateway", "a2a", "start the daemon with `paddock up --gateway paddock.yaml`");
-    const record = await this.supervisor.spawn(card, { cardPath: loaded.file, id: name, worker, worktree });
+    const record = await this.supervisor.spawn(card, { cardPath: loaded.file, id: name, worker, worktree, allowUnconfinedSeccomp: allow_unconfined_seccomp === true });
     if (!worker) return record;
     try {
-      return { ...record, a2a: await this.options.workers!.open(record.agent_id, { ...card, workspace: record.worktree?.workspace ?? card.workspace }) };
+      // The stored card: a worker's clone and the folder it starts in, and what the command line allowed.
+      return { ...record, a2a: await this.options.workers!.open(record.agent_id, record.card as unknown as Card) };
     } catch (err) {
       await this.supervisor.stop(record.agent_id, 0);
       throw err;

@@ -34,6 +34,15 @@ export interface AgentView extends AgentRecord {
   ttl_left_s: number | null;
 }
 
+export interface SpawnOptions {
+  cardPath?: string;
+  id?: string;
+  worker?: boolean;
+  worktree?: boolean;
+  /** The card may turn the seccomp filter off (the command line said so). */
+  allowUnconfinedSeccomp?: boolean;
+}
+
 interface Live {
   sandbox: Sandbox;
   card: Card;
@@ -45,7 +54,7 @@ interface Live {
 
 /** The card as the supervisor keeps it: a worker is marked, so that a restart or a new daemon keeps it one. */
 /** The card as stored: a worker flag, and a worker's own clone (its branch is brought into the repository when it ends). */
-type StoredCard = Card & { paddock_worker?: boolean; paddock_worktree?: AgentWorktree };
+type StoredCard = Card & { paddock_worker?: boolean; paddock_worktree?: AgentWorktree; paddock_allow_unconfined_seccomp?: boolean };
 
 const GRACE_MS = 10_000;
 const SIZE_SAMPLES = 1800;
@@ -80,7 +89,7 @@ export class Supervisor {
    * With `worktree`, an agent whose workspace is in a git repository works in a
    * worktree and branch of its own (a spawn that fails leaves none behind).
    */
-  async spawn(card: Card, options: { cardPath?: string; id?: string; worker?: boolean; worktree?: boolean } = {}): Promise<AgentRecord & { worktree: AgentWorktree | null }> {
+  async spawn(card: Card, options: SpawnOptions = {}): Promise<AgentRecord & { worktree: AgentWorktree | null }> {
     const id = options.id ?? card.agent_id;
     if (!/^[a-z0-9-]+$/.test(id)) throw new PaddockError("agent_id_invalid", `'${id}' must match ^[a-z0-9-]+$`, "name");
     // Spawns still starting count too: concurrent spawns must not slip past the limit together.
@@ -93,7 +102,7 @@ export class Supervisor {
     }
   }
 
-  private async start(card: Card, id: string, options: { cardPath?: string; worker?: boolean; worktree?: boolean }): Promise<AgentRecord & { worktree: AgentWorktree | null }> {
+  private async start(card: Card, id: string, options: SpawnOptions): Promise<AgentRecord & { worktree: AgentWorktree | null }> {
     if (card.kind !== "command" && !this.options.gateway) {
       throw new PaddockError("gateway_unavailable", `a ${card.kind} agent needs a model, and this daemon runs no gateway`, "kind", "start the daemon with `paddock up --gateway paddock.yaml`");
     }
@@ -101,7 +110,7 @@ export class Supervisor {
       agent_id: id,
       kind: card.kind,
       state: "starting",
-      card: { ...card, agent_id: id, ...(options.worker ? { paddock_worker: true } : {}) },
+      card: { ...card, agent_id: id, ...(options.worker ? { paddock_worker: true } : {}), ...(options.allowUnconfinedSeccomp ? { paddock_allow_unconfined_seccomp: true } : {}) },
       card_path: options.cardPath ?? null,
       sandbox: null,
       pid: null,
@@ -256,7 +265,8 @@ export class Supervisor {
       gateway = { socket: this.options.gateway.socket, key };
       agent = agentLaunch({ ...card, agent_id: id }, { mode: (card as StoredCard).paddock_worker ? "worker" : "serve", models, key });
     }
-    const spec = prepareSandbox(card, { stdio: { file: join(this.logDir, `${id}.log`) }, statusFile: this.statusFile(id), dieWithParent: false, egressSocket, gateway, agent, paths: this.options.paths });
+    const allowUnconfinedSeccomp = (card as StoredCard).paddock_allow_unconfined_seccomp === true;
+    const spec = prepareSandbox(card, { stdio: { file: join(this.logDir, `${id}.log`) }, statusFile: this.statusFile(id), dieWithParent: false, egressSocket, gateway, agent, paths: this.options.paths, allowUnconfinedSeccomp });
     // Recorded before the start, so that a daemon killed halfway leaves something its successor can find and clean up.
     await this.options.store.updateAgent(id, { state: "starting", sandbox: spec.name, egress_socket: egressSocket ?? null });
     const sandbox = createSandbox(spec, card.backend);
