@@ -1,6 +1,6 @@
 import { spawn, type SpawnOptions } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { homedir, tmpdir } from "node:os";
 import { randomBytes } from "node:crypto";
 import { connect, createServer } from "node:net";
 import { dirname, join, resolve } from "node:path";
@@ -12,10 +12,13 @@ import { storeLocation } from "../src/store/index.js";
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
 export const CLI = join(ROOT, "dist", "src", "cli", "main.js");
 
+/** The current gVisor runsc that .ci/peers builds (npm test's pretest) for the gvisor backend's tests. */
+export const TEST_RUNSC = join(process.env.PADDOCK_TEST_CACHE ?? join(homedir(), ".cache", "paddock-test"), `runsc-${(JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { config: { runsc: string } }).config.runsc}`, "runsc");
+
 /** A scratch folder per test run, and a PADDOCK_HOME inside it so tests never touch the user's own state. */
 export function scratch(prefix = "paddock-test-"): { dir: string; env: NodeJS.ProcessEnv } {
   const dir = mkdtempSync(join(tmpdir(), prefix));
-  return { dir, env: { PATH: process.env.PATH, PADDOCK_HOME: join(dir, "paddock-home") } };
+  return { dir, env: { PATH: process.env.PATH, PADDOCK_HOME: join(dir, "paddock-home"), PADDOCK_RUNSC: TEST_RUNSC } };
 }
 
 /**

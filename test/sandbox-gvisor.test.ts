@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
@@ -17,7 +18,7 @@ const card = cardMaker(dir, {
   resource_limits: { memory_mb: 256, max_processes: 20 },
 });
 
-// The Debian runsc build rejects the statx flags of current coreutils' ls, so these tests read with cat and sh.
+// These run on the current runsc that .ci/peers builds (scratch() names it in PADDOCK_RUNSC).
 describe("sandbox: the gvisor backend keeps the same contract", () => {
   it("runs the command with the workspace, the card's environment and its exit status", async () => {
     const r = await paddock(["exec", "--card", card("gv-basic", { environment: { GREETING: "hi" } }), "--", "sh", "-c", 'echo "$GREETING" > /workspace/g.txt; echo "$AGENT_ID"; exit 3'], {
@@ -63,5 +64,31 @@ describe("sandbox: the gvisor backend keeps the same contract", () => {
     const ttl = await paddock(["exec", "--card", card("gv-ttl", { ttl_seconds: 1 }), "--", "sleep", "30"], { env });
     assert.equal(ttl.code, 124, ttl.stderr);
     assert.deepEqual(paddockCgroups(), []);
+  });
+
+  it("lists directories, runs git status, and filters system calls as under bwrap", async () => {
+    const file = card("gv-git", { tools: ["sh", "coreutils", "grep", "git"] });
+    const r = await paddock(["exec", "--card", file, "--", "sh", "-c", "ls / && cd /workspace && rm -rf repo && git init -q repo && cd repo && echo x > a && git status --short && grep Seccomp: /proc/self/status"], { env });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^workspace$/m);
+    assert.match(r.stdout, /^\?\? a$/m);
+    assert.match(r.stdout, /^Seccomp:\s+2$/m);
+  });
+
+  it("refuses a runsc that cannot list a directory on this kernel, and says how to fix it", async () => {
+    // Debian's runsc (2022), which .ci/run installs, starts on this kernel but fails every listing: the ground truth comes from running it.
+    const debian = "/usr/bin/runsc";
+    assert.ok(existsSync(debian), "Debian's runsc package is needed for this test (.ci/run installs it)");
+    const state = join(dir, "runsc-state");
+    mkdirSync(state, { recursive: true });
+    const truth = spawnSync(debian, ["--root", state, "--network=none", "do", "ls", "/"], { encoding: "utf8", timeout: 60_000 });
+    const r = await paddock(["exec", "--card", card("gv-broken"), "--", "true"], { env: { ...env, PADDOCK_RUNSC: debian } });
+    if (truth.status === 0 && /\bbin\b/.test(truth.stdout)) {
+      assert.equal(r.code, 0, `this runsc lists directories here, so paddock must run it: ${r.stderr}`);
+    } else {
+      assert.equal(r.code, 125);
+      assert.match(r.stderr, /runsc cannot list a directory on this kernel/);
+      assert.match(r.stderr, /hint: install a current gVisor release/);
+    }
   });
 });

@@ -82,6 +82,17 @@ function probes(configFile?: string): Array<[string, Probe]> {
         rmSync(workspace, { recursive: true, force: true });
       }
     }],
+    ["gvisor runsc", async () => {
+      const { hostProgram, RUNSC, runscProblem } = await import("../sandbox/index.js");
+      let runsc: string;
+      try {
+        runsc = hostProgram(RUNSC);
+      } catch (err) {
+        return { ok: true, detail: "not installed: cards with backend: gvisor cannot run here", fix: isPaddockError(err) ? err.hint : undefined };
+      }
+      const problem = runscProblem(runsc);
+      return problem ? { ok: false, detail: problem.message, fix: problem.hint } : { ok: true, detail: `${runsc} runs and lists directories` };
+    }],
     ...(["opencode", "claude-code"] as const).map((kind): [string, Probe] => [
       `${kind} binary`,
       async () => {

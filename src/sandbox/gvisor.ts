@@ -4,9 +4,11 @@ import { mkdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync }
 import { dirname, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { hostProgram, RUNSC } from "./host.js";
+import { ociProfile } from "../seccomp/index.js";
 import { filesystemLayout, type FsEntry } from "./layout.js";
 import { signal } from "./pidns.js";
 import { RuntimeSandbox } from "./runner.js";
+import { runscProblem } from "./runsc-check.js";
 import { SandboxError, type SandboxSpec } from "./types.js";
 
 /**
@@ -27,6 +29,8 @@ export class GvisorSandbox extends RuntimeSandbox {
       throw new SandboxError("backend_unsupported", "the gvisor backend has no network exits yet: use the bwrap backend for agents with exits", "backend");
     }
     this.runsc = hostProgram(RUNSC);
+    const problem = runscProblem(this.runsc);
+    if (problem) throw problem;
     this.stateDir = join(dirname(spec.runDir), ".runsc");
   }
 
@@ -37,7 +41,7 @@ export class GvisorSandbox extends RuntimeSandbox {
       rmSync(this.spec.runDir, { recursive: true, force: true });
       throw new SandboxError("bundle_failed", `cannot write the OCI bundle: ${(err as Error).message}`, this.spec.runDir);
     }
-    return [this.runsc, "--root", this.stateDir, "--network=none", "--ignore-cgroups", "run", "--bundle", this.spec.runDir, this.name];
+    return [this.runsc, "--root", this.stateDir, "--network=none", "--ignore-cgroups", ...(this.spec.seccomp.profile === "unconfined" ? [] : ["--oci-seccomp"]), "run", "--bundle", this.spec.runDir, this.name];
   }
 
   protected extraPipes(): number {
@@ -101,6 +105,7 @@ function writeBundle(spec: SandboxSpec): void {
   mkdirSync(rootfs, { recursive: true });
   for (const dir of ["proc", "dev", "tmp", "etc"]) mkdirSync(join(rootfs, dir), { recursive: true });
   for (const entry of layout) makeMountPoint(rootfs, entry);
+  // paddock's own uid: runsc's user namespaces cannot yet map it to bwrap's uid 1000 (the gofer fails), and as 1000 unmapped the agent could not write its workspace.
   const uid = process.getuid?.() ?? 0;
   const config = {
     ociVersion: "1.0.2",
@@ -128,7 +133,11 @@ function writeBundle(spec: SandboxSpec): void {
             : [],
       ),
     ],
-    linux: { namespaces: ["pid", "network", "ipc", "uts", "mount"].map((type) => ({ type })) },
+    linux: {
+      namespaces: ["pid", "network", "ipc", "uts", "mount"].map((type) => ({ type })),
+      // The same system call filter as under bwrap, applied by gVisor's kernel to the agent (runsc --oci-seccomp).
+      ...(spec.seccomp.profile === "unconfined" ? {} : { seccomp: ociProfile(spec.seccomp.profile) }),
+    },
   };
   // The bundle holds the agent's environment: readable by its owner only.
   writeFileSync(join(spec.runDir, "config.json"), JSON.stringify(config), { mode: 0o600 });

@@ -8,6 +8,7 @@ export { toolPathInside } from "./layout.js";
 export { adoptSandbox, processStart, recordedExitCode, type AdoptionRecord } from "./adopt.js";
 export { ToolError } from "./tools.js";
 export { cardHostProblems } from "./check.js";
+export { runscProblem } from "./runsc-check.js";
 export { BUNDLES } from "./catalog.js";
 export { BWRAP, RUNSC, SOCAT, NSENTER, hostProgram, userNamespaceProblem } from "./host.js";
 export { EXIT_STATUS, exitStatus, SandboxError } from "./types.js";
