@@ -3,11 +3,12 @@ import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { paddockPaths } from "../src/paths/index.js";
-import { workspaceState } from "../src/workspace/index.js";
+import { openSnapshotSession, workspaceState } from "../src/workspace/index.js";
 import { percentile, printTable, sample, type Row } from "./stats.js";
 
 /**
- * Changed-file detection inside an inspection sandbox against a host-side
+ * Changed-file detection inside an inspection sandbox (the one a task keeps
+ * for its snapshots, and a fresh one) against a host-side
  * `git status` of the same repository (the same flags: every untracked and
  * ignored file), on a 10,000-file repository with a few changes, in this run.
  * Target: under 1.5x and under 300 ms added.
@@ -37,15 +38,27 @@ export async function main(): Promise<void> {
     if (state.entries.size !== 2) throw new Error(`expected 2 changes, saw ${state.entries.size}`);
     return performance.now() - started;
   };
+  // What a task's second snapshot costs: its inspection sandbox was started with the task (the executor keeps it for both).
+  const session = await openSnapshotSession(repo, paths);
+  const warm = async () => {
+    const started = performance.now();
+    const state = await workspaceState(repo, paths, session);
+    if (state.entries.size !== 2) throw new Error(`expected 2 changes, saw ${state.entries.size}`);
+    return performance.now() - started;
+  };
   const rows: Row[] = [
     { name: "host: git status", samples: await sample(n, hostStatus, "host") },
-    { name: "paddock: snapshot inside a sandbox", samples: await sample(n, inside, "paddock") },
+    { name: "paddock: snapshot, the task's sandbox", samples: await sample(n, warm, "warm") },
+    { name: "paddock: snapshot, a fresh sandbox", samples: await sample(n, inside, "fresh") },
   ];
+  await session.close();
   printTable("changed-file detection, 10,000-file repository", rows, "host: git status");
   const host = percentile(rows[0]!.samples, 50);
-  const ours = percentile(rows[1]!.samples, 50);
-  const ok = ours / host < 1.5 && ours - host < 300;
-  console.log(`\nadded p50: ${(ours - host).toFixed(1)} ms, ratio ${(ours / host).toFixed(2)}x (target under 1.5x and under 300 ms): ${ok ? "met" : "NOT met"}`);
+  for (const row of rows.slice(1)) {
+    const ours = percentile(row.samples, 50);
+    const ok = ours / host < 1.5 && ours - host < 300;
+    console.log(`${row.name}: added p50 ${(ours - host).toFixed(1)} ms, ratio ${(ours / host).toFixed(2)}x (target under 1.5x and under 300 ms): ${ok ? "met" : "NOT met"}`);
+  }
 }
 
 function timed(argv: string[]): Promise<number> {

@@ -4,8 +4,8 @@ import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "n
 import { join, relative } from "node:path";
 import { describe, it } from "node:test";
 import { paddockPaths } from "../src/paths/index.js";
-import { changedFiles, readWorkspaceFiles, workspaceDiff, workspaceState } from "../src/workspace/index.js";
-import { ROOT, scratch } from "./helpers.js";
+import { changedFiles, openSnapshotSession, readWorkspaceFiles, workspaceDiff, workspaceState } from "../src/workspace/index.js";
+import { hostProcessesWith, ROOT, scratch } from "./helpers.js";
 
 describe("workspace inspection: bad input gives what could be read and a note, never a crash or a hang", () => {
   const { dir, env } = scratch("paddock-workspace-");
@@ -39,6 +39,23 @@ describe("workspace inspection: bad input gives what could be read and a note, n
       { path: "gone.txt", status: "deleted" },
       { path: "sub/new.txt", status: "added" },
     ]);
+  });
+
+  it("a task's kept inspection sandbox answers as a fresh one does, sees changes made meanwhile, and is gone once closed", async () => {
+    const ws = repo("session");
+    const session = await openSnapshotSession(ws, paths);
+    const before = await workspaceState(ws, paths, session);
+    writeFileSync(join(ws, "a.txt"), "changed\n");
+    writeFileSync(join(ws, "b.txt"), "new\n");
+    const warm = await workspaceState(ws, paths, session);
+    const fresh = await workspaceState(ws, paths);
+    assert.deepEqual([...warm.entries.keys()].sort(), ["a.txt", "b.txt"]);
+    assert.deepEqual(changedFiles(before, warm), changedFiles(before, fresh));
+    assert.deepEqual(changedFiles(before, warm), [{ path: "a.txt", status: "modified" }, { path: "b.txt", status: "added" }]);
+    await session.close();
+    assert.deepEqual(hostProcessesWith("paddock-inspector"), [], "the session's sandbox is gone");
+    assert.equal(await session.snapshot({ maxBytes: 1 << 20, timeoutMs: 1000 }), undefined, "a closed session answers nothing");
+    assert.equal((await workspaceState(ws, paths, session)).entries.size, 2, "and the caller inspects afresh");
   });
 
   it("a corrupt .git: the files' own state, and a note that says git could not read it", async () => {

@@ -7,7 +7,7 @@ import { PaddockError } from "../errors/index.js";
 import type { AgentGatewayAccess } from "../gateway/index.js";
 import type { PaddockPaths } from "../paths/index.js";
 import type { RunRecord, Store } from "../store/index.js";
-import { changedFiles, workspaceState, type WorkspaceState } from "../workspace/index.js";
+import { changedFiles, openSnapshotSession, workspaceState, type InspectionSession, type WorkspaceState } from "../workspace/index.js";
 import { runAttempt, type AttemptResult } from "./attempt.js";
 import { diagnose } from "./classify.js";
 import { contractInstruction, parseContract, stricterInstruction, type Contract } from "./contract.js";
@@ -86,12 +86,17 @@ export class Executor {
     const structurerModel = settings.structurer_model ?? model ?? undefined;
     let key: string | undefined;
     let egressAttached = false;
+    let session: InspectionSession | undefined;
+    let sessionOpened: Promise<unknown> | undefined;
     try {
       run.state = "running";
       await this.options.store.saveRun(run);
       const workspace = resolve(task.workspace ?? card.workspace);
       // The snapshot before the task is read while the key and the exits are set up; the agent starts only after it.
-      const snapshot = workspaceState(workspace, this.options.paths);
+      // Its inspection sandbox stays for the snapshot after the task, which then costs only what git costs.
+      const opening = openSnapshotSession(workspace, this.options.paths).then((s) => (session = s), () => undefined);
+      sessionOpened = opening;
+      const snapshot = opening.then((s) => workspaceState(workspace, this.options.paths, s));
       snapshot.catch(() => undefined);
       key = await this.options.gateway.mintTask(card.agent_id, runId, [...new Set([model, structurerModel, card.small_model].filter((m): m is string => !!m))]);
       let egressSocket: string | undefined;
@@ -107,7 +112,7 @@ export class Executor {
       const before: WorkspaceState = await snapshot;
       const contract = await this.attempts(task, run, { key, models, model, structurerModel, workspace, egressSocket }, onEvent, log);
       if (contract) Object.assign(run, { outcome: contract.outcome, summary: contract.summary, questions: contract.questions ?? [] });
-      const after = await workspaceState(workspace, this.options.paths);
+      const after = await workspaceState(workspace, this.options.paths, session);
       run.changed_files = changedFiles(before, after);
       const notes = [...new Set([...before.notes, ...after.notes])];
       if (notes.length) {
@@ -118,6 +123,9 @@ export class Executor {
       run.outcome = "ERROR";
       run.error ??= err instanceof PaddockError ? { category: "Setup", message: err.describe(), hint: err.hint ?? "" } : { category: "Setup", message: (err as Error).message, hint: "" };
     } finally {
+      // Also when the task failed before its first snapshot: the session may still be opening.
+      await sessionOpened;
+      await session?.close().catch(() => undefined);
       if (egressAttached) await this.options.egress?.detach(card.agent_id);
       if (key) {
         Object.assign(run, await this.options.gateway.usage(key).catch(() => ({})));

@@ -1,6 +1,7 @@
 import type { PaddockPaths } from "../paths/index.js";
 import { inspect, sections } from "./inspect.js";
 import { SNAPSHOT } from "./scripts.js";
+import { InspectionSession } from "./session.js";
 
 export interface ChangedFile {
   path: string;
@@ -21,9 +22,15 @@ export interface WorkspaceState {
 const SNAPSHOT_MAX_BYTES = 64 << 20;
 const SNAPSHOT_TIMEOUT_MS = 60_000;
 
-/** The workspace's state, read inside an inspection sandbox. */
-export async function workspaceState(dir: string, paths?: PaddockPaths): Promise<WorkspaceState> {
-  const result = await inspect({ dir, argv: ["sh", "-c", SNAPSHOT, "paddock-snapshot"], maxBytes: SNAPSHOT_MAX_BYTES, timeoutMs: SNAPSHOT_TIMEOUT_MS, paths });
+/** An inspection sandbox kept for a task's two snapshots (see `InspectionSession`). */
+export function openSnapshotSession(dir: string, paths?: PaddockPaths): Promise<InspectionSession> {
+  return InspectionSession.open(dir, SNAPSHOT, paths);
+}
+
+/** The workspace's state, read inside an inspection sandbox: the session's, while it lasts, else a fresh one. */
+export async function workspaceState(dir: string, paths?: PaddockPaths, session?: InspectionSession): Promise<WorkspaceState> {
+  const limits = { maxBytes: SNAPSHOT_MAX_BYTES, timeoutMs: SNAPSHOT_TIMEOUT_MS };
+  const result = (await session?.snapshot(limits)) ?? (await inspect({ dir, argv: ["sh", "-c", SNAPSHOT, "paddock-snapshot"], ...limits, paths }));
   const found = sections(result.stdout);
   const notes: string[] = [];
   if (result.timedOut) notes.push(`the workspace could not be read within ${SNAPSHOT_TIMEOUT_MS / 1000} s: changes are those read until then`);

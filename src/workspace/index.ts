@@ -4,7 +4,8 @@
  * folder runs inside a throwaway sandbox (`inspect`); host code only parses
  * the bounded bytes it prints. No other module may run git or read a workspace.
  */
-export { changedFiles, workspaceState, type ChangedFile, type WorkspaceState } from "./changes.js";
+export { changedFiles, openSnapshotSession, workspaceState, type ChangedFile, type WorkspaceState } from "./changes.js";
+export type { InspectionSession } from "./session.js";
 export { readWorkspaceFiles, workspaceDiff, type WorkspaceFile } from "./files.js";
 export { agentWorktree, dropWorktree, importWorktreeBranch, repositoryOf, type AgentWorktree } from "./clone.js";
 export { WorkspaceError } from "./inspect.js";

@@ -1,7 +1,7 @@
 import { CardSchema } from "../card/index.js";
 import { PaddockError } from "../errors/index.js";
 import type { PaddockPaths } from "../paths/index.js";
-import { createSandbox, prepareSandbox } from "../sandbox/index.js";
+import { createSandbox, prepareSandbox, type Sandbox } from "../sandbox/index.js";
 
 /** The programs an inspection may use: a shell, coreutils, find/xargs, sed and git; nothing else of the host. */
 const INSPECTOR_TOOLS = ["sh", "coreutils", "findutils", "sed", "git"];
@@ -43,25 +43,7 @@ export class WorkspaceError extends PaddockError {}
  * naming programs, links to host files, FIFOs) acts on this sandbox only.
  */
 export async function inspect(job: Inspection): Promise<InspectionResult> {
-  if (job.writable && job.outputDir) throw new WorkspaceError("inspection_invalid", "an inspection has a writable workspace or an /output folder, not both");
-  const card = CardSchema.parse({
-    agent_id: "paddock-inspect",
-    workspace: job.dir,
-    tools: INSPECTOR_TOOLS,
-    resource_limits: { memory_mb: 1024, max_processes: 64, max_open_files: 1024 },
-    environment: { LC_ALL: "C", GIT_CONFIG_NOSYSTEM: "1", GIT_TERMINAL_PROMPT: "0", GIT_OPTIONAL_LOCKS: "0" },
-  });
-  const spec = prepareSandbox(card, {
-    command: job.argv,
-    readOnlyWorkspace: !job.writable && !job.outputDir,
-    outputDir: job.outputDir,
-    ephemeralHome: true,
-    stdio: "pipe",
-    dieWithParent: true,
-    paths: job.paths,
-  });
-  const sandbox = createSandbox(spec, "bwrap");
-  await sandbox.start();
+  const sandbox = await startInspector(job);
   const out: Buffer[] = [];
   let outBytes = 0;
   let truncated = false;
@@ -93,6 +75,30 @@ export async function inspect(job: Inspection): Promise<InspectionResult> {
   // The pipes may still hold the last chunk when the process has exited.
   await Promise.all([ended(sandbox.stdout!), ended(sandbox.stderr!)]);
   return { code: exit.cause === "exited" ? exit.code : null, stdout: Buffer.concat(out), stderr: stderr.trim(), truncated, timedOut };
+}
+
+/** An inspection sandbox, started, running `job.argv`. */
+export async function startInspector(job: Pick<Inspection, "dir" | "argv" | "outputDir" | "writable" | "paths">): Promise<Sandbox> {
+  if (job.writable && job.outputDir) throw new WorkspaceError("inspection_invalid", "an inspection has a writable workspace or an /output folder, not both");
+  const card = CardSchema.parse({
+    agent_id: "paddock-inspect",
+    workspace: job.dir,
+    tools: INSPECTOR_TOOLS,
+    resource_limits: { memory_mb: 1024, max_processes: 64, max_open_files: 1024 },
+    environment: { LC_ALL: "C", GIT_CONFIG_NOSYSTEM: "1", GIT_TERMINAL_PROMPT: "0", GIT_OPTIONAL_LOCKS: "0" },
+  });
+  const spec = prepareSandbox(card, {
+    command: job.argv,
+    readOnlyWorkspace: !job.writable && !job.outputDir,
+    outputDir: job.outputDir,
+    ephemeralHome: true,
+    stdio: "pipe",
+    dieWithParent: true,
+    paths: job.paths,
+  });
+  const sandbox = createSandbox(spec, "bwrap");
+  await sandbox.start();
+  return sandbox;
 }
 
 function ended(stream: NodeJS.ReadableStream): Promise<void> {
