@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { paddock, paddockCgroups, scratch, cardMaker } from "./helpers.js";
@@ -66,10 +66,12 @@ describe("sandbox: the gvisor backend keeps the same contract", () => {
     assert.deepEqual(paddockCgroups(), []);
   });
 
-  it("lists directories, runs git status, and filters system calls as under bwrap", async () => {
+  it("runs the agent as uid 1000, lists directories, runs git status, and filters system calls as under bwrap", async () => {
     const file = card("gv-git", { tools: ["sh", "coreutils", "grep", "git"] });
-    const r = await paddock(["exec", "--card", file, "--", "sh", "-c", "ls / && cd /workspace && rm -rf repo && git init -q repo && cd repo && echo x > a && git status --short && grep Seccomp: /proc/self/status"], { env });
+    const r = await paddock(["exec", "--card", file, "--", "sh", "-c", "echo uid=$(id -u); ls / && cd /workspace && rm -rf repo && git init -q repo && cd repo && echo x > a && git status --short && grep Seccomp: /proc/self/status"], { env });
     assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^uid=1000$/m);
+    assert.equal(statSync(join(workspace, "repo", "a")).uid, process.getuid!(), "what it writes is paddock's on the host, as under bwrap");
     assert.match(r.stdout, /^workspace$/m);
     assert.match(r.stdout, /^\?\? a$/m);
     assert.match(r.stdout, /^Seccomp:\s+2$/m);

@@ -5,7 +5,7 @@ import { dirname, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { hostProgram, RUNSC } from "./host.js";
 import { ociProfile } from "../seccomp/index.js";
-import { filesystemLayout, type FsEntry } from "./layout.js";
+import { filesystemLayout, SANDBOX_UID, type FsEntry } from "./layout.js";
 import { signal } from "./pidns.js";
 import { RuntimeSandbox } from "./runner.js";
 import { runscProblem } from "./runsc-check.js";
@@ -99,18 +99,23 @@ function forward(from: Readable, to: Writable): Promise<void> {
   return new Promise((resolve) => from.once("close", resolve));
 }
 
+/** Where ids 0-999 of a gVisor sandbox land on the host: a range no account uses (like the subordinate ids of /etc/subuid). */
+const UNUSED_HOST_IDS = 2_000_000_000;
+
 function writeBundle(spec: SandboxSpec): void {
   const rootfs = join(spec.runDir, "rootfs");
   const layout = filesystemLayout(spec);
   mkdirSync(rootfs, { recursive: true });
   for (const dir of ["proc", "dev", "tmp", "etc"]) mkdirSync(join(rootfs, dir), { recursive: true });
   for (const entry of layout) makeMountPoint(rootfs, entry);
-  // paddock's own uid: runsc's user namespaces cannot yet map it to bwrap's uid 1000 (the gofer fails), and as 1000 unmapped the agent could not write its workspace.
+  // The agent is uid 1000 inside, as under bwrap, mapped to paddock's own uid (which owns the workspace and HOME). runsc wants a
+  // root inside too: ids 0-999 map to an unused host range, so nothing the sandbox's root could own is anything of the host's.
   const uid = process.getuid?.() ?? 0;
+  const gid = process.getgid?.() ?? 0;
   const config = {
     ociVersion: "1.0.2",
     process: {
-      user: { uid, gid: process.getgid?.() ?? 0 },
+      user: { uid: SANDBOX_UID, gid: SANDBOX_UID },
       args: spec.command,
       env: Object.entries(spec.env).map(([k, v]) => `${k}=${v}`),
       cwd: spec.cwd,
@@ -134,7 +139,9 @@ function writeBundle(spec: SandboxSpec): void {
       ),
     ],
     linux: {
-      namespaces: ["pid", "network", "ipc", "uts", "mount"].map((type) => ({ type })),
+      namespaces: ["pid", "network", "ipc", "uts", "mount", "user"].map((type) => ({ type })),
+      uidMappings: [{ containerID: 0, hostID: UNUSED_HOST_IDS, size: SANDBOX_UID }, { containerID: SANDBOX_UID, hostID: uid, size: 1 }],
+      gidMappings: [{ containerID: 0, hostID: UNUSED_HOST_IDS, size: SANDBOX_UID }, { containerID: SANDBOX_UID, hostID: gid, size: 1 }],
       // The same system call filter as under bwrap, applied by gVisor's kernel to the agent (runsc --oci-seccomp).
       ...(spec.seccomp.profile === "unconfined" ? {} : { seccomp: ociProfile(spec.seccomp.profile) }),
     },
