@@ -90,7 +90,7 @@ function probes(configFile?: string): Array<[string, Probe]> {
       } catch (err) {
         return { ok: true, detail: "not installed: cards with backend: gvisor cannot run here", fix: isPaddockError(err) ? err.hint : undefined };
       }
-      const problem = runscProblem(runsc);
+      const problem = runscProblem(runsc, paddockPaths().runtime);
       return problem ? { ok: false, detail: problem.message, fix: problem.hint } : { ok: true, detail: `${runsc} runs and lists directories` };
     }],
     ...(["opencode", "claude-code"] as const).map((kind): [string, Probe] => [

@@ -56,8 +56,17 @@ async function runExec(command: string[], opts: ExecOptions): Promise<number> {
     process.stderr.write("paddock: --read-only-workspace needs --output DIR for the command's results\n");
     return EXIT.usage;
   }
-  let sandbox: Sandbox;
+  let sandbox: Sandbox | undefined;
   let egress: EgressService | undefined;
+  // Handled from before the sandbox starts: the command may run (and be signalled) before start() has returned.
+  let stoppedBy: NodeJS.Signals | undefined;
+  let started = false;
+  const onSignal = (sig: NodeJS.Signals) => {
+    stoppedBy ??= sig;
+    if (started) void sandbox!.stop(Number(opts.grace) * 1000);
+  };
+  const signals = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
+  for (const sig of signals) process.on(sig, onSignal);
   try {
     const { card, warnings } = await loadCard(opts.card);
     warnAbout(warnings);
@@ -80,19 +89,16 @@ async function runExec(command: string[], opts: ExecOptions): Promise<number> {
     });
     sandbox = createSandbox(spec, opts.backend ?? card.backend);
     await sandbox.start();
+    started = true;
   } catch (err) {
+    for (const sig of signals) process.off(sig, onSignal);
     await egress?.close();
     return report(err);
   }
+  if (stoppedBy) void sandbox.stop(Number(opts.grace) * 1000);
   for (const limit of sandbox.unenforced) {
     process.stderr.write(`paddock: warning: resource_limits.${cardField(limit)} is not enforced on this host\n`);
   }
-  let stoppedBy: NodeJS.Signals | undefined;
-  const onSignal = (sig: NodeJS.Signals) => {
-    stoppedBy ??= sig;
-    void sandbox.stop(Number(opts.grace) * 1000);
-  };
-  for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(sig, onSignal);
   const exit = await sandbox.wait();
   await egress?.close();
   if (opts.report) writeFileSync(opts.report, `${JSON.stringify({ sandbox: sandbox.name, backend: sandbox.backend, ...exit }, null, 2)}\n`);

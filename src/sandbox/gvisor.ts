@@ -29,7 +29,7 @@ export class GvisorSandbox extends RuntimeSandbox {
       throw new SandboxError("backend_unsupported", "the gvisor backend has no network exits yet: use the bwrap backend for agents with exits", "backend");
     }
     this.runsc = hostProgram(RUNSC);
-    const problem = runscProblem(this.runsc);
+    const problem = runscProblem(this.runsc, dirname(spec.runDir));
     if (problem) throw problem;
     this.stateDir = join(dirname(spec.runDir), ".runsc");
   }

@@ -52,8 +52,10 @@ interface Live {
   exited: Promise<void>;
 }
 
-/** The card as the supervisor keeps it: a worker is marked, so that a restart or a new daemon keeps it one. */
-/** The card as stored: a worker flag, and a worker's own clone (its branch is brought into the repository when it ends). */
+/**
+ * The card as the supervisor keeps it: a worker is marked (so that a restart or a new daemon keeps it one), with its own
+ * clone when it has one (its branch is brought into the repository when it ends), and what the command line allowed.
+ */
 type StoredCard = Card & { paddock_worker?: boolean; paddock_worktree?: AgentWorktree; paddock_allow_unconfined_seccomp?: boolean };
 
 const GRACE_MS = 10_000;
@@ -87,7 +89,7 @@ export class Supervisor {
    * Starts an agent from a validated card; refused while an agent of the same
    * id is alive. A `worker` keeps its sandbox up for tasks that come over A2A.
    * With `worktree`, an agent whose workspace is in a git repository works in a
-   * worktree and branch of its own (a spawn that fails leaves none behind).
+   * clone and branch of its own (a spawn that fails leaves neither behind).
    */
   async spawn(card: Card, options: SpawnOptions = {}): Promise<AgentRecord & { worktree: AgentWorktree | null }> {
     const id = options.id ?? card.agent_id;
