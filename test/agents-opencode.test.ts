@@ -7,7 +7,7 @@ import { after, before, describe, it } from "node:test";
 import { markerScript, startAgentStack, type AgentStack } from "./agent-helpers.js";
 
 
-describe("OpenCode, for real, in a bwrap sandbox through the gateway and the egress proxy", () => {
+for (const backend of ["bwrap", "gvisor"] as const) describe(`OpenCode, for real, in a ${backend} sandbox through the gateway and the egress proxy`, () => {
   let stack: AgentStack;
   const marker = `paddock-${randomBytes(4).toString("hex")}`;
   const fileName = `${marker}.txt`;
@@ -25,7 +25,7 @@ describe("OpenCode, for real, in a bwrap sandbox through the gateway and the egr
   after(async () => stack?.close());
 
   it("writes the file in the workspace and nowhere else, bills its key, and is denied the web", async () => {
-    const card = stack.card({ kind: "opencode", allowed_hosts: ["allowed.example.org"] });
+    const card = stack.card({ kind: "opencode", backend, allowed_hosts: ["allowed.example.org"] });
     writeFileSync(join(card.workspace, "AGENTS.md"), `# Rules of this project\nAlways mention ${marker}-rules.\n`);
     execFileSync("git", ["init", "-q", card.workspace]);
     const run = await stack.executor.run({ card, prompt: "Write the marker file, fetch the secrets page, and show the file." }, (e) => process.env.DEBUG && console.error(JSON.stringify(e).slice(0, 300)));

@@ -15,6 +15,9 @@ export const CLI = join(ROOT, "dist", "src", "cli", "main.js");
 /** The current gVisor runsc that .ci/peers builds (npm test's pretest) for the gvisor backend's tests. */
 export const TEST_RUNSC = join(process.env.PADDOCK_TEST_CACHE ?? join(homedir(), ".cache", "paddock-test"), `runsc-${(JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { config: { runsc: string } }).config.runsc}`, "runsc");
 
+// Sandboxes a test starts in its own process (executor, supervisor) use that runsc too.
+process.env.PADDOCK_RUNSC ??= TEST_RUNSC;
+
 /** A scratch folder per test run, and a PADDOCK_HOME inside it so tests never touch the user's own state. */
 export function scratch(prefix = "paddock-test-"): { dir: string; env: NodeJS.ProcessEnv } {
   const dir = mkdtempSync(join(tmpdir(), prefix));

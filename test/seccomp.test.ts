@@ -73,14 +73,42 @@ describe("seccomp: the table and the compiled filter", () => {
     });
   }
 
-  it("renders the same list as an OCI profile (runsc, Kubernetes Localhost)", () => {
-    const profile = ociProfile("default") as { defaultAction: string; syscalls: Array<{ names: string[]; errnoRet: number; args?: Array<{ value: number; op: string }> }> };
-    assert.equal(profile.defaultAction, "SCMP_ACT_ALLOW");
-    const denied = (name: string) => profile.syscalls.filter((s) => s.names.includes(name));
-    assert.equal(denied("io_uring_setup")[0]?.errnoRet, EPERM);
-    assert.equal(denied("clone3")[0]?.errnoRet, ENOSYS);
-    assert.deepEqual(denied("clone").map((s) => s.args![0]!.value).sort((a, b) => a - b), [0x20000, 0x2000000, 0x4000000, 0x8000000, 0x10000000, 0x20000000, 0x40000000]);
-    assert.equal(denied("iopl").length, 1, "x86-only calls are named too");
+  it("renders the same list as an OCI profile (runsc, Kubernetes Localhost), with the same verdicts", () => {
+    type Oci = { defaultAction: string; syscalls: Array<{ names: string[]; action: string; errnoRet?: number; args?: Array<{ index: number; value: number; valueTwo: number; op: string }> }> };
+    /** What a runtime decides for one call, by the OCI rules: entries are alternatives; an entry's comparisons are ANDed, or ORed when they name one argument (runc's rule, which runsc keeps). */
+    const verdict = (profile: Oci, name: string, args: number[] = []) => {
+      const holds = (c: { index: number; value: number; valueTwo: number; op: string }) => {
+        const a = (args[c.index] ?? 0) >>> 0;
+        return c.op === "SCMP_CMP_EQ" ? a === c.value : c.op === "SCMP_CMP_GE" ? a >= c.value : ((a & c.value) >>> 0) === c.valueTwo;
+      };
+      const hit = profile.syscalls.find((s) => {
+        if (!s.names.includes(name)) return false;
+        const cs = s.args ?? [];
+        const oneArg = cs.length > 1 && cs.every((c) => c.index === cs[0]!.index);
+        return cs.length === 0 || (oneArg ? cs.some(holds) : cs.every(holds));
+      });
+      return !hit ? "allow" : hit.action === "SCMP_ACT_TRACE" ? `errno ${ENOSYS} (trace, no tracer)` : `errno ${hit.errnoRet}`;
+    };
+    const runc = ociProfile("default") as Oci;
+    assert.equal(runc.defaultAction, "SCMP_ACT_ALLOW");
+    assert.equal(verdict(runc, "io_uring_setup"), `errno ${EPERM}`);
+    assert.equal(verdict(runc, "clone3"), `errno ${ENOSYS}`);
+    assert.equal(verdict(runc, "clone", [0x10000000]), `errno ${EPERM}`, "CLONE_NEWUSER");
+    assert.equal(verdict(runc, "clone", [0x3d0f00]), "allow", "a thread");
+    assert.equal(verdict(runc, "unshare", [0x400]), "allow", "CLONE_FILES");
+    assert.equal(verdict(runc, "ptrace", [16]), `errno ${EPERM}`, "PTRACE_ATTACH");
+    assert.equal(verdict(runc, "ptrace", [0]), "allow", "PTRACE_TRACEME");
+    assert.equal(verdict(runc, "personality", [0xffffffff]), "allow", "the query");
+    assert.equal(verdict(runc, "personality", [0x8]), "allow");
+    for (const weakening of [0x40000, 0x40008, 0xfffffffe, 0x7fffffff]) assert.equal(verdict(runc, "personality", [weakening]), `errno ${EPERM}`, weakening.toString(16));
+    assert.equal(verdict(runc, "iopl"), `errno ${EPERM}`, "x86-only calls are named too");
+    // runsc answers every SCMP_ACT_ERRNO with EPERM, whatever errnoRet says: its clone3 rule is a trace with no tracer, which is ENOSYS.
+    const gvisor = ociProfile("default", "gvisor") as Oci;
+    assert.equal(verdict(gvisor, "clone3"), `errno ${ENOSYS} (trace, no tracer)`);
+    assert.ok(gvisor.syscalls.every((s) => s.action === "SCMP_ACT_TRACE" || s.errnoRet === EPERM));
+    const strict = ociProfile("strict") as Oci;
+    assert.equal(verdict(strict, "personality", [0x8]), `errno ${EPERM}`, "strict: plain Linux only");
+    assert.equal(verdict(strict, "personality", [0xffffffff]), "allow");
   });
 });
 
@@ -115,6 +143,17 @@ describe("seccomp: inside a sandbox", () => {
     // Without the filter the kernel answers for itself: these get through, or fail with another error.
     const reasonIsFilter = ["io_uring_setup", "keyctl", "perf_event_open", "unshare_newuser", "ptrace_attach", "personality_no_aslr", "tiocsti", "x32_getpid", "i386_getpid", "clone3"];
     for (const call of reasonIsFilter) assert.notEqual(open[call], filtered[call], `${call} unconfined: ${open[call]}`);
+  });
+
+  it("under gVisor, gVisor's kernel applies the same denials to the agent (clone3 with ENOSYS, so threads still start)", async () => {
+    const filtered = await results(card("probe-gvisor", `command: [seccomp-probe]\ntools: [${probe}]\nbackend: gvisor\n`));
+    const attempted = ["io_uring_setup", "userfaultfd", "keyctl", "perf_event_open", "bpf", "fsopen", "mount", "unshare_newuser", "unshare_newns", "clone_newnet", "ptrace_attach", "personality_no_aslr", "tiocsti"];
+    for (const call of attempted) assert.equal(filtered[call], EPERM, `${call}: ${JSON.stringify(filtered)}`);
+    assert.equal(filtered.clone3, ENOSYS, JSON.stringify(filtered));
+    assert.deepEqual([filtered.getpid, filtered.personality_query, filtered.fork], ["ok", "ok", "ok"], "ordinary calls still work");
+    // Without the filter gVisor's kernel answers for itself: the calls it implements get through.
+    const open = await results(card("probe-gvisor-open", `command: [seccomp-probe]\ntools: [${probe}]\nbackend: gvisor\nseccomp: unconfined\n`), ["--allow-unconfined-seccomp"]);
+    for (const call of ["unshare_newns", "clone3"]) assert.notEqual(open[call], filtered[call], `${call} unconfined: ${JSON.stringify(open)}`);
   });
 
   it("shows in the process status, and strict denies more", async () => {

@@ -35,6 +35,18 @@ export async function startBridges(nsPid: number, exits: NetworkExit[], tools: {
   return bridges;
 }
 
+/** Ends the bridges of a sandbox and waits until they are gone. */
+export async function stopBridges(bridges: ChildProcess[]): Promise<void> {
+  await Promise.all(
+    bridges.map((bridge) => {
+      if (bridge.exitCode !== null || bridge.signalCode !== null) return undefined;
+      const gone = new Promise((resolve) => bridge.once("exit", resolve));
+      bridge.kill("SIGKILL");
+      return gone;
+    }),
+  );
+}
+
 /** Reads the sandbox's own TCP table (/proc/PID/net/tcp shows the namespace of PID). */
 function listening(nsPid: number, port: number): boolean {
   const local = `0100007F:${port.toString(16).toUpperCase().padStart(4, "0")}`;

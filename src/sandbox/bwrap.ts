@@ -1,6 +1,6 @@
 import type { ChildProcess } from "node:child_process";
 import type { Readable, Writable } from "node:stream";
-import { startBridges } from "./bridge.js";
+import { startBridges, stopBridges } from "./bridge.js";
 import { BWRAP, hostProgram, NSENTER, SOCAT, userNamespaceProblem } from "./host.js";
 import { filesystemLayout, SANDBOX_UID, type FsEntry } from "./layout.js";
 import { processesInNamespace, signal } from "./pidns.js";
@@ -94,14 +94,7 @@ export class BwrapSandbox extends RuntimeSandbox {
   }
 
   protected async release(): Promise<void> {
-    await Promise.all(
-      this.bridges.map((bridge) => {
-        if (bridge.exitCode !== null || bridge.signalCode !== null) return undefined;
-        const gone = new Promise((resolve) => bridge.once("exit", resolve));
-        bridge.kill("SIGKILL");
-        return gone;
-      }),
-    );
+    await stopBridges(this.bridges);
   }
 }
 

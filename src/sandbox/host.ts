@@ -15,6 +15,7 @@ export interface HostProgram {
 export const BWRAP: HostProgram = { name: "bwrap", override: "PADDOCK_BWRAP", install: "apt-get install bubblewrap (Debian, Ubuntu) or dnf install bubblewrap (Fedora)" };
 export const RUNSC: HostProgram = { name: "runsc", override: "PADDOCK_RUNSC", install: "apt-get install runsc (Debian) or see gvisor.dev/docs/user_guide/install" };
 export const SOCAT: HostProgram = { name: "socat", override: "PADDOCK_SOCAT", install: "apt-get install socat" };
+export const IP: HostProgram = { name: "ip", override: "PADDOCK_IP", install: "apt-get install iproute2" };
 export const NSENTER: HostProgram = { name: "nsenter", override: "PADDOCK_NSENTER", install: "apt-get install util-linux" };
 
 /** Finds a program paddock runs on the host, or says how to install it. */

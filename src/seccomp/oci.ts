@@ -1,11 +1,15 @@
 import { EPERM, ENOSYS } from "./bpf.js";
 import { rulesFor, type SeccompProfile } from "./table.js";
 
+const ALL_ONES = 0xffffffff;
+/** The 32 single-bit values of an argument's low half. */
+const BIT_VALUES = Array.from({ length: 32 }, (_, i) => (1 << i) >>> 0);
+
 /** One entry of an OCI (runc, gVisor, Kubernetes Localhost) seccomp profile. */
 interface OciSyscall {
   names: string[];
-  action: "SCMP_ACT_ERRNO";
-  errnoRet: number;
+  action: "SCMP_ACT_ERRNO" | "SCMP_ACT_TRACE";
+  errnoRet?: number;
   args?: Array<{ index: number; value: number; valueTwo: number; op: "SCMP_CMP_EQ" | "SCMP_CMP_MASKED_EQ" | "SCMP_CMP_GE" }>;
 }
 
@@ -15,10 +19,16 @@ interface OciSyscall {
  * with --oci-seccomp. Entries are alternatives: a call is denied when any
  * matches, so "any of these bits" is one entry a bit, and "unless one of"
  * becomes the values around them (or the rule's `ociDenyBits`).
+ *
+ * runsc ignores `errnoRet` (every SCMP_ACT_ERRNO is EPERM there), so for
+ * gVisor an ENOSYS rule becomes SCMP_ACT_TRACE: with no tracer, the kernel
+ * (gVisor's too) answers ENOSYS without running the call. clone3 given EPERM
+ * instead would stop the C library's fallback to clone, and threads with it.
  */
-export function ociProfile(profile: Exclude<SeccompProfile, "unconfined">): Record<string, unknown> {
+export function ociProfile(profile: Exclude<SeccompProfile, "unconfined">, runtime: "runc" | "gvisor" = "runc"): Record<string, unknown> {
   const syscalls: OciSyscall[] = [];
-  const deny = (name: string, errnoRet = EPERM, args?: OciSyscall["args"]) => syscalls.push({ names: [name], action: "SCMP_ACT_ERRNO", errnoRet, ...(args ? { args } : {}) });
+  const deny = (name: string, errnoRet = EPERM, args?: OciSyscall["args"]) =>
+    syscalls.push({ names: [name], ...(errnoRet === ENOSYS && runtime === "gvisor" ? { action: "SCMP_ACT_TRACE" } : { action: "SCMP_ACT_ERRNO", errnoRet }), ...(args ? { args } : {}) });
   for (const rule of rulesFor(profile, "x86_64").concat(rulesFor(profile, "aarch64").filter((r) => r.nr.x86_64 === undefined))) {
     const j = rule.judgement;
     const bits = j.deny === "bits" ? j.mask : j.deny === "unless" && rule.ociDenyBits !== undefined ? rule.ociDenyBits : undefined;
@@ -27,8 +37,14 @@ export function ociProfile(profile: Exclude<SeccompProfile, "unconfined">): Reco
     } else if (j.deny === "enosys") {
       deny(rule.name, ENOSYS);
     } else if (bits !== undefined) {
-      for (let bit = 1; bit !== 0 && bit <= bits; bit = (bit << 1) >>> 0) {
-        if (bits & bit) deny(rule.name, EPERM, [{ index: j.arg, value: bit, valueTwo: bit, op: "SCMP_CMP_MASKED_EQ" }]);
+      // A rule that lets the all-ones value through (personality's query) denies a bit only when another bit is clear:
+      // comparisons of one argument are ORed in an OCI profile, so "and not all ones" is spelled out bit by bit.
+      const others = j.deny === "unless" && j.values.includes(ALL_ONES) ? BIT_VALUES : [0];
+      for (const bit of BIT_VALUES) {
+        if (!(bits & bit)) continue;
+        for (const other of others) {
+          if (other !== bit) deny(rule.name, EPERM, [{ index: j.arg, value: (bit | other) >>> 0, valueTwo: bit, op: "SCMP_CMP_MASKED_EQ" }]);
+        }
       }
     } else if (j.deny === "values") {
       for (const v of j.values) deny(rule.name, EPERM, [{ index: j.arg, value: v, valueTwo: 0, op: "SCMP_CMP_EQ" }]);
