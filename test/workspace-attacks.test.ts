@@ -25,7 +25,7 @@ const request = (text: string): SendMessageRequest => ({
 
 const DONE = `echo '{"outcome":"COMPLETE","summary":"done"}'`;
 
-describe("no confused deputy: what an agent plants in its workspace acts on nothing of the host", () => {
+for (const backend of ["bwrap", "gvisor"] as const) describe(`no confused deputy (${backend}): what an agent plants in its workspace acts on nothing of the host`, () => {
   let stack: AgentStack;
   const pwned = `/tmp/paddock-pwned-${randomBytes(4).toString("hex")}`;
   const secret = `SECRET-${randomBytes(8).toString("hex")}`;
@@ -55,7 +55,7 @@ describe("no confused deputy: what an agent plants in its workspace acts on noth
 
   /** A worker on a fresh repository whose task runs `script` inside; returns the task and the workspace. */
   async function attack(script: string, options: { git?: boolean } = {}): Promise<{ task: Task; workspace: string; artifacts: Record<string, Artifact> }> {
-    const card = stack.card({ kind: "command", command: ["sh", "-c", `${script}\n${DONE}`], tools: ["sh", "coreutils", "git"] });
+    const card = stack.card({ kind: "command", backend, command: ["sh", "-c", `${script}\n${DONE}`], tools: ["sh", "coreutils", "git"] });
     if (options.git !== false) {
       const git = (...args: string[]) => execFileSync("git", ["-C", card.workspace, "-c", "user.name=t", "-c", "user.email=t@t", ...args]);
       git("init", "-q");
@@ -111,18 +111,21 @@ describe("no confused deputy: what an agent plants in its workspace acts on noth
 
   it("a FIFO named like a changed file, and a 10 GiB sparse file, are named and skipped, never opened, and nothing hangs", async () => {
     const started = performance.now();
-    const { artifacts } = await attack(`mkfifo fifo.txt; truncate -s 10G big.bin; echo ok > plain.txt`, { git: false });
+    const { artifacts, workspace } = await attack(`mkfifo fifo.txt; truncate -s 10G big.bin; echo ok > plain.txt`, { git: false });
     assert.ok(performance.now() - started < 20_000, "bounded time");
+    // Under gVisor a FIFO is its kernel's own object: nothing of it reaches the host's folder.
+    const fifo = existsSync(join(workspace, "fifo.txt"));
+    assert.equal(fifo, backend === "bwrap");
     const result = artifacts.result!.parts[0]!.content as { value: { changed_files: Array<{ path: string }>; skipped_files: Array<{ path: string; reason: string }> } };
-    assert.deepEqual(result.value.changed_files.map((f) => f.path).sort(), ["big.bin", "fifo.txt", "plain.txt"]);
+    assert.deepEqual(result.value.changed_files.map((f) => f.path).sort(), fifo ? ["big.bin", "fifo.txt", "plain.txt"] : ["big.bin", "plain.txt"]);
     const skipped = Object.fromEntries(result.value.skipped_files.map((s) => [s.path, s.reason]));
-    assert.match(skipped["fifo.txt"] ?? "", /fifo/);
+    if (fifo) assert.match(skipped["fifo.txt"] ?? "", /fifo/);
     assert.match(skipped["big.bin"] ?? "", /10737418240 bytes/);
     assert.deepEqual(artifacts["changed-files"]!.parts.map((p) => p.filename), ["plain.txt"]);
   });
 
   it("the executor's own changed files (paddock run's) come from inside too: a planted filter never runs on the host", async () => {
-    const card = stack.card({ kind: "command", command: ["sh", "-c", `${attacks["a clean filter"]}\necho changed >> README.md\n${DONE}`], tools: ["sh", "coreutils", "git"] });
+    const card = stack.card({ kind: "command", backend, command: ["sh", "-c", `${attacks["a clean filter"]}\necho changed >> README.md\n${DONE}`], tools: ["sh", "coreutils", "git"] });
     mkdirSync(card.workspace, { recursive: true });
     const git = (...args: string[]) => execFileSync("git", ["-C", card.workspace, "-c", "user.name=t", "-c", "user.email=t@t", ...args]);
     git("init", "-q");

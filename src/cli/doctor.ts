@@ -83,7 +83,7 @@ function probes(configFile?: string): Array<[string, Probe]> {
       }
     }],
     ["gvisor runsc", async () => {
-      const { hostProgram, RUNSC, runscProblem } = await import("../sandbox/index.js");
+      const { hostProgram, IP, RUNSC, runscProblem } = await import("../sandbox/index.js");
       let runsc: string;
       try {
         runsc = hostProgram(RUNSC);
@@ -91,7 +91,14 @@ function probes(configFile?: string): Array<[string, Probe]> {
         return { ok: true, detail: "not installed: cards with backend: gvisor cannot run here", fix: isPaddockError(err) ? err.hint : undefined };
       }
       const problem = runscProblem(runsc, paddockPaths().runtime);
-      return problem ? { ok: false, detail: problem.message, fix: problem.hint } : { ok: true, detail: `${runsc} runs and lists directories` };
+      if (problem) return { ok: false, detail: problem.message, fix: problem.hint };
+      try {
+        // gVisor sandboxes with exits bring up loopback in their network namespace with it.
+        hostProgram(IP);
+      } catch (err) {
+        return { ok: false, detail: `${runsc} runs, but gVisor agents with network exits need ip`, fix: isPaddockError(err) ? err.hint : undefined };
+      }
+      return { ok: true, detail: `${runsc} runs and lists directories; its sandboxes get the same network exits as bwrap's` };
     }],
     ...(["opencode", "claude-code"] as const).map((kind): [string, Probe] => [
       `${kind} binary`,

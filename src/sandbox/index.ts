@@ -10,7 +10,7 @@ export { ToolError } from "./tools.js";
 export { cardHostProblems } from "./check.js";
 export { runscProblem } from "./runsc-check.js";
 export { BUNDLES } from "./catalog.js";
-export { BWRAP, RUNSC, SOCAT, NSENTER, hostProgram, userNamespaceProblem } from "./host.js";
+export { BWRAP, IP, RUNSC, SOCAT, NSENTER, hostProgram, userNamespaceProblem } from "./host.js";
 export { EXIT_STATUS, exitStatus, SandboxError } from "./types.js";
 export type { BackendName, ExitCause, ExitReport, NetworkExit, Sandbox, SandboxSpec, SandboxStats } from "./types.js";
 
