@@ -32,9 +32,11 @@ export async function main(): Promise<void> {
   const paths = paddockPaths(env);
   const n = Number(process.env.BENCH_N ?? 50);
 
-  const library = (backend: BackendName, command: string[], seccomp: SeccompProfile = "default") => async () => {
+  // A network exit: the bridge needs nothing to listen on the socket until a connection is made.
+  const egressSocket = join(dir, "egress.sock");
+  const library = (backend: BackendName, command: string[], seccomp: SeccompProfile = "default", withExit = false) => async () => {
     const started = performance.now();
-    const sandbox = createSandbox(prepareSandbox(await cardFor(backend, seccomp), { command, paths, stdio: "pipe", allowUnconfinedSeccomp: true }), backend);
+    const sandbox = createSandbox(prepareSandbox(await cardFor(backend, seccomp), { command, paths, stdio: "pipe", allowUnconfinedSeccomp: true, ...(withExit ? { egressSocket } : {}) }), backend);
     await sandbox.start();
     let out = "";
     sandbox.stdout!.on("data", (d: Buffer) => (out += d.toString()));
@@ -92,6 +94,8 @@ the seccomp filter adds, p50: ${filterCost.toFixed(2)} ms to sandbox start (targ
       { name: "runsc --network=none do true", samples: await sample(g, () => timed([runsc, "--network=none", "do", "true"], env), "runsc") },
       { name: "paddock library (gvisor): true", samples: await sample(g, library("gvisor", ["true"]), "library") },
       { name: "paddock exec CLI (gvisor): true", samples: await sample(g, cli("gvisor", ["true"]), "cli") },
+      { name: "paddock library (bwrap), one network exit: true", samples: await sample(g, library("bwrap", ["true"], "default", true), "library") },
+      { name: "paddock library (gvisor), one network exit: true", samples: await sample(g, library("gvisor", ["true"], "default", true), "library") },
     ];
     printTable("round trip, spawn to exit of `true` (gvisor)", gv, "runsc --network=none do true");
   } else {
