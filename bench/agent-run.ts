@@ -60,7 +60,8 @@ export async function main(): Promise<void> {
       fresh();
       upstream.setScript(script(workspace));
       t = performance.now();
-      await runDirect(home, workspace, upstream.url);
+      const alone = await runOpenCodeDirect(home, workspace, upstream.url);
+      if (alone.code !== 0 || !alone.stdout.includes("COMPLETE")) throw new Error(`direct OpenCode exited ${alone.code}: ${alone.stdout}`);
       const directMs = performance.now() - t;
       // The first round warms caches (tool tree, OpenCode's first start): not counted.
       if (round > 0) {
@@ -81,8 +82,8 @@ export async function main(): Promise<void> {
   console.log(`  overhead: ${(p / d).toFixed(2)}x, +${(p - d).toFixed(0)} ms in all, ${((p - d) / TURNS).toFixed(0)} ms per turn`);
 }
 
-/** OpenCode on the host, configured the same way but pointing at the upstream itself. */
-function runDirect(home: string, workspace: string, baseURL: string): Promise<void> {
+/** OpenCode on the host, configured as paddock configures it but pointing at the upstream itself; its exit status and output. */
+export function runOpenCodeDirect(home: string, workspace: string, baseURL: string): Promise<{ code: number | null; stdout: string }> {
   mkdirSync(join(home, ".config", "opencode"), { recursive: true });
   const config = {
     provider: { direct: { npm: "@ai-sdk/openai-compatible", options: { baseURL, apiKey: "none" }, models: { "qwen-coder": { name: "qwen-coder", limit: { context: 65536, output: 8192 } } } } },
@@ -95,8 +96,10 @@ function runDirect(home: string, workspace: string, baseURL: string): Promise<vo
   const env = { PATH: process.env.PATH, HOME: home, OPENCODE_DISABLE_MODELS_FETCH: "1", OPENCODE_DISABLE_AUTOUPDATE: "1", OPENCODE_DISABLE_SHARE: "1", OPENCODE_DISABLE_LSP_DOWNLOAD: "1", OPENCODE_DISABLE_DEFAULT_PLUGINS: "1", OPENCODE_DISABLE_CLAUDE_CODE: "1" };
   return new Promise((resolve, reject) => {
     const child = spawn(agentBinary("opencode"), ["run", "bench"], { cwd: workspace, env, stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
-    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
-    child.on("exit", (code) => (code === 0 && out.includes("COMPLETE") ? resolve() : reject(new Error(`direct OpenCode exited ${code}: ${out}`))));
+    let stdout = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr.resume();
+    child.on("error", reject);
+    child.on("exit", (code) => resolve({ code, stdout }));
   });
 }

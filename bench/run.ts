@@ -6,6 +6,7 @@ const BENCHMARKS: Record<string, () => Promise<unknown>> = {
   "agent-run": () => import("./agent-run.js").then((m) => m.main()),
   a2a: () => import("./a2a.js").then((m) => m.main()),
   workspace: () => import("./workspace.js").then((m) => m.main()),
+  unreachable: () => import("./unreachable.js").then((m) => m.main()),
 };
 
 const name = process.argv[2];

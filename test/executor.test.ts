@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { copyFileSync, readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { diagnose, parseContract } from "../src/executor/index.js";
@@ -189,4 +189,39 @@ describe("the executor's pool per upstream deployment", () => {
       }
     });
   }
+});
+
+describe("the executor, when the model server is down", () => {
+  it("does not start the agent when no server of its model takes connections, and says so at once", async () => {
+    const stack = await startAgentStack({ deployment: { litellm_params: { api_base: "http://127.0.0.1:9/v1" } } });
+    try {
+      const card = stack.card({ kind: "command", command: ["sh", "-c", "echo started > /workspace/started"], tools: ["sh", "coreutils"] });
+      const run = await stack.executor.run({ card, prompt: "Do it" });
+      assert.equal(run.outcome, "ERROR");
+      assert.equal(run.error?.category, "Network");
+      assert.match(run.error!.message, /no deployment of 'qwen-coder' takes connections: 127\.0\.0\.1:9: ECONNREFUSED/);
+      assert.match(run.error!.hint, /unreachable/);
+      assert.deepEqual(run.attempts, []);
+      assert.equal(existsSync(join(card.workspace, "started")), false, "the agent never ran");
+    } finally {
+      await stack.close();
+    }
+  });
+
+  it("ends the attempt as soon as the gateway finds no server answering the run's key, instead of letting the agent retry", async () => {
+    const stack = await startAgentStack({ model: { script: [{ fail: 503, repeat: true }] } });
+    try {
+      // An agent that retries a failed model call forever, as OpenCode does every few seconds.
+      const ask = `curl -s -o /dev/null -H "Authorization: Bearer $OPENAI_API_KEY" -H 'Content-Type: application/json' -d '{"model":"qwen-coder","messages":[{"role":"user","content":"hi"}]}' "$OPENAI_BASE_URL/chat/completions"`;
+      const card = stack.card({ kind: "command", command: ["sh", "-c", `while :; do ${ask}; echo asked; sleep 2; done`], tools: ["sh", "coreutils", "curl"] });
+      const run = await stack.executor.run({ card, prompt: "Do it" });
+      assert.equal(run.error?.category, "Network");
+      assert.match(run.error!.message, /the model server did not answer: no deployment of 'qwen-coder' answered: .*503/);
+      assert.deepEqual(run.attempts.map((a) => a.result), ["upstream"]);
+      assert.ok(run.attempts[0]!.duration_ms < 10_000, `the agent ran ${run.attempts[0]!.duration_ms} ms`);
+      assert.deepEqual(hostProcessesWith(card.workspace), [], "the agent's tree is gone");
+    } finally {
+      await stack.close();
+    }
+  });
 });

@@ -68,8 +68,21 @@ describe("paddock run: the main job from the command line", () => {
     const bad = join(dir, "bad.yaml");
     writeFileSync(bad, "agent_id: Bad_Id\nworkspace: .\nkind: opencode\n");
     let r = await paddock(["run", "--card", bad, "hi"], { env: cliEnv, cwd: dir });
-    assert.equal(r.code, 1);
+    assert.equal(r.code, 125, "paddock could not run the agent, as --help says: not 1, an agent's ERROR");
     assert.match(r.stderr, /bad\.yaml:1:\d+.*agent_id/);
+    const help = await paddock(["run", "--help"], { env: cliEnv });
+    assert.match(help.stdout, /125 +paddock could not run the agent: an invalid card/);
+
+    r = await paddock(["run", "--card", join(dir, "missing.yaml"), "hi"], { env: cliEnv, cwd: dir });
+    assert.equal(r.code, 125);
+    assert.match(r.stderr, /missing\.yaml: cannot read card: no such file/);
+
+    // paddock.yaml is read as carefully as a card: file:line:column, the field, and the closest known key.
+    const typo = join(dir, "typo.yaml");
+    writeFileSync(typo, "model_list:\n  - model_name: m\n    litellm_params: { model: openai/m, api_base: http://127.0.0.1:9/v1 }\nexecutor:\n  timeout_secs: 5\n");
+    r = await paddock(["run", "--card", EXAMPLE_CARD, "--config", typo, "hi"], { env: cliEnv, cwd: dir });
+    assert.equal(r.code, 125);
+    assert.equal(r.stderr.trim(), `paddock: ${typo}:5:3: executor.timeout_secs: unknown field (did you mean 'timeout_seconds'?)`);
 
     r = await paddock(["run", "--card", EXAMPLE_CARD, "--config", join(dir, "nope.yaml"), "hi"], { env: cliEnv, cwd: dir });
     assert.equal(r.code, 125);
@@ -79,7 +92,7 @@ describe("paddock run: the main job from the command line", () => {
     writeFileSync(badConfig, "model_list:\n  - model_name: m\n    litellm_params: { model: openai/m, api_base: http://127.0.0.1:9/v1 }\nexecutor:\n  timeout_seconds: -1\n");
     r = await paddock(["run", "--card", EXAMPLE_CARD, "--config", badConfig, "hi"], { env: cliEnv, cwd: dir });
     assert.equal(r.code, 125);
-    assert.match(r.stderr, /bad-config\.yaml: executor\.timeout_seconds/);
+    assert.match(r.stderr, /bad-config\.yaml:5:3: executor\.timeout_seconds: /);
 
     r = await paddock(["run", "--card", EXAMPLE_CARD, "--workspace", workspace("unknown-model"), "--model", "gpt-9", "hi"], { env: cliEnv, cwd: dir });
     assert.equal(r.code, 125);

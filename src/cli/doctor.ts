@@ -110,7 +110,7 @@ function probes(configFile?: string): Array<[string, Probe]> {
     ]),
     ["model servers", async () => {
       const { loadPaddockConfig } = await import("../config/index.js");
-      const config = loadPaddockConfig(configFile);
+      const config = await loadPaddockConfig(configFile);
       if (!config.gateway) return { ok: true, detail: "no paddock.yaml: paddock run uses its built-in scripted model (a smoke test)", fix: "for a real model, write a paddock.yaml naming your vLLM or llama.cpp server (see examples/paddock.yaml)" };
       const failures: string[] = [];
       const reached: string[] = [];

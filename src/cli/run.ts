@@ -1,8 +1,10 @@
-import type { Command } from "commander";
-import { CardError, loadCard } from "../card/index.js";
+import { join } from "node:path";
+import { Option, type Command } from "commander";
+import { loadCard } from "../card/index.js";
 import { paddockPaths } from "../paths/index.js";
 import type { RunRecord } from "../store/index.js";
 import { EXIT, report, warnAbout } from "./fail.js";
+import { commandLog, defaultLogFormat, type LogFormat } from "./log.js";
 import { printTable } from "./table.js";
 
 interface RunOptions {
@@ -13,6 +15,7 @@ interface RunOptions {
   json?: boolean;
   quiet?: boolean;
   allowUnconfinedSeccomp?: boolean;
+  logFormat: LogFormat;
 }
 
 /** Exit statuses of `paddock run`, by outcome. */
@@ -29,6 +32,7 @@ export function registerRun(program: Command): void {
     .option("--json", "print the run record as JSON on stdout")
     .option("--allow-unconfined-seccomp", "run a card that sets seccomp: unconfined (no system call filter)")
     .option("-q, --quiet", "do not show the agent's output while it works")
+    .addOption(new Option("--log-format <format>", "paddock's structured logs: human (to the log file, warnings on stderr) or json (JSON lines on stderr; also PADDOCK_LOG=json)").choices(["human", "json"]).default(defaultLogFormat()))
     .argument("<prompt>", "what the agent should do")
     .addHelpText(
       "after",
@@ -39,7 +43,9 @@ and the files the task changed. Exit status:
   4    NEEDS_INFO (the questions are in the result)
   1    ERROR (reported by the agent, or no result could be read; the category and a hint say why)
   124  ended by a timeout (executor.timeout_seconds or inactivity_timeout_seconds)
-  125  paddock could not run the agent (the message says why)
+  125  paddock could not run the agent: an invalid card or paddock.yaml, an
+       unknown --model, a sandbox that could not start (the message says why)
+  2    wrong usage (a missing prompt, an unknown option)
   130  cancelled (Ctrl-C)
 
 Example:
@@ -89,7 +95,8 @@ async function runTask(prompt: string, opts: RunOptions): Promise<number> {
   try {
     const { card, warnings } = await loadCard(opts.card);
     warnAbout(warnings);
-    local = await startLocal({ configFile: opts.config, paths: paddockPaths(), log: (f) => (opts.quiet || opts.json ? undefined : process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), level: "info", ...f })}\n`)) });
+    const paths = paddockPaths();
+    local = await startLocal({ configFile: opts.config, paths, log: commandLog(opts.logFormat, join(paths.data, "logs", "paddock.log")) });
     if (local.smoke) {
       process.stderr.write(
         "paddock: no paddock.yaml: using the built-in scripted model (a SMOKE TEST: it replays real tool calls to prove the chain; it does not think).\n" +
@@ -110,7 +117,7 @@ async function runTask(prompt: string, opts: RunOptions): Promise<number> {
     if (run.error?.category === "Setup") return RUN_EXIT.setup;
     return RUN_EXIT[run.outcome ?? "ERROR"];
   } catch (err) {
-    return report(err, err instanceof CardError ? EXIT.invalid : EXIT.paddockError);
+    return report(err, EXIT.paddockError);
   } finally {
     process.off("SIGINT", onSignal).off("SIGTERM", onSignal);
     await local?.close();
@@ -118,10 +125,14 @@ async function runTask(prompt: string, opts: RunOptions): Promise<number> {
 }
 
 function describeRun(run: RunRecord): string {
+  // A failed run's summary is its error: said once, with its category.
+  const failure = run.error && run.summary === run.error.message ? run.error : undefined;
   const lines = [
-    `${run.outcome ?? run.state}${run.recovered ? " (recovered by the structurer)" : ""}: ${run.summary ?? ""}`,
+    `${run.outcome ?? run.state}${failure ? ` (${failure.category})` : ""}${run.recovered ? " (recovered by the structurer)" : ""}: ${run.summary ?? ""}`,
     ...run.questions.map((q) => `  ? ${q}`),
-    ...(run.error ? [`  error: ${run.error.category}: ${run.error.message}`, ...(run.error.hint ? [`  hint: ${run.error.hint}`] : [])] : []),
+    ...(run.error && !failure ? [`  error: ${run.error.category}: ${run.error.message}`] : []),
+    ...(run.error?.hint ? [`  hint: ${run.error.hint}`] : []),
+    ...(run.error && run.attempts.length ? [`  the agent's own output: paddock runs ${run.run_id} --conversation`] : []),
     ...(run.changed_files.length ? ["  changed files:", ...run.changed_files.map((f) => `    ${f.status.padEnd(8)} ${f.path}`)] : ["  changed files: none"]),
     ...(run.workspace_notes ?? []).map((note) => `  note: ${note}`),
     `  run ${run.run_id} · agent ${run.agent_id} · model ${run.model ?? "-"} · ${run.attempts.length} attempt(s) · ${run.requests} model requests, ${run.input_tokens} in / ${run.output_tokens} out tokens · ${((run.duration_ms ?? 0) / 1000).toFixed(1)} s`,

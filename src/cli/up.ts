@@ -71,7 +71,7 @@ export function registerUp(program: Command): void {
 async function startGateway(file: string, store: import("../store/index.js").Store, runtime: string) {
   const { Gateway, gatewayAccess } = await import("../gateway/index.js");
   const { loadPaddockConfig } = await import("../config/index.js");
-  const paddockConfig = loadPaddockConfig(file);
+  const paddockConfig = await loadPaddockConfig(file);
   // Agents' keys only mean something when the gateway checks keys: without a master key in the file, the daemon makes one (owner-only file).
   const { randomBytes } = await import("node:crypto");
   const { writeFileSync } = await import("node:fs");

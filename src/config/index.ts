@@ -1,10 +1,10 @@
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
-import { parse } from "yaml";
+import { readConfigFile } from "../configfile/index.js";
 import { PaddockError } from "../errors/index.js";
 import { ExecutorSettingsSchema, type ExecutorSettings } from "../executor/index.js";
-import { parseGatewayConfig, type GatewayConfig } from "../gateway/index.js";
+import { GatewayConfigSchema, type GatewayConfig } from "../gateway/index.js";
 
 /**
  * paddock.yaml: the gateway's config in LiteLLM's format (model_list and the
@@ -28,19 +28,12 @@ export function findConfig(explicit?: string, env: NodeJS.ProcessEnv = process.e
   return candidates.find((file) => existsSync(file));
 }
 
-export function loadPaddockConfig(explicit?: string): PaddockConfig {
+/** paddock.yaml as one schema: the gateway's sections and `executor:`, so every problem is located alike. */
+const PaddockFileSchema = GatewayConfigSchema.extend({ executor: ExecutorSettingsSchema.default(ExecutorSettingsSchema.parse({})) });
+
+export async function loadPaddockConfig(explicit?: string): Promise<PaddockConfig> {
   const file = findConfig(explicit);
   if (!file) return { executor: ExecutorSettingsSchema.parse({}) };
-  let raw: unknown;
-  try {
-    raw = parse(readFileSync(file, "utf8"));
-  } catch (err) {
-    throw new PaddockError("config_unreadable", `cannot read ${file}: ${(err as Error).message}`, file);
-  }
-  const { executor, ...gateway } = (raw ?? {}) as Record<string, unknown>;
-  const settings = ExecutorSettingsSchema.safeParse(executor ?? {});
-  if (!settings.success) {
-    throw new PaddockError("config_invalid", settings.error.issues.map((i) => `${file}: executor.${i.path.join(".")}: ${i.message}`).join("\n"), file);
-  }
-  return { file, gateway: parseGatewayConfig(gateway, file), executor: settings.data };
+  const { executor, ...gateway } = await readConfigFile(file, PaddockFileSchema);
+  return { file, gateway, executor };
 }

@@ -18,6 +18,8 @@ export interface AttemptOptions {
   /** The card may turn the seccomp filter off (the command line said so). */
   allowUnconfinedSeccomp?: boolean;
   onOutput?: (stream: "stdout" | "stderr", text: string) => void;
+  /** Subscribes to the gateway's upstream failures for this attempt's key; the first one ends the attempt. */
+  watchUpstream?: (onFailure: (message: string) => void) => () => void;
 }
 
 export interface AttemptResult {
@@ -25,7 +27,9 @@ export interface AttemptResult {
   stderr: string;
   exit: ExitReport;
   /** Why paddock ended it, if it did. */
-  ended?: "timeout" | "inactive" | "cancelled";
+  ended?: "timeout" | "inactive" | "cancelled" | "upstream";
+  /** What the gateway said when no model server answered (ended: "upstream"). */
+  upstreamError?: string;
 }
 
 /** Output kept per stream: the end of a runaway output is what holds the result. */
@@ -58,6 +62,12 @@ export async function runAttempt(options: AttemptOptions): Promise<AttemptResult
     inactivity = setTimeout(() => end("inactive"), options.inactivityMs);
   };
   const hard = setTimeout(() => end("timeout"), options.timeoutMs);
+  let upstreamError: string | undefined;
+  // The gateway knows first: the agent would only retry a server that is not there.
+  const unwatch = options.watchUpstream?.((message) => {
+    upstreamError ??= message;
+    end("upstream");
+  });
   const onAbort = () => end("cancelled");
   options.signal?.addEventListener("abort", onAbort);
   if (options.signal?.aborted) onAbort();
@@ -77,5 +87,6 @@ export async function runAttempt(options: AttemptOptions): Promise<AttemptResult
   clearTimeout(hard);
   clearTimeout(inactivity);
   options.signal?.removeEventListener("abort", onAbort);
-  return { ...collected, exit, ended };
+  unwatch?.();
+  return { ...collected, exit, ended, ...(ended === "upstream" ? { upstreamError } : {}) };
 }

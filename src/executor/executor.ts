@@ -9,7 +9,7 @@ import type { PaddockPaths } from "../paths/index.js";
 import type { RunRecord, Store } from "../store/index.js";
 import { changedFiles, openSnapshotSession, workspaceState, type InspectionSession, type WorkspaceState } from "../workspace/index.js";
 import { runAttempt, type AttemptResult } from "./attempt.js";
-import { diagnose } from "./classify.js";
+import { diagnose, hintFor } from "./classify.js";
 import { contractInstruction, parseContract, stricterInstruction, type Contract } from "./contract.js";
 import { TaskPool } from "./pool.js";
 import type { ExecutorSettings } from "./settings.js";
@@ -92,6 +92,8 @@ export class Executor {
       run.state = "running";
       await this.options.store.saveRun(run);
       const workspace = resolve(task.workspace ?? card.workspace);
+      // Asked while the task is set up: an agent started against a server that takes no connections would only retry it.
+      const unreachable = model ? this.options.gateway.unreachable(model) : Promise.resolve(undefined);
       // The snapshot before the task is read while the key and the exits are set up; the agent starts only after it.
       // Its inspection sandbox stays for the snapshot after the task, which then costs only what git costs.
       const opening = openSnapshotSession(workspace, this.options.paths).then((s) => (session = s), () => undefined);
@@ -110,7 +112,10 @@ export class Executor {
         }
       }
       const before: WorkspaceState = await snapshot;
-      const contract = await this.attempts(task, run, { key, models, model, structurerModel, workspace, egressSocket }, onEvent, log);
+      const down = await unreachable;
+      const contract = down
+        ? this.unreachableFailure(run, down, log)
+        : await this.attempts(task, run, { key, models, model, structurerModel, workspace, egressSocket }, onEvent, log);
       if (contract) Object.assign(run, { outcome: contract.outcome, summary: contract.summary, questions: contract.questions ?? [] });
       const after = await workspaceState(workspace, this.options.paths, session);
       run.changed_files = changedFiles(before, after);
@@ -173,6 +178,7 @@ export class Executor {
         signal: task.signal,
         allowUnconfinedSeccomp: task.allowUnconfinedSeccomp,
         onOutput: (stream, text) => onEvent({ type: "output", run_id: run.run_id, stream, text }),
+        watchUpstream: (onFailure) => this.options.gateway.watchUpstreamFailures(ctx.key, onFailure),
       });
       const record = (outcome: string) => {
         run.attempts.push({ started_at: startedAt, duration_ms: result.exit.durationMs, exit: { ...result.exit }, result: outcome, stdout_bytes: Buffer.byteLength(result.stdout) });
@@ -191,7 +197,7 @@ export class Executor {
       if (diagnosis?.fatal) {
         record("fatal");
         log({ level: "warn", msg: "fatal failure: no retry", category: diagnosis.category, evidence: diagnosis.evidence });
-        return fail(diagnosis.category, diagnosis.evidence, diagnosis.hint);
+        return fail(diagnosis.category, diagnosis.sentence, diagnosis.hint);
       }
       record(diagnosis ? `unparsed (${diagnosis.category})` : "unparsed");
       if (attempt === 1 && settings.structurer && ctx.structurerModel && result.stdout.trim()) {
@@ -209,10 +215,17 @@ export class Executor {
       }
       if (attempt === settings.max_retries + 1) {
         return diagnosis
-          ? fail(diagnosis.category, diagnosis.evidence, diagnosis.hint)
+          ? fail(diagnosis.category, diagnosis.sentence, diagnosis.hint)
           : fail("Contract", `no readable result after ${attempt} attempt(s): the output did not end with the JSON contract`, "see the agent's output: paddock runs RUN_ID --conversation; a model that ignores the instruction may need a stricter system prompt or another model");
       }
     }
+    return undefined;
+  }
+
+  private unreachableFailure(run: RunRecord, why: string, log: (fields: Record<string, unknown>) => void): undefined {
+    log({ msg: "the model server takes no connections: the agent is not started", error: why });
+    run.outcome = "ERROR";
+    run.error = { category: "Network", message: `the model server did not answer: ${why}`, hint: hintFor("Network") };
     return undefined;
   }
 
@@ -221,6 +234,7 @@ export class Executor {
     if (result.ended === "inactive") {
       return fail("Timeout", `the agent printed nothing for ${settings.inactivity_timeout_seconds} s (executor.inactivity_timeout_seconds) and was ended`, "the model server may be stuck or very slow: check it, or raise executor.inactivity_timeout_seconds");
     }
+    if (result.ended === "upstream") return fail("Network", `the model server did not answer: ${result.upstreamError}`, hintFor("Network"));
     return fail("Cancelled", "the task was cancelled", "");
   }
 }

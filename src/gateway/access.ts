@@ -23,6 +23,10 @@ export interface AgentGatewayAccess {
   /** The deployments serving `model` (a pool key naming them) and how many requests they serve at once (Infinity: no limit). */
   slots(model: string): { key: string; size: number } | undefined;
   usage(key: string): Promise<{ requests: number; input_tokens: number; output_tokens: number }>;
+  /** Why no server of `model` takes connections right now, or undefined if one does (or is only slow). */
+  unreachable(model: string): Promise<string | undefined>;
+  /** Tells of each request with `key` that no model server answered, as it happens; returns the unsubscribe. */
+  watchUpstreamFailures(key: string, listener: (message: string) => void): () => void;
 }
 
 /** The access of a gateway running in this process, which agents reach through `socket`. */
@@ -48,5 +52,7 @@ export function gatewayAccess(gateway: Gateway, socket: string): AgentGatewayAcc
       return { key: deployments.map((d) => d.id).sort().join(","), size: deployments.reduce((n, d) => n + d.maxParallel, 0) };
     },
     usage: (key) => gateway.keyUsage(key),
+    watchUpstreamFailures: (key, listener) => gateway.watchUpstreamFailures(key, listener),
+    unreachable: (model) => gateway.unreachable(model),
   };
 }

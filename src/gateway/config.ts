@@ -1,6 +1,5 @@
-import { readFileSync } from "node:fs";
 import { z } from "zod";
-import { PaddockError } from "../errors/index.js";
+import { FileError, issueProblems, readConfigFile } from "../configfile/index.js";
 
 /** LiteLLM reads secrets as `os.environ/NAME`; so does paddock. */
 const secret = z.string().transform((value, ctx) => {
@@ -76,21 +75,15 @@ export const GatewayConfigSchema = z.looseObject({
 export type GatewayConfig = z.output<typeof GatewayConfigSchema>;
 export type DeploymentConfig = z.output<typeof DeploymentSchema>;
 
-export async function loadGatewayConfig(file: string): Promise<GatewayConfig> {
-  let raw: unknown;
-  try {
-    const { parse } = await import("yaml");
-    raw = parse(readFileSync(file, "utf8"));
-  } catch (err) {
-    throw new PaddockError("gateway_config_unreadable", `cannot read the gateway config: ${(err as Error).message}`, file);
-  }
-  return parseGatewayConfig(raw, file);
+/** A gateway config file (LiteLLM's format), every problem located by file, line and field. */
+export function loadGatewayConfig(file: string): Promise<GatewayConfig> {
+  return readConfigFile(file, GatewayConfigSchema, "gateway_config");
 }
 
 export function parseGatewayConfig(raw: unknown, where = "config"): GatewayConfig {
   const parsed = GatewayConfigSchema.safeParse(raw);
   if (!parsed.success) {
-    throw new PaddockError("gateway_config_invalid", parsed.error.issues.map((i) => `${where}: ${i.path.join(".")}: ${i.message}`).join("\n"));
+    throw new FileError("gateway_config_invalid", issueProblems(where, parsed.error.issues, () => undefined, GatewayConfigSchema));
   }
   return parsed.data;
 }

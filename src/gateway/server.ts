@@ -8,7 +8,7 @@ import { GatewayError, sendError, type Dialect } from "./errors.js";
 import { hashKey, KeyFieldsSchema, KeyService, type Caller } from "./keys.js";
 import { chatCompletions, completions, embeddings, models, send, type Billed } from "./openai.js";
 import { Router } from "./router.js";
-import { discoverWindow } from "./tokens.js";
+import { discoverWindow, unreachable } from "./tokens.js";
 import { GatewayMetrics, UsageSink } from "./usage.js";
 
 type Handler = (req: IncomingMessage, res: ServerResponse, caller: Caller, body: Record<string, unknown>) => Promise<Billed | void>;
@@ -116,6 +116,26 @@ export class Gateway {
   }
 
   /** What one key has used so far: requests and tokens (after the pending usage rows are written). */
+  /** Why none of `model`'s deployments takes connections, or undefined when one does. */
+  async unreachable(model: string): Promise<string | undefined> {
+    const deployments = this.router.all().filter((d) => d.modelName === model);
+    const reasons = await Promise.all(deployments.map((d) => unreachable(d)));
+    return deployments.length > 0 && reasons.every(Boolean) ? `no deployment of '${model}' takes connections: ${reasons.join("; ")}` : undefined;
+  }
+
+  private readonly upstreamWatchers = new Map<string, Set<(message: string) => void>>();
+
+  /** Calls `listener` each time a request with `key` finds no deployment that answers (after the router's retries and fallbacks); returns the unsubscribe. */
+  watchUpstreamFailures(key: string, listener: (message: string) => void): () => void {
+    const hash = hashKey(key);
+    const watchers = this.upstreamWatchers.get(hash) ?? new Set();
+    this.upstreamWatchers.set(hash, watchers.add(listener));
+    return () => {
+      watchers.delete(listener);
+      if (watchers.size === 0) this.upstreamWatchers.delete(hash);
+    };
+  }
+
   async keyUsage(key: string): Promise<{ requests: number; input_tokens: number; output_tokens: number }> {
     await this.usage.flush();
     const rows = await this.store.usage({ tokenHash: hashKey(key) });
@@ -153,6 +173,7 @@ export class Gateway {
       if (!(err instanceof GatewayError)) this.log({ level: "error", msg: "request failed", error: (err as Error).stack });
       if (model) this.metrics.requests.inc({ model, status: String(error.status) });
       if (model && caller) this.bill(caller, { model, input: 0, output: 0, status: error.status, capped: false, stream: false }, started);
+      if ((error.status === 502 || error.status === 504) && caller?.kind === "key") for (const watcher of this.upstreamWatchers.get(caller.key.token_hash) ?? []) watcher(error.message);
       sendError(res, error, dialect);
     }
   }

@@ -1,6 +1,6 @@
 import { GatewayError } from "./errors.js";
 import type { Deployment } from "./router.js";
-import { readJson, requestUpstream } from "./upstream.js";
+import { readJson, requestUpstream, UpstreamUnavailable } from "./upstream.js";
 
 /** How input was counted; "bound": not counted, because even an upper bound fits. */
 export type CountMethod = "upstream" | "bundled" | "estimate" | "bound";
@@ -156,6 +156,20 @@ export function parseContextError(body: unknown): { window: number; input: numbe
 }
 
 /** The context window an upstream reports: vLLM's max_model_len in /v1/models, llama.cpp's n_ctx in /props. */
+/**
+ * Whether a deployment's server takes connections at all: undefined when it
+ * answers anything (or is only slow), else why not (refused, no such host).
+ */
+export async function unreachable(d: Deployment): Promise<string | undefined> {
+  try {
+    const res = await requestUpstream(new URL(`${d.apiBase}/models`), "GET", undefined, auth(d), TOKENIZE_TIMEOUT_MS);
+    res.body.resume();
+    return undefined;
+  } catch (err) {
+    return err instanceof UpstreamUnavailable && !err.timedOut ? err.message : undefined;
+  }
+}
+
 export async function discoverWindow(d: Deployment): Promise<number | undefined> {
   try {
     const res = await requestUpstream(new URL(`${d.apiBase}/models`), "GET", undefined, auth(d), TOKENIZE_TIMEOUT_MS);

@@ -21,7 +21,7 @@ export interface LocalPaddock {
 }
 
 export async function startLocal(options: { configFile?: string; paths: PaddockPaths; log?: (fields: Record<string, unknown>) => void }): Promise<LocalPaddock> {
-  const config = loadPaddockConfig(options.configFile);
+  const config = await loadPaddockConfig(options.configFile);
   const log = options.log ?? (() => undefined);
   const smoke = config.gateway ? undefined : await new ScriptedModel({ model: SMOKE_MODEL, maxModelLen: 65536, script: smokeTestScript() }).listen();
   // Agents' keys only mean something when the gateway checks keys: without a master key of the file's, it gets one of its own.
