@@ -7,15 +7,17 @@ import { ScriptedModel } from "../src/scripted/index.js";
 import { CLI, freePort, paddock, ROOT, scratch, waitForPort } from "./helpers.js";
 
 describe("paddock gateway", () => {
-  it("refuses an invalid config, naming the field, and an unset os.environ secret", async () => {
+  it("refuses an invalid config, naming file:line:column and the field, an unset os.environ secret, and the closest known key", async () => {
     const { dir, env } = scratch();
     const file = join(dir, "bad.yaml");
-    writeFileSync(file, "model_list:\n  - model_name: m\n    litellm_params:\n      model: bedrock/m\n      api_base: not-a-url\ngeneral_settings:\n  master_key: os.environ/PADDOCK_TEST_UNSET_KEY\n");
+    writeFileSync(file, "model_list:\n  - model_name: m\n    litellm_params:\n      model: bedrock/m\n      api_base: not-a-url\ngeneral_settings:\n  master_key: os.environ/PADDOCK_TEST_UNSET_KEY\npaddock_settings:\n  queue_limt: 3\n");
     const r = await paddock(["gateway", "--config", file], { env });
     assert.equal(r.code, 125);
-    assert.match(r.stderr, /model_list\.0\.litellm_params\.model: must be openai\/NAME/);
-    assert.match(r.stderr, /model_list\.0\.litellm_params\.api_base: /);
-    assert.match(r.stderr, /general_settings\.master_key: refers to the environment variable PADDOCK_TEST_UNSET_KEY, which is not set/);
+    assert.match(r.stderr, /bad\.yaml:4:7: model_list\[0\]\.litellm_params\.model: must be openai\/NAME/);
+    assert.match(r.stderr, /bad\.yaml:5:7: model_list\[0\]\.litellm_params\.api_base: /);
+    assert.match(r.stderr, /bad\.yaml:7:3: general_settings\.master_key: refers to the environment variable PADDOCK_TEST_UNSET_KEY, which is not set/);
+    assert.match(r.stderr, /bad\.yaml:9:3: paddock_settings\.queue_limt: unknown field \(did you mean 'queue_limit'\?\)/);
+    assert.equal(r.stderr.match(/bad\.yaml/g)?.length, 4, "each problem once, the file named once per line");
   });
 
   it("accepts the example config, serves a request with the master key from the environment, and stops on SIGTERM", async () => {

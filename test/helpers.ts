@@ -1,5 +1,5 @@
 import { spawn, type SpawnOptions } from "node:child_process";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import { randomBytes } from "node:crypto";
 import { connect, createServer } from "node:net";
@@ -7,6 +7,7 @@ import { dirname, join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import type { PaddockPaths } from "../src/paths/index.js";
+import { planCgroups } from "../src/cgroups/index.js";
 import { storeLocation } from "../src/store/index.js";
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
@@ -18,10 +19,26 @@ export const TEST_RUNSC = join(process.env.PADDOCK_TEST_CACHE ?? join(homedir(),
 // Sandboxes a test starts in its own process (executor, supervisor) use that runsc too.
 process.env.PADDOCK_RUNSC ??= TEST_RUNSC;
 
+/**
+ * Each test file makes its agents' cgroups under a parent of its own, and looks
+ * only there: a cgroup that a crash, another test file or the user's own
+ * paddock left elsewhere is none of its business. The parent goes at exit.
+ */
+export const TEST_CGROUP_PARENT = (process.env.PADDOCK_CGROUP_PARENT ??= `paddock-test-${process.pid}`);
+process.once("exit", () => {
+  for (const parent of planCgroups({ allowUnenforced: true }).parents) {
+    try {
+      rmdirSync(parent);
+    } catch {
+      // not empty (the cgroups a failed test left, for a look) or already gone
+    }
+  }
+});
+
 /** A scratch folder per test run, and a PADDOCK_HOME inside it so tests never touch the user's own state. */
 export function scratch(prefix = "paddock-test-"): { dir: string; env: NodeJS.ProcessEnv } {
   const dir = mkdtempSync(join(tmpdir(), prefix));
-  return { dir, env: { PATH: process.env.PATH, PADDOCK_HOME: join(dir, "paddock-home"), PADDOCK_RUNSC: TEST_RUNSC } };
+  return { dir, env: { PATH: process.env.PATH, PADDOCK_HOME: join(dir, "paddock-home"), PADDOCK_RUNSC: TEST_RUNSC, PADDOCK_CGROUP_PARENT: TEST_CGROUP_PARENT } };
 }
 
 /**
@@ -84,18 +101,9 @@ export function hostProcessesWith(marker: string): number[] {
   return found;
 }
 
-/** The agent cgroups that exist now under any `paddock` folder (v1 or v2), to prove a run left none behind. */
+/** The agent cgroups that exist now under this test process's own cgroup parent (v1 or v2), to prove a run left none behind. */
 export function paddockCgroups(): string[] {
-  const found: string[] = [];
-  const walk = (dir: string, depth: number) => {
-    for (const entry of safeDirs(dir)) {
-      const path = join(dir, entry);
-      if (entry === "paddock") found.push(...safeDirs(path).map((name) => join(path, name)));
-      else if (depth > 0) walk(path, depth - 1);
-    }
-  };
-  walk("/sys/fs/cgroup", 4);
-  return found;
+  return planCgroups({ allowUnenforced: true }).parents.flatMap((parent) => safeDirs(parent).map((name) => join(parent, name)));
 }
 
 function safeDirs(dir: string): string[] {

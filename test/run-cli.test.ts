@@ -23,6 +23,9 @@ describe("paddock run: the main job from the command line", () => {
     const r = await paddock(["run", "--card", EXAMPLE_CARD, "--workspace", ws, "--json", "Summarise README.md"], { env: cliEnv, cwd: dir });
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /SMOKE TEST/);
+    // Progress for people on stderr; paddock's structured logs in its log file, not among them.
+    assert.doesNotMatch(r.stderr, /^\{/m);
+    assert.match(readFileSync(join(env.PADDOCK_HOME!, "data", "logs", "paddock.log"), "utf8"), /"agent_id":"demo-opencode".*"msg":"task finished"/);
     const run = JSON.parse(r.stdout) as RunRecord;
     assert.equal(run.outcome, "COMPLETE");
     assert.equal(run.model, "paddock-smoke-test");
@@ -50,9 +53,12 @@ describe("paddock run: the main job from the command line", () => {
       mkdirSync(config, { recursive: true });
       writeFileSync(join(config, "paddock.yaml"), `model_list:\n  - model_name: qwen-coder\n    litellm_params: { model: openai/qwen-coder, api_base: "${upstream.url}" }\nexecutor:\n  inactivity_timeout_seconds: 120\n`);
       const ws = workspace("configured");
-      const r = await paddock(["run", "--card", EXAMPLE_CARD, "--workspace", ws, "--json", "Summarise README.md"], { env: cliEnv, cwd: config });
+      const r = await paddock(["run", "--card", EXAMPLE_CARD, "--workspace", ws, "--json", "Summarise README.md"], { env: { ...cliEnv, PADDOCK_LOG: "json" }, cwd: config });
       assert.equal(r.code, 0, r.stderr);
       assert.doesNotMatch(r.stderr, /SMOKE TEST/);
+      // PADDOCK_LOG=json: the structured logs on stderr, as JSON lines, with the agent id.
+      const logged = r.stderr.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as Record<string, unknown>);
+      assert.ok(logged.some((l) => l.msg === "task finished" && l.agent_id === "demo-opencode"), r.stderr);
       const run = JSON.parse(r.stdout) as RunRecord;
       assert.equal(run.model, "qwen-coder");
       // The file names no master key: the run's own key was still checked, and every request billed to it.

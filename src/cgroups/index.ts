@@ -14,10 +14,26 @@ export interface CgroupOptions {
   v2Parent?: string;
 }
 
+/**
+ * PADDOCK_CGROUP_PARENT: a folder name (`paddock-ci`) replaces `paddock` on
+ * cgroup v1 and v2 alike; an absolute path is a v2 cgroup delegated to paddock.
+ */
+function parentSetting(env: NodeJS.ProcessEnv = process.env): { name: string } | { path: string } {
+  const value = env.PADDOCK_CGROUP_PARENT;
+  if (!value) return { name: "paddock" };
+  if (value.startsWith("/")) return { path: value };
+  if (!/^[\w.-]+$/.test(value) || value === "." || value === "..") {
+    throw new LimitError(ALL_LIMITS, `PADDOCK_CGROUP_PARENT=${value} is neither a folder name nor an absolute cgroup v2 path`, "give a name like paddock-ci, or the path of a delegated cgroup v2 folder");
+  }
+  return { name: value };
+}
+
 export interface CgroupPlan {
   version: 1 | 2 | "none";
   enforceable: LimitName[];
   missing: Array<{ limit: LimitName; reason: string }>;
+  /** The folders agents' cgroups are made in (one per v1 hierarchy). */
+  parents: string[];
   create(name: string, limits: CgroupLimits): AgentCgroup | undefined;
   /** The existing cgroup of that name (an agent started by a previous daemon), if there is one. */
   open(name: string): AgentCgroup | undefined;
@@ -42,7 +58,9 @@ export function planCgroups(options: CgroupOptions = {}, hierarchies: Hierarchy[
 }
 
 function planV1(hierarchies: Hierarchy[]): CgroupPlan {
-  const parents = v1Parents(hierarchies);
+  const setting = parentSetting();
+  if ("path" in setting) throw new LimitError(ALL_LIMITS, `PADDOCK_CGROUP_PARENT=${setting.path} is a cgroup v2 path, and this host has cgroup v1`, "give a folder name instead (like paddock-ci): it is made under paddock's own cgroup in each hierarchy");
+  const parents = v1Parents(hierarchies, setting.name);
   const controllerOf: Record<LimitName, string> = { memoryBytes: "memory", cpuShares: "cpu", maxProcesses: "pids" };
   const missing: CgroupPlan["missing"] = [];
   for (const limit of ALL_LIMITS) {
@@ -59,13 +77,15 @@ function planV1(hierarchies: Hierarchy[]): CgroupPlan {
     version: parents.size > 0 ? 1 : "none",
     enforceable,
     missing,
+    parents: [...new Set(["memory", "cpu", "cpuacct", "pids"].map((c) => parents.get(c)).filter((d): d is string => d !== undefined && existsSync(d)))],
     create: (name, limits) => (enforceable.length > 0 ? createV1(name, limits, enforceable, parents) : undefined),
     open: (name) => existing(enforceable.length > 0 ? createV1(name, undefined, enforceable, parents) : undefined),
   };
 }
 
 function planV2(hierarchy: Hierarchy, options: CgroupOptions): CgroupPlan {
-  const parent = options.v2Parent ?? process.env.PADDOCK_CGROUP_PARENT ?? join(hierarchy.mountPoint, "paddock");
+  const setting = parentSetting();
+  const parent = options.v2Parent ?? ("path" in setting ? setting.path : join(hierarchy.mountPoint, setting.name));
   const problem = writable(parent);
   const delegated = problem ? [] : prepareV2Parent(parent, ALL_LIMITS);
   const missing = ALL_LIMITS.filter((l) => !v2Supports(delegated, l)).map((limit) => ({
@@ -77,6 +97,7 @@ function planV2(hierarchy: Hierarchy, options: CgroupOptions): CgroupPlan {
     version: 2,
     enforceable,
     missing,
+    parents: [parent],
     create: (name, limits) => (enforceable.length > 0 ? createV2(name, limits, enforceable, parent) : undefined),
     open: (name) => existing(enforceable.length > 0 ? createV2(name, undefined, enforceable, parent) : undefined),
   };

@@ -7,11 +7,11 @@ import type { AgentCgroup, CgroupLimits, LimitName } from "./types.js";
 const CONTROLLER_OF: Record<LimitName, string> = { memoryBytes: "memory", cpuShares: "cpu", maxProcesses: "pids" };
 
 /** Which limits the v1 hierarchies here can enforce, and the folder each controller's agents go under. */
-export function v1Parents(hierarchies: Hierarchy[]): Map<string, string> {
+export function v1Parents(hierarchies: Hierarchy[], folder: string): Map<string, string> {
   const parents = new Map<string, string>();
   for (const h of hierarchies.filter((x) => x.version === 1)) {
     // Nest under our own cgroup so the agents stay inside whatever limits the host put on paddock.
-    for (const c of h.controllers) parents.set(c, join(h.ownDir, "paddock"));
+    for (const c of h.controllers) parents.set(c, join(h.ownDir, folder));
   }
   return parents;
 }

@@ -7,6 +7,7 @@ import { registerDoctor } from "./doctor.js";
 import { registerEgress } from "./egress.js";
 import { registerExec } from "./exec.js";
 import { registerGateway } from "./gateway.js";
+import { registerGc } from "./gc.js";
 import { registerSeccomp } from "./seccomp.js";
 import { registerSystemd } from "./systemd.js";
 import { registerMcp } from "./mcp.js";
@@ -40,5 +41,6 @@ registerEgress(program);
 registerGateway(program);
 registerSystemd(program);
 registerSeccomp(program);
+registerGc(program);
 
 await program.parseAsync(process.argv);

@@ -35,13 +35,8 @@ export function processStart(pid: number): string | undefined {
  */
 export function adoptSandbox(record: AdoptionRecord): Sandbox | undefined {
   if (processStart(record.pid) !== record.pidStart) return undefined;
-  let membership = "";
-  try {
-    membership = readFileSync(`/proc/${record.pid}/cgroup`, "utf8");
-  } catch {
-    return undefined;
-  }
-  if (!membership.includes(`/paddock/${record.name}`)) return undefined;
+  const cgroup = planCgroups({ allowUnenforced: true }).open(record.name);
+  if (!cgroup?.pids().includes(record.pid)) return undefined;
   return new AdoptedSandbox(record);
 }
 
