@@ -52,8 +52,9 @@ describe("workspace inspection: bad input gives what could be read and a note, n
     assert.deepEqual([...warm.entries.keys()].sort(), ["a.txt", "b.txt"]);
     assert.deepEqual(changedFiles(before, warm), changedFiles(before, fresh));
     assert.deepEqual(changedFiles(before, warm), [{ path: "a.txt", status: "modified" }, { path: "b.txt", status: "added" }]);
+    assert.notDeepEqual(hostProcessesWith(ws), [], "the session's sandbox runs until it is closed");
     await session.close();
-    assert.deepEqual(hostProcessesWith("paddock-inspector"), [], "the session's sandbox is gone");
+    assert.deepEqual(hostProcessesWith(ws), [], "the session's sandbox is gone");
     assert.equal(await session.snapshot({ maxBytes: 1 << 20, timeoutMs: 1000 }), undefined, "a closed session answers nothing");
     assert.equal((await workspaceState(ws, paths, session)).entries.size, 2, "and the caller inspects afresh");
   });
