@@ -56,6 +56,9 @@ for (const backend of ["bwrap", "gvisor"] as const) describe(`OpenCode, for real
     // The web fetch was tried, through the proxy, and refused there.
     const denied = await stack.store.egressLog({ agentId: card.agent_id, deniedOnly: true });
     assert.ok(denied.some((e) => e.host === "denied.example.org" && e.reason === "not_allowed"), JSON.stringify(denied));
+    // OpenCode made no request of its own (a plugin install from the npm registry, a model catalogue): only the task's fetch went out.
+    const egress = await stack.store.egressLog({ agentId: card.agent_id });
+    assert.deepEqual([...new Set(egress.map((e) => e.host))], ["denied.example.org"], JSON.stringify(egress));
     const record = await stack.store.getRun(run.run_id);
     assert.equal(record?.outcome, "COMPLETE");
   });

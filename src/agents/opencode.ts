@@ -43,7 +43,12 @@ export const opencode: Adapter = (card, options) => {
     command,
     model,
     tools: [binary],
-    homeFiles: { ".config/opencode/opencode.json": `${JSON.stringify(config, null, 2)}\n` },
+    homeFiles: {
+      ".config/opencode/opencode.json": `${JSON.stringify(config, null, 2)}\n`,
+      // OpenCode installs its plugin package into each config folder on every start, with npm's own installer, which reads
+      // this folder's .npmrc: offline, it makes no request (and downloads nothing into HOME even where a card allows the registry).
+      ".config/opencode/.npmrc": "offline=true\n",
+    },
     // Nothing OpenCode would fetch on its own is reachable (or wanted): model catalogues, updates, LSP servers, plugins.
     env: {
       OPENCODE_DISABLE_MODELS_FETCH: "1",
