@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { startDaemon, stopDaemon } from "./daemon-helpers.js";
@@ -112,6 +112,30 @@ describe("paddock up: the daemon and its CLI", () => {
       assert.equal(stopped.code, 0, stopped.stderr);
       assert.equal(stopped.stdout, "survivor stopped\n");
       assert.deepEqual(hostProcessesWith(marker), []);
+      await eventually(async () => (paddockCgroups().length === 0 ? true : undefined), 30_000).catch(() => assert.fail(`cgroups left: ${paddockCgroups().join(", ")}`));
+    } finally {
+      await stopDaemon(second.child);
+    }
+  });
+
+  it("leaves no exit bridge behind: the bridges live in the agent's cgroup and end with it, also when it ended while no daemon watched", async () => {
+    const home = env.PADDOCK_HOME!;
+    const bridges = () => hostProcessesWith("TCP-LISTEN").filter((pid) => readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(home));
+    const first = await startDaemon(env);
+    const marker = `sleep 63.${process.pid}`;
+    const spawned = await paddock(["spawn", card("netted", marker, "allowed_hosts: [example.org]\n")], { env });
+    assert.equal(spawned.code, 0, spawned.stderr);
+    assert.ok(bridges().length > 0, "the agent has its exit");
+    first.child.kill("SIGKILL");
+    await new Promise((resolve) => first.child.once("exit", resolve));
+    // The agent ends while no daemon runs: its bridges are still up, held in its cgroup.
+    for (const pid of hostProcessesWith(marker)) process.kill(pid, "SIGKILL");
+    await eventually(async () => (hostProcessesWith(marker).length === 0 ? true : undefined));
+    assert.ok(bridges().length > 0);
+    const second = await startDaemon(env);
+    try {
+      assert.equal((await status<{ state: string }>("netted")).state, "failed");
+      await eventually(async () => (bridges().length === 0 ? true : undefined), 10_000).catch(() => assert.fail(`bridges left: ${bridges().join(", ")}`));
       await eventually(async () => (paddockCgroups().length === 0 ? true : undefined), 30_000).catch(() => assert.fail(`cgroups left: ${paddockCgroups().join(", ")}`));
     } finally {
       await stopDaemon(second.child);

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
+import { shellQuote } from "./runner.js";
 import { SandboxError, type NetworkExit } from "./types.js";
 
 /**
@@ -8,8 +9,11 @@ import { SandboxError, type NetworkExit } from "./types.js";
  * listening on the sandbox's own 127.0.0.1:port, forwarding to a unix socket on
  * the host. It runs outside the sandbox's pid namespace and filesystem, so the
  * agent can neither see it nor reach anything but that one socket through it.
+ * It joins the agent's cgroup first: whatever ends the sandbox's cgroup (its
+ * teardown, a takeover finding it dead, `paddock gc`) ends its bridges too.
  */
-export async function startBridges(nsPid: number, exits: NetworkExit[], tools: { nsenter: string; socat: string }, dieWithParent: boolean): Promise<ChildProcess[]> {
+export async function startBridges(nsPid: number, exits: NetworkExit[], tools: { nsenter: string; socat: string }, dieWithParent: boolean, cgroupProcs: string[]): Promise<ChildProcess[]> {
+  const join = cgroupProcs.map((f) => `echo $$ > ${shellQuote(f)}`).join(" && ");
   const bridges = exits.map((exit) => {
     const socat = [tools.socat, "-lf", "/dev/null", `TCP-LISTEN:${exit.port},bind=127.0.0.1,fork,reuseaddr`, `UNIX-CONNECT:${exit.socket}`];
     const argv = [
@@ -20,7 +24,7 @@ export async function startBridges(nsPid: number, exits: NetworkExit[], tools: {
       ...(dieWithParent ? ["setpriv", "--pdeathsig", "KILL", "--"] : []),
       ...socat,
     ];
-    return spawn(tools.nsenter, argv, { stdio: ["ignore", "ignore", "inherit"] });
+    return spawn("/bin/sh", ["-c", `${join ? `{ ${join}; } || exit 125; ` : ""}exec "$@"`, "paddock-bridge", tools.nsenter, ...argv], { stdio: ["ignore", "ignore", "inherit"] });
   });
   const deadline = Date.now() + 5000;
   for (const exit of exits) {

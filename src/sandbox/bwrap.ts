@@ -77,7 +77,7 @@ export class BwrapSandbox extends RuntimeSandbox {
     });
     this.initPid = info;
     if (this.bridgeTools) {
-      this.bridges = await startBridges(info, this.spec.exits, this.bridgeTools, this.spec.dieWithParent);
+      this.bridges = await startBridges(info, this.spec.exits, this.bridgeTools, this.spec.dieWithParent, this.cgroup?.procsFiles ?? []);
       (child.stdio[BLOCK_FD] as Writable).end("go");
     }
   }

@@ -100,7 +100,7 @@ export class GvisorSandbox extends RuntimeSandbox {
     }
     const lo = spawnSync(tools.nsenter, [`--net=/proc/${pid}/ns/net`, "--", tools.ip, "link", "set", "lo", "up"], { encoding: "utf8" });
     if (lo.status !== 0) throw new SandboxError("exit_bridge_failed", `could not bring up loopback in the sandbox's network namespace: ${lo.stderr.trim() || lo.error?.message}`, "exits");
-    this.bridges = await startBridges(pid, this.spec.exits, tools, this.spec.dieWithParent);
+    this.bridges = await startBridges(pid, this.spec.exits, tools, this.spec.dieWithParent, this.cgroup?.procsFiles ?? []);
     await writeFile(hook.go, "go\n");
   }
 

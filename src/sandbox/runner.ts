@@ -6,6 +6,8 @@ import { planCgroups, type AgentCgroup, type LimitName } from "../cgroups/index.
 import { SandboxError, type BackendName, type ExitCause, type ExitReport, type Sandbox, type SandboxSpec, type SandboxStats } from "./types.js";
 
 const ALL_LIMITS: LimitName[] = ["memoryBytes", "cpuShares", "maxProcesses"];
+/** An exit's bridge lives in the agent's cgroup: its listener, and one process per connection open at once (up to 63). */
+const BRIDGE_PROCESSES = 64;
 
 /**
  * The life of one sandboxed process tree, common to every local backend: the
@@ -83,7 +85,7 @@ export abstract class RuntimeSandbox implements Sandbox {
     if (this.child) throw new SandboxError("sandbox_started", `sandbox ${this.name} was already started`);
     const plan = planCgroups({ allowUnenforced: this.spec.allowUnenforcedLimits });
     const [file, ...args] = this.runtimeArgv();
-    const limits = { ...this.spec.limits, maxProcesses: this.spec.limits.maxProcesses + this.runtimeProcesses() };
+    const limits = { ...this.spec.limits, maxProcesses: this.spec.limits.maxProcesses + this.runtimeProcesses() + this.spec.exits.length * BRIDGE_PROCESSES };
     this.cgroup = plan.create(this.name, limits);
     this.unenforced = ALL_LIMITS.filter((l) => !this.cgroup?.enforced.includes(l));
     const stdio: StdioOptions = [...(this.stdio() as unknown[]), ...Array<"pipe">(this.extraPipes()).fill("pipe"), ...this.extraFiles()] as StdioOptions;
@@ -177,10 +179,11 @@ export abstract class RuntimeSandbox implements Sandbox {
  * everything the runtime forks is counted from its first instruction.
  */
 function launcher(maxOpenFiles: number | undefined, procsFiles: string[]): string {
-  const join = procsFiles.map((f) => `echo $$ > ${quote(f)}`).join(" && ");
+  const join = procsFiles.map((f) => `echo $$ > ${shellQuote(f)}`).join(" && ");
   return [maxOpenFiles ? `ulimit -n ${maxOpenFiles} || exit 125` : "", join ? `{ ${join}; } || exit 125` : "", 'exec "$@"'].filter(Boolean).join("\n");
 }
 
-function quote(s: string): string {
+/** A word for `sh -c`: single-quoted, with its own single quotes escaped. */
+export function shellQuote(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
 }
