@@ -122,3 +122,51 @@ describe("gateway: Anthropic upstreams are passed through", () => {
     }
   });
 });
+
+describe("gateway: system messages in the middle of a conversation (Claude Code sends them)", () => {
+  let model: ScriptedModel;
+  let fx: GatewayFixture;
+  before(async () => {
+    model = await scripted({ maxModelLen: 20480 });
+    fx = await startGateway({
+      model_list: [
+        deployment(model, {}, "merged"),
+        deployment(model, { litellm_params: { later_system_messages: "user" } }, "as-user"),
+        deployment(model, { litellm_params: { later_system_messages: "keep" } }, "kept"),
+        deployment(model, { litellm_params: { supports_system_message: false } }, "no-system"),
+      ],
+    });
+  });
+  after(async () => {
+    await fx.close();
+    await model.close();
+  });
+
+  const conversation = [
+    { role: "user", content: "hi" },
+    { role: "assistant", content: "hello" },
+    { role: "system", content: [{ type: "text", text: "Reminder: be brief." }] },
+    { role: "user", content: "and?" },
+  ];
+  const sent = async (name: string) => {
+    model.setScript([{ content: "ok", repeat: true }]);
+    const res = await fetch(`${fx.baseUrl}/v1/messages`, { method: "POST", headers: { "x-api-key": "sk-test-master", "content-type": "application/json" }, body: JSON.stringify({ model: name, max_tokens: 50, system: "You are terse.", messages: conversation }) });
+    assert.equal(res.status, 200, await res.clone().text());
+    return (model.requests.at(-1)!.body as { messages: Array<{ role: string; content: unknown }> }).messages;
+  };
+
+  it("by default merges them into the first system message, so the upstream sees one system message, first", async () => {
+    assert.deepEqual(await sent("merged"), [
+      { role: "system", content: "You are terse.\n\nReminder: be brief." },
+      { role: "user", content: "hi" },
+      { role: "assistant", content: "hello" },
+      { role: "user", content: "and?" },
+    ]);
+  });
+
+  it("sends them as user messages, keeps them, or (supports_system_message: false, as LiteLLM) sends every system message as a user's, per deployment", async () => {
+    assert.deepEqual((await sent("as-user")).map((m) => m.role), ["system", "user", "assistant", "user", "user"]);
+    assert.deepEqual((await sent("kept")).map((m) => m.role), ["system", "user", "assistant", "system", "user"]);
+    assert.deepEqual((await sent("no-system")).map((m) => m.role), ["user", "user", "assistant", "user", "user"]);
+  });
+});

@@ -40,7 +40,7 @@ export async function sendChat(deps: ChatDeps, body: Record<string, unknown> & C
   const { value } = await router.run(String(body.model), async (d) => {
     if (d.provider !== "openai") throw new GatewayError(400, "invalid_request_error", `model '${d.modelName}' is served by an Anthropic upstream: call it through /v1/messages`, "model");
     d.contextWindow ??= await discoverWindow(d);
-    const upstreamBody: Record<string, unknown> = { ...body, model: d.upstreamModel };
+    const upstreamBody: Record<string, unknown> = { ...body, model: d.upstreamModel, ...(Array.isArray(body.messages) ? { messages: placeSystemMessages(body.messages as ChatMessage[], d.systemMessages) } : {}) };
     // Ask for usage in the stream whatever the client asked, so every stream is billed.
     if (body.stream) upstreamBody.stream_options = { ...(body.stream_options as object | undefined), include_usage: true };
     // Count exactly only when the cap could apply: most requests fit with room to spare.
@@ -116,4 +116,32 @@ export async function* sseData(body: Readable): AsyncGenerator<string> {
       if (data) yield data;
     }
   }
+}
+
+type ChatMessage = Record<string, unknown> & { role?: unknown; content?: unknown };
+
+/**
+ * Most chat templates (vLLM's, llama.cpp's with --jinja) take one system
+ * message, first. `merge` appends each later one to it (making one if there is
+ * none); `user` sends later ones as user messages; `all-user` (LiteLLM's
+ * supports_system_message: false) sends every one as a user message; `keep`
+ * changes nothing.
+ */
+export function placeSystemMessages(messages: ChatMessage[], mode: Deployment["systemMessages"]): ChatMessage[] {
+  if (mode === "keep") return messages;
+  const leading = messages.findIndex((m) => m.role !== "system");
+  const firstTurn = leading === -1 ? messages.length : leading;
+  const asUser = (m: ChatMessage): ChatMessage => ({ ...m, role: "user" });
+  if (mode === "all-user") return messages.map((m) => (m.role === "system" ? asUser(m) : m));
+  const later = messages.slice(firstTurn).filter((m) => m.role === "system");
+  if (later.length === 0) return messages;
+  if (mode === "user") return messages.map((m, i) => (i >= firstTurn && m.role === "system" ? asUser(m) : m));
+  const system = [...messages.slice(0, firstTurn), ...later].map((m) => textOf(m.content)).filter(Boolean).join("\n\n");
+  return [{ role: "system", content: system }, ...messages.slice(firstTurn).filter((m) => m.role !== "system")];
+}
+
+function textOf(content: unknown): string {
+  if (typeof content === "string") return content;
+  if (Array.isArray(content)) return content.map((part) => (typeof part === "object" && part && "text" in part ? String((part as { text: unknown }).text) : "")).join("");
+  return "";
 }

@@ -25,6 +25,13 @@ const DeploymentSchema = z.looseObject({
     max_parallel_requests: z.number().int().min(1).optional(),
     timeout: z.number().positive().optional().describe("seconds"),
     rpm: z.number().int().positive().optional(),
+    /** LiteLLM's switch for templates without a system role: every system message is sent as a user message. */
+    supports_system_message: z.boolean().optional(),
+    /**
+     * System messages after the conversation started (Claude Code sends them), which many chat templates
+     * refuse: merged into the first system message (default), sent as user messages, or kept as they are.
+     */
+    later_system_messages: z.enum(["merge", "user", "keep"]).default("merge"),
   }),
   model_info: z
     .looseObject({

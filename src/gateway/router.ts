@@ -13,6 +13,8 @@ export class Deployment {
   readonly apiBase: string;
   readonly apiKey?: string;
   readonly maxParallel: number;
+  /** How system messages reach this deployment's chat template (see `placeSystemMessages`). */
+  readonly systemMessages: "merge" | "user" | "keep" | "all-user";
   contextWindow?: number;
   maxOutput?: number;
   inputCost: number;
@@ -33,6 +35,7 @@ export class Deployment {
     this.apiBase = config.litellm_params.api_base.replace(/\/+$/, "");
     this.apiKey = config.litellm_params.api_key && config.litellm_params.api_key !== "none" ? config.litellm_params.api_key : undefined;
     this.maxParallel = config.litellm_params.max_parallel_requests ?? Number.POSITIVE_INFINITY;
+    this.systemMessages = config.litellm_params.supports_system_message === false ? "all-user" : config.litellm_params.later_system_messages;
     this.contextWindow = config.model_info.max_input_tokens;
     this.maxOutput = config.model_info.max_output_tokens;
     this.inputCost = config.model_info.input_cost_per_token ?? 0;

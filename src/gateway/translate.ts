@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { GatewayError } from "./errors.js";
 
 type Block = Record<string, unknown> & { type: string };
-type AnthropicMessage = { role: "user" | "assistant"; content: string | Block[] };
+type AnthropicMessage = { role: "user" | "assistant" | "system"; content: string | Block[] };
 
 /** Anthropic Messages request → OpenAI chat request. */
 export function toOpenAI(body: Record<string, unknown>): Record<string, unknown> {
@@ -32,6 +32,8 @@ export function toOpenAI(body: Record<string, unknown>): Record<string, unknown>
 
 function convertMessage(m: AnthropicMessage): Array<Record<string, unknown>> {
   if (typeof m.content === "string") return [{ role: m.role, content: m.content }];
+  // Claude Code sends system turns inside the conversation; where they go upstream is the deployment's choice (placeSystemMessages).
+  if (m.role === "system") return [{ role: "system", content: m.content.map((b) => String(b.text ?? "")).join("") }];
   if (m.role === "assistant") {
     const text = m.content.filter((b) => b.type === "text").map((b) => String(b.text)).join("");
     const toolCalls = m.content.filter((b) => b.type === "tool_use").map((b) => ({ id: b.id, type: "function", function: { name: b.name, arguments: JSON.stringify(b.input ?? {}) } }));
