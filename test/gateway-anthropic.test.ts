@@ -1,8 +1,12 @@
 import assert from "node:assert/strict";
 import Anthropic from "@anthropic-ai/sdk";
+import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { countChat, type ScriptedModel } from "../src/scripted/index.js";
 import { deployment, scripted, startGateway, type GatewayFixture } from "./gateway-helpers.js";
+import { ROOT, TEST_CHAT_TEMPLATES } from "./helpers.js";
 
 const tools = [{ name: "read_file", description: "Read a file from the workspace", input_schema: { type: "object" as const, properties: { path: { type: "string" } }, required: ["path"] } }];
 
@@ -162,6 +166,16 @@ describe("gateway: system messages in the middle of a conversation (Claude Code 
       { role: "assistant", content: "hello" },
       { role: "user", content: "and?" },
     ]);
+  });
+
+  it("what it sends is what a real chat template accepts: Qwen3.5's refuses a system message after the start", async () => {
+    const template = readFileSync(join(TEST_CHAT_TEMPLATES, "Qwen3.5-4B.jinja"), "utf8");
+    // Rendered as vLLM and transformers render it: jinja2's sandbox, with the template's own raise_exception.
+    const render = (messages: unknown) => JSON.parse(execFileSync("python3", [join(ROOT, "test", "fixtures", "render-chat-template.py")], { input: JSON.stringify({ template, messages }), encoding: "utf8" })) as { prompt?: string; error?: string };
+    assert.deepEqual(render(await sent("kept")), { error: "System message must be at the beginning." });
+    const merged = render(await sent("merged"));
+    assert.equal(merged.error, undefined);
+    assert.match(merged.prompt!, /^<\|im_start\|>system\nYou are terse\.\n\nReminder: be brief\.<\|im_end\|>/);
   });
 
   it("sends them as user messages, keeps them, or (supports_system_message: false, as LiteLLM) sends every system message as a user's, per deployment", async () => {

@@ -13,8 +13,14 @@ import { storeLocation } from "../src/store/index.js";
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
 export const CLI = join(ROOT, "dist", "src", "cli", "main.js");
 
+const PEER_CONFIG = (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { config: { runsc: string; llamaCppPython: string } }).config;
+const PEER_CACHE = process.env.PADDOCK_TEST_CACHE ?? join(homedir(), ".cache", "paddock-test");
+
+/** llama.cpp's real chat templates, which .ci/peers takes from the llama-cpp-python sdist. */
+export const TEST_CHAT_TEMPLATES = join(PEER_CACHE, `llama-cpp-python-${PEER_CONFIG.llamaCppPython}`, "templates");
+
 /** The current gVisor runsc that .ci/peers builds (npm test's pretest) for the gvisor backend's tests. */
-export const TEST_RUNSC = join(process.env.PADDOCK_TEST_CACHE ?? join(homedir(), ".cache", "paddock-test"), `runsc-${(JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { config: { runsc: string } }).config.runsc}`, "runsc");
+export const TEST_RUNSC = join(PEER_CACHE, `runsc-${PEER_CONFIG.runsc}`, "runsc");
 
 // Sandboxes a test starts in its own process (executor, supervisor) use that runsc too.
 process.env.PADDOCK_RUNSC ??= TEST_RUNSC;
