@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { startDaemon, stopDaemon } from "./daemon-helpers.js";
@@ -140,6 +140,37 @@ describe("paddock up: the daemon and its CLI", () => {
     } finally {
       await stopDaemon(second.child);
     }
+  });
+
+  it("ends the sandboxes of its own that a lost state leaves without a record: the agent, its bridges and its cgroup", async () => {
+    const lost = scratch("paddock-daemon-lost-");
+    const home = lost.env.PADDOCK_HOME!;
+    const bridges = () => hostProcessesWith("TCP-LISTEN").filter((pid) => readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(home));
+    const first = await startDaemon(lost.env);
+    const marker = `sleep 64.${process.pid}`;
+    const file = join(lost.dir, "orphan.yaml");
+    writeFileSync(file, `agent_id: orphan\nworkspace: ${workspace}\nkind: command\ncommand: [sh, -c, ${JSON.stringify(marker)}]\ntools: [sh, coreutils]\nallowed_hosts: [example.org]\n`);
+    assert.equal((await paddock(["spawn", file], { env: lost.env })).code, 0);
+    // A `paddock exec` beside it, under the same cgroup parent: not the daemon's, so never its to end.
+    const neighbour = spawn(process.execPath, [CLI, "exec", "--card", card("neighbour", `sleep 65.${process.pid}`)], { env, stdio: "ignore" });
+    await eventually(async () => (hostProcessesWith(`sleep 65.${process.pid}`).length > 0 ? true : undefined));
+    first.child.kill("SIGKILL");
+    await new Promise((resolve) => first.child.once("exit", resolve));
+    // The daemon's state is lost: its store, its runtime folder.
+    rmSync(join(home, "data"), { recursive: true, force: true });
+    rmSync(join(home, "run"), { recursive: true, force: true });
+    assert.ok(hostProcessesWith(marker).length > 0 && bridges().length > 0, "the agent and its bridge run on, with nothing to lead to them");
+    const second = await startDaemon(lost.env);
+    try {
+      await eventually(async () => (hostProcessesWith(marker).length === 0 && bridges().length === 0 ? true : undefined), 10_000).catch(() => assert.fail(`left: ${[...hostProcessesWith(marker), ...bridges()].join(", ")}`));
+      assert.match(second.output(), /"msg":"a sandbox of this daemon's that no agent record leads to: ended"/);
+      assert.ok(hostProcessesWith(`sleep 65.${process.pid}`).length > 0, "the neighbour's sandbox was not the daemon's to end");
+    } finally {
+      await stopDaemon(second.child);
+      neighbour.kill("SIGTERM");
+      await new Promise((resolve) => neighbour.once("exit", resolve));
+    }
+    await eventually(async () => (paddockCgroups().length === 0 ? true : undefined), 30_000).catch(() => assert.fail(`cgroups left: ${paddockCgroups().join(", ")}`));
   });
 
   it("never trusts a stored pid whose start time no longer matches (a recycled pid looks like that)", async () => {

@@ -1,4 +1,4 @@
-import { accessSync, constants, existsSync, mkdirSync } from "node:fs";
+import { accessSync, constants, existsSync, mkdirSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { readHierarchies, type Hierarchy } from "./mounts.js";
 import { LimitError, type AgentCgroup, type CgroupLimits, type LimitName } from "./types.js";
@@ -34,6 +34,8 @@ export interface CgroupPlan {
   missing: Array<{ limit: LimitName; reason: string }>;
   /** The folders agents' cgroups are made in (one per v1 hierarchy). */
   parents: string[];
+  /** The agent cgroups there now, by name (in any of the parents). */
+  names(): string[];
   create(name: string, limits: CgroupLimits): AgentCgroup | undefined;
   /** The existing cgroup of that name (an agent started by a previous daemon), if there is one. */
   open(name: string): AgentCgroup | undefined;
@@ -77,7 +79,7 @@ function planV1(hierarchies: Hierarchy[]): CgroupPlan {
     version: parents.size > 0 ? 1 : "none",
     enforceable,
     missing,
-    parents: [...new Set(["memory", "cpu", "cpuacct", "pids"].map((c) => parents.get(c)).filter((d): d is string => d !== undefined && existsSync(d)))],
+    ...withNames([...new Set(["memory", "cpu", "cpuacct", "pids"].map((c) => parents.get(c)).filter((d): d is string => d !== undefined && existsSync(d)))]),
     create: (name, limits) => (enforceable.length > 0 ? createV1(name, limits, enforceable, parents) : undefined),
     open: (name) => existing(enforceable.length > 0 ? createV1(name, undefined, enforceable, parents) : undefined),
   };
@@ -97,10 +99,24 @@ function planV2(hierarchy: Hierarchy, options: CgroupOptions): CgroupPlan {
     version: 2,
     enforceable,
     missing,
-    parents: [parent],
+    ...withNames([parent]),
     create: (name, limits) => (enforceable.length > 0 ? createV2(name, limits, enforceable, parent) : undefined),
     open: (name) => existing(enforceable.length > 0 ? createV2(name, undefined, enforceable, parent) : undefined),
   };
+}
+
+function withNames(parents: string[]): Pick<CgroupPlan, "parents" | "names"> {
+  const names = () => {
+    const found = parents.flatMap((parent) => {
+      try {
+        return readdirSync(parent, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
+      } catch {
+        return [];
+      }
+    });
+    return [...new Set(found)].sort();
+  };
+  return { parents, names };
 }
 
 function writable(dir: string): string | undefined {

@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, readFileSync, rmdirSync } from "node:fs";
+import { existsSync, readFileSync, rmdirSync } from "node:fs";
 import { join } from "node:path";
 import type { Command } from "commander";
 import { planCgroups } from "../cgroups/index.js";
@@ -32,8 +32,7 @@ export function registerGc(program: Command): void {
 async function collect(): Promise<GcResult> {
   const plan = planCgroups({ allowUnenforced: true });
   const result: GcResult = { removed: [], in_use: [] };
-  const names = [...new Set(plan.parents.flatMap((parent) => subfolders(parent)))].sort();
-  for (const name of names) {
+  for (const name of plan.names()) {
     // Folder by folder: a crash may have left the cgroup in some hierarchies only.
     const dirs = plan.parents.map((parent) => join(parent, name)).filter((dir) => existsSync(dir));
     const pids = [...new Set(dirs.flatMap((dir) => readFileSync(join(dir, "cgroup.procs"), "utf8").split("\n").filter(Boolean).map(Number)))];
@@ -45,12 +44,4 @@ async function collect(): Promise<GcResult> {
     result.removed.push(name);
   }
   return result;
-}
-
-function subfolders(dir: string): string[] {
-  try {
-    return readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
-  } catch {
-    return [];
-  }
 }

@@ -45,6 +45,8 @@ export interface PrepareOptions {
   /** TERM inside; a terminal's user wants theirs, a pipe gets "dumb". */
   term?: string;
   paths?: PaddockPaths;
+  /** Put before the sandbox's name (and so its cgroup's): a daemon marks its own with it, to find them again. */
+  namePrefix?: string;
 }
 
 /** Checks a card against this host and turns it into a sandbox spec; nothing is started or left behind on error. */
@@ -70,7 +72,7 @@ export function prepareSandbox(card: Card, options: PrepareOptions = {}): Sandbo
   if (outputDir) mkdirSync(outputDir, { recursive: true });
   const tools = resolveTools([...card.tools, ...(options.agent?.tools ?? [])], paths.cache);
   const home = options.ephemeralHome ? undefined : agentHome(paths, card.agent_id, options.agent?.homeFiles ?? {});
-  const name = `${card.agent_id}-${randomBytes(3).toString("hex")}`;
+  const name = `${options.namePrefix ?? ""}${card.agent_id}-${randomBytes(3).toString("hex")}`;
   return {
     name,
     agentId: card.agent_id,

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { copyFileSync, mkdirSync, statSync, truncateSync } from "node:fs";
 import { join } from "node:path";
 import type { Card } from "../card/index.js";
@@ -77,7 +78,14 @@ export class Supervisor {
   /** Per agent, (time, log size) noted every two seconds: the last hour. */
   private readonly sizes = new Map<string, Array<[number, number]>>();
 
+  /**
+   * The daemon's sandboxes (and cgroups) are named `d.<its state folder's hash>.<agent>-<hex>`: agent ids have
+   * no dots, so no `paddock exec` or `run`, and no daemon of another state folder, has a name like them.
+   */
+  private readonly namePrefix: string;
+
   constructor(private readonly options: SupervisorOptions) {
+    this.namePrefix = `d.${createHash("sha256").update(options.paths.data).digest("hex").slice(0, 8)}.`;
     this.maxAgents = options.maxAgents ?? 64;
     this.logMaxBytes = options.logMaxBytes ?? 10 * 1024 * 1024;
     this.logDir = join(options.paths.data, "logs", "agents");
@@ -230,6 +238,23 @@ export class Supervisor {
       this.options.log?.({ level: "warn", msg: "agent a previous daemon left", agent_id: id, error, exit_code: code });
       await this.finish(id, { state: code === 0 && !stray && agent.state !== "starting" ? "exited" : "failed", exit, error });
     }
+    await this.endStrays();
+  }
+
+  /**
+   * Sandboxes of this daemon's that no record leads to (their state was lost, or a spawn died half-way):
+   * their cgroups are ended, processes and exit bridges with them.
+   */
+  private async endStrays(): Promise<void> {
+    const plan = planCgroups({ allowUnenforced: true });
+    const tracked = new Set([...this.live.values()].map((entry) => entry.sandbox.name));
+    for (const name of plan.names().filter((n) => n.startsWith(this.namePrefix) && !tracked.has(n))) {
+      const cgroup = plan.open(name);
+      if (!cgroup) continue;
+      this.options.log?.({ level: "warn", msg: "a sandbox of this daemon's that no agent record leads to: ended", sandbox: name, pids: cgroup.pids() });
+      cgroup.killAll();
+      await cgroup.remove(10_000).catch(() => undefined);
+    }
   }
 
   /** Stops every agent (for a clean shutdown of the daemon). */
@@ -268,7 +293,7 @@ export class Supervisor {
       agent = agentLaunch({ ...card, agent_id: id }, { mode: (card as StoredCard).paddock_worker ? "worker" : "serve", models, key });
     }
     const allowUnconfinedSeccomp = (card as StoredCard).paddock_allow_unconfined_seccomp === true;
-    const spec = prepareSandbox(card, { stdio: { file: join(this.logDir, `${id}.log`) }, statusFile: this.statusFile(id), dieWithParent: false, egressSocket, gateway, agent, paths: this.options.paths, allowUnconfinedSeccomp });
+    const spec = prepareSandbox(card, { stdio: { file: join(this.logDir, `${id}.log`) }, statusFile: this.statusFile(id), dieWithParent: false, egressSocket, gateway, agent, paths: this.options.paths, allowUnconfinedSeccomp, namePrefix: this.namePrefix });
     // Recorded before the start, so that a daemon killed halfway leaves something its successor can find and clean up.
     await this.options.store.updateAgent(id, { state: "starting", sandbox: spec.name, egress_socket: egressSocket ?? null });
     const sandbox = createSandbox(spec, card.backend);
