@@ -1,6 +1,5 @@
-import { readFileSync } from "node:fs";
 import { dirname, extname, resolve } from "node:path";
-import { fieldName, FileError, formatOf, issueProblems, locatorFor, parseText, type FieldPath } from "../configfile/index.js";
+import { fieldName, FileError, formatOf, issueProblems, locatorFor, parseText, readText, type FieldPath } from "../configfile/index.js";
 import { CardError, type CardProblem } from "./errors.js";
 import { CardSchema, cardWarnings, type Card } from "./schema.js";
 
@@ -32,15 +31,14 @@ export async function loadCard(file: string, options: LoadOptions = {}): Promise
     ]);
   }
   let text: string;
+  let raw: unknown;
   try {
-    text = readFileSync(path, "utf8");
+    text = readText(file, "card_unreadable", "cannot read card");
+    raw = await parseText(file, text, format, "card_syntax");
   } catch (err) {
-    const reason = (err as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (err as Error).message;
-    throw new CardError("card_unreadable", [{ file, field: "", message: `cannot read card: ${reason}` }]);
+    // A card's errors are CardErrors (the CLI reports them per file), with the same problems as any configuration file's.
+    throw err instanceof FileError ? new CardError(err.code as "card_unreadable" | "card_syntax", err.problems) : err;
   }
-  const raw = await parseText(file, text, format).catch((err: unknown) => {
-    throw err instanceof FileError ? new CardError("card_syntax", err.problems) : err;
-  });
   const result = CardSchema.safeParse(raw);
   if (!result.success) throw new CardError("card_invalid", issueProblems(file, result.error.issues, await locatorFor(text, format), CardSchema));
   const card = resolvePaths(result.data, dirname(path));

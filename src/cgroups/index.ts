@@ -1,5 +1,6 @@
 import { accessSync, constants, existsSync, mkdirSync, readdirSync } from "node:fs";
 import { join } from "node:path";
+import { killListed, readPids, removeDir } from "./files.js";
 import { readHierarchies, type Hierarchy } from "./mounts.js";
 import { LimitError, type AgentCgroup, type CgroupLimits, type LimitName } from "./types.js";
 import { createV1, v1Parents } from "./v1.js";
@@ -36,6 +37,8 @@ export interface CgroupPlan {
   parents: string[];
   /** The agent cgroups there now, by name (in any of the parents). */
   names(): string[];
+  /** The folders of that name that exist, whatever limits they had (a crash may leave some hierarchies only): to end and remove a stray. */
+  leftover(name: string): Leftover | undefined;
   create(name: string, limits: CgroupLimits): AgentCgroup | undefined;
   /** The existing cgroup of that name (an agent started by a previous daemon), if there is one. */
   open(name: string): AgentCgroup | undefined;
@@ -105,7 +108,13 @@ function planV2(hierarchy: Hierarchy, options: CgroupOptions): CgroupPlan {
   };
 }
 
-function withNames(parents: string[]): Pick<CgroupPlan, "parents" | "names"> {
+export interface Leftover {
+  pids(): number[];
+  killAll(): void;
+  remove(patienceMs?: number): Promise<void>;
+}
+
+function withNames(parents: string[]): Pick<CgroupPlan, "parents" | "names" | "leftover"> {
   const names = () => {
     const found = parents.flatMap((parent) => {
       try {
@@ -116,7 +125,19 @@ function withNames(parents: string[]): Pick<CgroupPlan, "parents" | "names"> {
     });
     return [...new Set(found)].sort();
   };
-  return { parents, names };
+  const leftover = (name: string): Leftover | undefined => {
+    const dirs = parents.map((parent) => join(parent, name)).filter((dir) => existsSync(dir));
+    if (dirs.length === 0) return undefined;
+    const procs = dirs.map((dir) => join(dir, "cgroup.procs"));
+    return {
+      pids: () => [...new Set(procs.flatMap(readPids))],
+      killAll: () => procs.forEach(killListed),
+      remove: async (patienceMs) => {
+        for (const dir of dirs) await removeDir(dir, patienceMs);
+      },
+    };
+  };
+  return { parents, names, leftover };
 }
 
 function writable(dir: string): string | undefined {

@@ -1,5 +1,3 @@
-import { existsSync, readFileSync, rmdirSync } from "node:fs";
-import { join } from "node:path";
 import type { Command } from "commander";
 import { planCgroups } from "../cgroups/index.js";
 import { report } from "./fail.js";
@@ -33,14 +31,13 @@ async function collect(): Promise<GcResult> {
   const plan = planCgroups({ allowUnenforced: true });
   const result: GcResult = { removed: [], in_use: [] };
   for (const name of plan.names()) {
-    // Folder by folder: a crash may have left the cgroup in some hierarchies only.
-    const dirs = plan.parents.map((parent) => join(parent, name)).filter((dir) => existsSync(dir));
-    const pids = [...new Set(dirs.flatMap((dir) => readFileSync(join(dir, "cgroup.procs"), "utf8").split("\n").filter(Boolean).map(Number)))];
+    const cgroup = plan.leftover(name);
+    const pids = cgroup?.pids() ?? [];
     if (pids.length > 0) {
       result.in_use.push({ name, pids });
       continue;
     }
-    for (const dir of dirs) rmdirSync(dir);
+    await cgroup?.remove(2000);
     result.removed.push(name);
   }
   return result;

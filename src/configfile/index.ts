@@ -1,4 +1,4 @@
 export { FileError, formatProblem, type FileProblem } from "./problems.js";
 export { fieldName, formatOf, issueProblems, locatorFor, parseText, type Format } from "./parse.js";
-export { readConfigFile } from "./read.js";
+export { readConfigFile, readText } from "./read.js";
 export type { FieldPath, Locator } from "./locate.js";

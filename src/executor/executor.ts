@@ -225,7 +225,7 @@ export class Executor {
   private unreachableFailure(run: RunRecord, why: string, log: (fields: Record<string, unknown>) => void): undefined {
     log({ msg: "the model server takes no connections: the agent is not started", error: why });
     run.outcome = "ERROR";
-    run.error = { category: "Network", message: `the model server did not answer: ${why}`, hint: hintFor("Network") };
+    run.error = modelServerDown(why);
     return undefined;
   }
 
@@ -234,7 +234,15 @@ export class Executor {
     if (result.ended === "inactive") {
       return fail("Timeout", `the agent printed nothing for ${settings.inactivity_timeout_seconds} s (executor.inactivity_timeout_seconds) and was ended`, "the model server may be stuck or very slow: check it, or raise executor.inactivity_timeout_seconds");
     }
-    if (result.ended === "upstream") return fail("Network", `the model server did not answer: ${result.upstreamError}`, hintFor("Network"));
+    if (result.ended === "upstream") {
+      const { category, message, hint } = modelServerDown(result.upstreamError ?? "");
+      return fail(category, message, hint);
+    }
     return fail("Cancelled", "the task was cancelled", "");
   }
+}
+
+/** The failure paddock reports itself when no model server answers (before the agent starts, or as the gateway saw it). */
+function modelServerDown(why: string): { category: "Network"; message: string; hint: string } {
+  return { category: "Network", message: `the model server did not answer: ${why}`, hint: hintFor("Network") };
 }

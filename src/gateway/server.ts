@@ -115,7 +115,6 @@ export class Gateway {
     await this.usage.flush();
   }
 
-  /** What one key has used so far: requests and tokens (after the pending usage rows are written). */
   /** Why none of `model`'s deployments takes connections, or undefined when one does. */
   async unreachable(model: string): Promise<string | undefined> {
     const deployments = this.router.all().filter((d) => d.modelName === model);
@@ -136,6 +135,7 @@ export class Gateway {
     };
   }
 
+  /** What one key has used so far: requests and tokens (after the pending usage rows are written). */
   async keyUsage(key: string): Promise<{ requests: number; input_tokens: number; output_tokens: number }> {
     await this.usage.flush();
     const rows = await this.store.usage({ tokenHash: hashKey(key) });

@@ -155,7 +155,6 @@ export function parseContextError(body: unknown): { window: number; input: numbe
   return undefined;
 }
 
-/** The context window an upstream reports: vLLM's max_model_len in /v1/models, llama.cpp's n_ctx in /props. */
 /**
  * Whether a deployment's server takes connections at all: undefined when it
  * answers anything (or is only slow), else why not (refused, no such host).
@@ -170,6 +169,7 @@ export async function unreachable(d: Deployment): Promise<string | undefined> {
   }
 }
 
+/** The context window an upstream reports: vLLM's max_model_len in /v1/models, llama.cpp's n_ctx in /props. */
 export async function discoverWindow(d: Deployment): Promise<number | undefined> {
   try {
     const res = await requestUpstream(new URL(`${d.apiBase}/models`), "GET", undefined, auth(d), TOKENIZE_TIMEOUT_MS);

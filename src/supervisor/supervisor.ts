@@ -223,7 +223,7 @@ export class Supervisor {
         await this.launch(id, card, agent.restarts + 1).catch((err: Error) => this.finish(id, { state: "failed", error: err.message }));
         continue;
       }
-      const leftover = agent.sandbox ? planCgroups({ allowUnenforced: true }).open(agent.sandbox) : undefined;
+      const leftover = agent.sandbox ? planCgroups({ allowUnenforced: true }).leftover(agent.sandbox) : undefined;
       const stray = (leftover?.pids().length ?? 0) > 0;
       leftover?.killAll();
       void leftover?.remove(60_000).catch(() => undefined);
@@ -249,7 +249,7 @@ export class Supervisor {
     const plan = planCgroups({ allowUnenforced: true });
     const tracked = new Set([...this.live.values()].map((entry) => entry.sandbox.name));
     for (const name of plan.names().filter((n) => n.startsWith(this.namePrefix) && !tracked.has(n))) {
-      const cgroup = plan.open(name);
+      const cgroup = plan.leftover(name);
       if (!cgroup) continue;
       this.options.log?.({ level: "warn", msg: "a sandbox of this daemon's that no agent record leads to: ended", sandbox: name, pids: cgroup.pids() });
       cgroup.killAll();
