@@ -1,6 +1,7 @@
 const BENCHMARKS: Record<string, () => Promise<unknown>> = {
   "sandbox-start": () => import("./sandbox-start.js").then((m) => m.main()),
   egress: () => import("./egress.js").then((m) => m.main()),
+  "egress-credentials": () => import("./egress-credentials.js").then((m) => m.main()),
   gateway: () => import("./gateway.js").then((m) => m.main()),
   supervisor: () => import("./supervisor.js").then((m) => m.main()),
   "agent-run": () => import("./agent-run.js").then((m) => m.main()),

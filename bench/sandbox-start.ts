@@ -36,7 +36,7 @@ export async function main(): Promise<void> {
   const egressSocket = join(dir, "egress.sock");
   const library = (backend: BackendName, command: string[], seccomp: SeccompProfile = "default", withExit = false) => async () => {
     const started = performance.now();
-    const sandbox = createSandbox(prepareSandbox(await cardFor(backend, seccomp), { command, paths, stdio: "pipe", allowUnconfinedSeccomp: true, ...(withExit ? { egressSocket } : {}) }), backend);
+    const sandbox = createSandbox(prepareSandbox(await cardFor(backend, seccomp), { command, paths, stdio: "pipe", allowUnconfinedSeccomp: true, ...(withExit ? { egress: { socket: egressSocket } } : {}) }), backend);
     await sandbox.start();
     let out = "";
     sandbox.stdout!.on("data", (d: Buffer) => (out += d.toString()));

@@ -1,7 +1,7 @@
 import { createServer, type Server } from "node:http";
 import { connect, createServer as createTcpServer, type AddressInfo } from "node:net";
 import { join } from "node:path";
-import { AuditSink, EgressMetrics, EgressProxy, systemResolver, type EgressLimits } from "../src/egress/index.js";
+import { AuditSink, EgressMetrics, EgressProxy, systemResolver, type EgressLimits, type EgressProxyOptions } from "../src/egress/index.js";
 import { paddockPaths } from "../src/paths/index.js";
 import { openStoreAt, type Store } from "../src/store/index.js";
 import { scratch, testStore } from "./helpers.js";
@@ -36,14 +36,19 @@ export interface ProxyFixture {
   close: () => Promise<void>;
 }
 
-export async function startProxy(overrides: Record<string, string[]> = {}, limits: Partial<EgressLimits> = {}, authenticate?: (id: string, token: string) => boolean): Promise<ProxyFixture> {
+export async function startProxy(
+  overrides: Record<string, string[]> = {},
+  limits: Partial<EgressLimits> = {},
+  authenticate?: (id: string, token: string) => boolean,
+  extra: Pick<EgressProxyOptions, "upstreamCa"> = {},
+): Promise<ProxyFixture> {
   const { dir, env } = scratch("paddock-egress-");
   const paths = paddockPaths(env);
   const location = testStore(paths);
   const store = openStoreAt(location);
   const audit = new AuditSink({ database: location, jsonl: join(paths.data, "logs", "egress.jsonl") }, 10);
   const metrics = new EgressMetrics();
-  const proxy = new EgressProxy({ audit, metrics, resolver: systemResolver(overrides), limits, authenticate });
+  const proxy = new EgressProxy({ audit, metrics, resolver: systemResolver(overrides), limits, authenticate, ...extra });
   return {
     proxy,
     store,

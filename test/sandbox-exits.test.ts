@@ -24,7 +24,7 @@ for (const backend of ["bwrap", "gvisor"] as const) describe(`sandbox: network e
       const file = writeCard(dir, "c.json", { agent_id: `exiter-${backend}`, backend, workspace, tools: ["sh", "curl"] });
       const spec = prepareSandbox((await loadCard(file)).card, {
         command: ["sh", "-c", "read -r kernel < /proc/version; echo \"$kernel\" >&2; curl -sS http://127.0.0.1:3128/hello; curl -sS --max-time 2 http://127.0.0.1:3129/ || echo other-port-closed"],
-        egressSocket: socket,
+        egress: { socket },
         paths: paddockPaths(env),
       });
       const sandbox = createSandbox(spec, backend);

@@ -3,3 +3,4 @@ export { loadCard, type CardFinding, type LoadedCard, type LoadOptions } from ".
 export { CardError, type CardProblem } from "./errors.js";
 export { formatProblem } from "../configfile/index.js";
 export { parseHostRule, type HostRule } from "./hosts.js";
+export { CredentialSchema, credentialName, uncoveredCredentials, type Credential } from "./credentials.js";

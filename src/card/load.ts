@@ -57,5 +57,6 @@ function resolvePaths(card: Card, base: string): Card {
     workspace: resolve(base, card.workspace),
     api_key_file: card.api_key_file && resolve(base, card.api_key_file),
     mounts: card.mounts.map((m) => ({ ...m, source: resolve(base, m.source) })),
+    credentials: card.credentials.map((c) => ("file" in c.secret ? { ...c, secret: { file: resolve(base, c.secret.file) } } : c)),
   };
 }

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { CredentialSchema, uncoveredCredentials } from "./credentials.js";
 import { parseHostRule } from "./hosts.js";
 
 // One wording for a missing field across every paddock schema.
@@ -66,6 +67,10 @@ export const CardSchema = z
       .array(z.string().min(1))
       .default([])
       .describe("Suffixes of the Public Suffix List's private section (github.io, vercel.app: anyone can publish under them) that a '*.suffix' rule in allowed_hosts may cover; naming one here says you mean every site under it"),
+    credentials: z
+      .array(CredentialSchema)
+      .default([])
+      .describe("Secrets the egress proxy adds to the agent's requests to a host (TLS to that host is terminated with a CA trusted only in this sandbox); the agent never sees them"),
     ttl_seconds: z.number().int().min(0).default(0).describe("End the whole process tree after N seconds (0 = no limit)"),
     environment: z.record(envName, z.string()).default({}).describe("Additional environment variables"),
     a2a_port: z.number().int().min(1).max(65535).optional().describe("Port of the agent's A2A server"),
@@ -105,6 +110,12 @@ export const CardSchema = z
           path: ["allowed_hosts", i],
           message: `'${rule}' covers '${parsed.suffix}', a suffix where anyone can publish (the Public Suffix List's private section): name the sites, or add '${parsed.suffix}' to acknowledge_shared_suffixes if you mean all of them`,
         });
+      }
+    });
+    for (const { index, message } of uncoveredCredentials(card.allowed_hosts, card.credentials)) ctx.addIssue({ code: "custom", path: ["credentials", index, "host"], message });
+    card.credentials.forEach((credential, i) => {
+      if (credential.placeholder_env && credential.placeholder_env in card.environment) {
+        ctx.addIssue({ code: "custom", path: ["credentials", i, "placeholder_env"], message: `${credential.placeholder_env} is also set in environment; the placeholder needs it` });
       }
     });
     card.mounts.forEach((mount, i) => {

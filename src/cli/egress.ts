@@ -1,5 +1,6 @@
 import { createHash, timingSafeEqual } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { createServer } from "node:http";
 import type { Command } from "commander";
 import type { EgressConfig } from "../egress/index.js";
@@ -33,6 +34,28 @@ export function registerEgress(program: Command): void {
     });
 
   egress
+    .command("ca")
+    .description("make an agent's CA for the standalone proxy (ca.crt for its pod, ca.key for the proxy only) and print its placeholder variables")
+    .requiredOption("--agent <id>", "the agent")
+    .requiredOption("--out <dir>", "where ca.crt and ca.key go; an existing pair there is kept")
+    .option("--config <file>", "the egress config naming the agent's credentials: their placeholder variables are printed (KEY=value lines)")
+    .option("--json", "print {cert_file, key_file, environment} as JSON")
+    .addHelpText(
+      "after",
+      `
+The pod gets ca.crt (trusted there only) and the placeholder variables; the key
+stays with the proxy (a Secret mounted into its pods alone). Every replica of the
+proxy reads the same pair, and so injects into, and derives, the same placeholders.`,
+    )
+    .action(async (opts: { agent: string; out: string; config?: string; json?: boolean }) => {
+      try {
+        await makeCa(opts);
+      } catch (err) {
+        process.exitCode = report(err);
+      }
+    });
+
+  egress
     .command("serve")
     .description("run the proxy on TCP; agents name themselves with Proxy-Authorization: Basic agent_id:token; SIGHUP reloads the config")
     .requiredOption("--config <file>", "egress config (YAML or JSON): listen, agents with tokens and allowed_hosts")
@@ -48,7 +71,8 @@ export function registerEgress(program: Command): void {
 function formatRow(r: EgressRecord): string {
   const target = r.port ? `${r.host}:${r.port}` : r.host;
   const verdict = r.decision === "allowed" ? "ALLOW" : "DENY ";
-  return `${r.time}  ${verdict} ${r.agent_id.padEnd(16)} ${r.method.padEnd(7)} ${target.padEnd(32)} ${r.reason}${r.rule ? ` (${r.rule})` : ""}  ${r.bytes_up}/${r.bytes_down} B  ${r.duration_ms} ms`;
+  const credential = r.credential ? `  ${r.decision === "allowed" ? "injected" : "credential"}: ${r.credential}` : "";
+  return `${r.time}  ${verdict} ${r.agent_id.padEnd(16)} ${r.method.padEnd(7)} ${target.padEnd(32)} ${r.reason}${r.rule ? ` (${r.rule})` : ""}  ${r.bytes_up}/${r.bytes_down} B  ${r.duration_ms} ms${credential}`;
 }
 
 async function loadConfig(file: string): Promise<EgressConfig> {
@@ -74,6 +98,7 @@ async function serve(file: string): Promise<void> {
   let tokens = tokensOf(config);
   const paths = paddockPaths();
   const service = new EgressService(paths, {
+    kubeSecretsDir: config.kube_secrets_dir,
     database: config.database,
     auditLog: config.audit_log,
     resolver: systemResolver(config.resolve),
@@ -82,7 +107,7 @@ async function serve(file: string): Promise<void> {
       return !!expected && timingSafeEqual(expected, Buffer.from(sha256(token), "hex"));
     },
   });
-  for (const agent of config.agents) await service.proxy.addAgent(agent.agent_id, agent.allowed_hosts);
+  for (const agent of config.agents) await service.addConfigured(agent);
   const [host, port] = splitHostPort(config.listen);
   const address = await service.proxy.listenTcp(port, host);
   log({ msg: "egress proxy listening", listen: `${address.address}:${address.port}`, agents: config.agents.length });
@@ -101,8 +126,14 @@ async function serve(file: string): Promise<void> {
         const wanted = new Set(next.agents.map((a) => a.agent_id));
         for (const id of service.proxy.agentIds()) if (!wanted.has(id)) await service.proxy.removeAgent(id);
         for (const agent of next.agents) {
-          if (service.proxy.agentIds().includes(agent.agent_id)) service.proxy.setAllowlist(agent.agent_id, agent.allowed_hosts);
-          else await service.proxy.addAgent(agent.agent_id, agent.allowed_hosts);
+          const before = config.agents.find((a) => a.agent_id === agent.agent_id);
+          const sameSecrets = before && JSON.stringify([before.credentials, before.ca]) === JSON.stringify([agent.credentials, agent.ca]);
+          if (service.proxy.agentIds().includes(agent.agent_id) && sameSecrets) service.proxy.setAllowlist(agent.agent_id, agent.allowed_hosts);
+          else {
+            // New credentials or a new CA: the agent's identity is made again (its open tunnels close).
+            await service.proxy.removeAgent(agent.agent_id);
+            await service.addConfigured(agent);
+          }
         }
         tokens = tokensOf(next);
         config = next;
@@ -118,6 +149,26 @@ async function serve(file: string): Promise<void> {
   log({ msg: "egress proxy stopping" });
   await service.close();
   process.exit(EXIT.ok);
+}
+
+async function makeCa(opts: { agent: string; out: string; config?: string; json?: boolean }): Promise<void> {
+  const { createAgentCa, placeholderEnvironment } = await import("../egress/index.js");
+  const certFile = join(opts.out, "ca.crt");
+  const keyFile = join(opts.out, "ca.key");
+  if (!existsSync(keyFile)) {
+    const ca = await createAgentCa(opts.agent);
+    mkdirSync(opts.out, { recursive: true, mode: 0o700 });
+    writeFileSync(keyFile, ca.material.key, { mode: 0o600 });
+    writeFileSync(certFile, ca.material.cert, { mode: 0o644 });
+  }
+  let environment: Record<string, string> = {};
+  if (opts.config) {
+    const agent = (await loadConfig(opts.config)).agents.find((a) => a.agent_id === opts.agent);
+    if (!agent) throw new PaddockError("egress_agent_unknown", `the egress config has no agent ${opts.agent}`, opts.config);
+    environment = placeholderEnvironment(agent.credentials, readFileSync(keyFile, "utf8"));
+  }
+  if (opts.json) process.stdout.write(`${JSON.stringify({ cert_file: certFile, key_file: keyFile, environment })}\n`);
+  else for (const [name, value] of Object.entries(environment)) process.stdout.write(`${name}=${value}\n`);
 }
 
 function tokensOf(config: EgressConfig): Map<string, Buffer> {

@@ -4,7 +4,7 @@ import { Option, type Command } from "commander";
 import { loadCard } from "../card/index.js";
 import { cardField } from "../cgroups/index.js";
 import { createSandbox, exitStatus, prepareSandbox, type BackendName, type ExitReport, type Sandbox } from "../sandbox/index.js";
-import type { EgressService } from "../egress/index.js";
+import type { EgressAttachment, EgressService } from "../egress/index.js";
 import { paddockPaths } from "../paths/index.js";
 import { EXIT, report, warnAbout } from "./fail.js";
 
@@ -71,14 +71,14 @@ async function runExec(command: string[], opts: ExecOptions): Promise<number> {
     const { card, warnings } = await loadCard(opts.card);
     warnAbout(warnings);
     // An agent with allowed_hosts gets exactly one way out: paddock's egress proxy, run in this process.
-    let egressSocket: string | undefined;
+    let attachment: EgressAttachment | undefined;
     if (card.allowed_hosts.length > 0) {
       const { EgressService } = await import("../egress/index.js");
       egress = new EgressService(paddockPaths());
-      egressSocket = await egress.attach(card.agent_id, card.allowed_hosts);
+      attachment = await egress.attach(card.agent_id, card);
     }
     const spec = prepareSandbox(card, {
-      egressSocket,
+      egress: attachment,
       command: command.length > 0 ? command : undefined,
       workspace: opts.workspace,
       outputDir: opts.readOnlyWorkspace ? opts.output : undefined,

@@ -6,6 +6,9 @@ import type { Duplex } from "node:stream";
 import { PaddockError } from "../errors/index.js";
 import { forbiddenRange } from "./addresses.js";
 import type { AuditSink } from "./audit.js";
+import type { AgentCa } from "./ca.js";
+import type { AgentCredentials, Injection } from "./credentials.js";
+import { Interceptor, type TunnelContext } from "./intercept.js";
 import type { EgressMetrics } from "./metrics.js";
 import { endToEndHeaders, refusalBody, writeRaw, type Refusal } from "./respond.js";
 import { systemResolver, type Resolver } from "./resolver.js";
@@ -20,6 +23,14 @@ export interface EgressProxyOptions {
   limits?: Partial<EgressLimits>;
   /** Standalone mode: checks `Proxy-Authorization: Basic agent:token` on the TCP listener. */
   authenticate?: (agentId: string, token: string) => boolean;
+  /** Certificates (PEM) that origins reached over TLS are verified against; default: Node's own list. */
+  upstreamCa?: string[];
+}
+
+/** An agent's credentials and the CA its sandbox trusts, for the hosts they are injected into. */
+export interface CredentialHandling {
+  credentials: AgentCredentials;
+  ca: AgentCa;
 }
 
 interface AgentEntry {
@@ -29,7 +40,24 @@ interface AgentEntry {
   socketPath?: string;
   connections: Set<net.Socket>;
   revoked: boolean;
+  secrets?: CredentialHandling;
 }
+
+/** What an audit record adds beyond the decision. */
+interface AuditExtra {
+  rule?: string;
+  address?: string;
+  up?: number;
+  down?: number;
+  allowed?: boolean;
+  credential?: string;
+}
+
+/** How much of a request body is searched for another host's placeholder or secret. */
+const SCANNED_BODY_BYTES = 1024 * 1024;
+
+/** Node's codes for an origin certificate that does not verify. */
+const CERTIFICATE_ERRORS = new Set(["UNABLE_TO_VERIFY_LEAF_SIGNATURE", "DEPTH_ZERO_SELF_SIGNED_CERT", "SELF_SIGNED_CERT_IN_CHAIN", "CERT_HAS_EXPIRED", "CERT_NOT_YET_VALID", "CERT_UNTRUSTED", "UNABLE_TO_GET_ISSUER_CERT", "UNABLE_TO_GET_ISSUER_CERT_LOCALLY", "ERR_TLS_CERT_ALTNAME_INVALID"]);
 
 type Caller = AgentEntry | "authenticate";
 
@@ -51,13 +79,25 @@ export class EgressProxy {
   private readonly headTimers = new WeakMap<Duplex, NodeJS.Timeout>();
   private readonly tcpListeners: net.Server[] = [];
   private readonly upstreamHttp = new http.Agent({ keepAlive: true, maxSockets: 256 });
-  private readonly upstreamHttps = new https.Agent({ keepAlive: true, maxSockets: 256 });
+  private readonly upstreamHttps: https.Agent;
+  /** TLS termination, for tunnels to hosts with credentials only. */
+  private readonly interceptor: Interceptor<AgentEntry>;
   /** Requests and tunnels not yet audited: close() waits for them so no record is lost. */
   private readonly inFlight = new Set<Promise<void>>();
 
   constructor(private readonly options: EgressProxyOptions) {
     this.limits = { ...DEFAULT_LIMITS, ...options.limits };
     this.resolver = options.resolver ?? systemResolver();
+    this.upstreamHttps = new https.Agent({ keepAlive: true, maxSockets: 256, ca: options.upstreamCa });
+    this.interceptor = new Interceptor<AgentEntry>(
+      this.limits,
+      (req, res, tunnel) => this.onIntercepted(req, res, tunnel),
+      (tunnel, err) => {
+        const refusal = { status: 0, reason: "tls_handshake_failed", message: err.message };
+        this.audit(tunnel.agent.id, "CONNECT", { host: tunnel.host, port: tunnel.port, scheme: "tunnel" }, refusal, 0, { rule: tunnel.rule, address: tunnel.address });
+      },
+      (err, res) => this.fault(err, res.headersSent ? res.socket : undefined, () => res.writeHead(500).end("paddock egress proxy: internal error\n")),
+    );
     // One HTTP parser for every listener: connections are handed to it with their caller attached.
     this.server = http.createServer({ maxHeaderSize: this.limits.maxHeaderBytes, requestTimeout: 0, keepAliveTimeout: 5_000 });
     this.server.maxHeadersCount = 0;
@@ -74,13 +114,14 @@ export class EgressProxy {
   /**
    * Gives an agent its egress identity and, with `socketPath`, a socket of its
    * own: connections to it are that agent's. Without one, the agent reaches the
-   * proxy only through the TCP listener, naming itself with its token.
+   * proxy only through the TCP listener, naming itself with its token. With
+   * `secrets`, TLS to its credentials' hosts is terminated and they are injected.
    */
-  async addAgent(agentId: string, allowedHosts: readonly string[], socketPath: string): Promise<string>;
-  async addAgent(agentId: string, allowedHosts: readonly string[]): Promise<undefined>;
-  async addAgent(agentId: string, allowedHosts: readonly string[], socketPath?: string): Promise<string | undefined> {
+  async addAgent(agentId: string, allowedHosts: readonly string[], socketPath: string, secrets?: CredentialHandling): Promise<string>;
+  async addAgent(agentId: string, allowedHosts: readonly string[], socketPath?: undefined, secrets?: CredentialHandling): Promise<undefined>;
+  async addAgent(agentId: string, allowedHosts: readonly string[], socketPath?: string, secrets?: CredentialHandling): Promise<string | undefined> {
     if (this.agents.has(agentId)) throw new PaddockError("egress_agent_exists", `agent ${agentId} already has an egress identity`, agentId);
-    const agent: AgentEntry = { id: agentId, allowlist: new Allowlist(allowedHosts), socketPath, connections: new Set(), revoked: false };
+    const agent: AgentEntry = { id: agentId, allowlist: new Allowlist(allowedHosts), socketPath, connections: new Set(), revoked: false, secrets: secrets?.credentials.size ? secrets : undefined };
     if (!socketPath) {
       this.agents.set(agentId, agent);
       return undefined;
@@ -134,6 +175,7 @@ export class EgressProxy {
     for (const id of [...this.agents.keys()]) await this.removeAgent(id);
     await Promise.all(this.tcpListeners.map((l) => new Promise((resolve) => l.close(resolve))));
     this.server.closeAllConnections();
+    this.interceptor.close();
     this.upstreamHttp.destroy();
     this.upstreamHttps.destroy();
     await Promise.race([Promise.all(this.inFlight), new Promise((resolve) => setTimeout(resolve, 2_000).unref())]);
@@ -262,7 +304,7 @@ export class EgressProxy {
     const started = performance.now();
     const method = req.method ?? "GET";
     const identity = this.identify(req);
-    const refuse = (refusal: Refusal, target: Target, extra: { rule?: string; address?: string } = {}) => {
+    const refuse = (refusal: Refusal, target: Target, extra: AuditExtra = {}) => {
       const agentId = "agent" in identity ? identity.agent.id : identity.claimed;
       this.audit(agentId, method, target, refusal, performance.now() - started, extra);
       res.writeHead(refusal.status, { "Content-Type": "text/plain; charset=utf-8", "X-Paddock-Deny-Reason": refusal.reason, ...refusal.headers });
@@ -280,20 +322,70 @@ export class EgressProxy {
     }
     const verdict = await this.judge(identity.agent, target);
     if ("refusal" in verdict) return refuse(verdict.refusal, target, verdict);
-    this.forward(identity.agent, req, res, target, verdict.addresses[0]!, verdict.rule, started);
+    const secrets = identity.agent.secrets;
+    const leak = secrets?.credentials.leakIn(target.host, target.port, [req.url ?? "", ...req.rawHeaders]);
+    if (leak) return refuse(exfiltration(leak, target), target, { ...verdict, credential: leak });
+    // An https URL asked of the proxy in plain HTTP: the proxy speaks TLS to the origin itself, so it can inject there.
+    const injected = target.tls && secrets?.credentials.covers(target.host, target.port) ? await this.injections(secrets, target) : [];
+    if ("refusal" in injected) return refuse(injected.refusal, target, verdict);
+    this.forward(identity.agent, req, res, target, verdict.addresses[0]!, verdict.rule, started, injected);
   }
 
-  private forward(agent: AgentEntry, req: http.IncomingMessage, res: http.ServerResponse, target: Target, address: string, rule: string, started: number): void {
+  /** A request read from a terminated tunnel: it must name the tunnel's host; it goes out with the credentials injected. */
+  private async onIntercepted(req: http.IncomingMessage, res: http.ServerResponse, tunnel: TunnelContext<AgentEntry>): Promise<void> {
+    clearTimeout(this.headTimers.get(req.socket));
+    const started = performance.now();
+    const { agent } = tunnel;
+    const target: Target = { host: tunnel.host, port: tunnel.port, scheme: "tunnel", path: req.url ?? "/", tls: true };
+    const refuse = (refusal: Refusal, credential?: string) => {
+      this.audit(agent.id, req.method ?? "GET", target, refusal, performance.now() - started, { rule: tunnel.rule, address: tunnel.address, credential });
+      res.writeHead(refusal.status, { "Content-Type": "text/plain; charset=utf-8", "X-Paddock-Deny-Reason": refusal.reason, Connection: "close" });
+      res.end(refusalBody(refusal, `${req.method} https://${tunnel.host}:${tunnel.port}${req.url}`, agent.id));
+      req.resume();
+    };
+    if (agent.revoked) return refuse({ status: 403, reason: "agent_revoked", message: "this connection no longer belongs to a running agent" });
+    if (!target.path!.startsWith("/")) return refuse({ status: 400, reason: "origin_form", message: "inside a tunnel, send origin-form requests (GET /path)" });
+    if (req.rawHeaders.length / 2 > this.limits.maxHeaders) return refuse({ status: 431, reason: "too_many_headers", message: `more than ${this.limits.maxHeaders} headers` });
+    try {
+      const named = httpTarget(`https://${req.headers.host ?? ""}${target.path}`, undefined);
+      if (named.host !== tunnel.host || named.port !== tunnel.port) throw new TargetError("host_mismatch", `the Host header '${req.headers.host}' names another host than the tunnel (${tunnel.host}:${tunnel.port})`);
+    } catch (err) {
+      if (!(err instanceof TargetError)) throw err;
+      return refuse({ status: 421, reason: "host_mismatch", message: err.reason === "host_mismatch" ? err.message : `the Host header '${req.headers.host ?? ""}' is missing or not a host` });
+    }
+    const secrets = agent.secrets!;
+    const leak = secrets.credentials.leakIn(target.host, target.port, [target.path!, ...req.rawHeaders]);
+    if (leak) return refuse(exfiltration(leak, target), leak);
+    const injected = await this.injections(secrets, target);
+    if ("refusal" in injected) return refuse(injected.refusal);
+    this.forward(agent, req, res, target, tunnel.address, tunnel.rule, started, injected);
+  }
+
+  /** The credential headers for a request, or why they cannot be had (a secret file gone, empty, too large). */
+  private async injections(secrets: CredentialHandling, target: Target): Promise<Injection[] | { refusal: Refusal }> {
+    try {
+      return await secrets.credentials.injections(target.host, target.port);
+    } catch (err) {
+      if (!(err instanceof PaddockError)) throw err;
+      return { refusal: { status: 502, reason: "credential_unavailable", message: `the credential for ${target.host} cannot be read: ${err.describe()}` } };
+    }
+  }
+
+  private forward(agent: AgentEntry, req: http.IncomingMessage, res: http.ServerResponse, target: Target, address: string, rule: string, started: number, injected: Injection[] = []): void {
     let up = 0;
     let down = 0;
     let outcome: { status: number; reason: string } = { status: 0, reason: "allowed" };
+    let credential = injected.map((i) => i.name).join(",") || undefined;
+    let leaked = false;
+    const scanner = agent.secrets?.credentials.bodyScanner(target.host, target.port, SCANNED_BODY_BYTES);
+    const masker = injected.length > 0 ? agent.secrets!.credentials.masker(injected) : undefined;
     const audited = this.track();
     const upstream = (target.tls ? https : http).request({
       host: address,
       port: target.port,
       method: req.method,
       path: target.path,
-      headers: endToEndHeaders(req.rawHeaders),
+      headers: withInjections(endToEndHeaders(req.rawHeaders), injected),
       setHost: false,
       agent: target.tls ? this.upstreamHttps : this.upstreamHttp,
       servername: target.tls && !net.isIP(target.host) ? target.host : undefined,
@@ -301,25 +393,46 @@ export class EgressProxy {
     });
     upstream.on("response", (response) => {
       outcome = { status: response.statusCode ?? 502, reason: "allowed" };
-      res.writeHead(response.statusCode ?? 502, response.statusMessage, endToEndHeaders(response.rawHeaders));
+      const headers = endToEndHeaders(response.rawHeaders);
+      res.writeHead(response.statusCode ?? 502, response.statusMessage, masker ? masker.headers(headers) : headers);
       response.on("data", (chunk: Buffer) => (down += chunk.length));
-      response.pipe(res);
+      // Injected requests ask for no compression, so the answer can be masked; an origin that compresses anyway is passed as it is.
+      (masker && !response.headers["content-encoding"] ? response.pipe(masker.body()) : response).pipe(res);
     });
     upstream.on("timeout", () => upstream.destroy(Object.assign(new Error("origin timed out"), { code: "ETIMEDOUT" })));
     upstream.on("error", (err: NodeJS.ErrnoException) => {
+      if (leaked) return;
       const timedOut = err.code === "ETIMEDOUT";
-      outcome = { status: timedOut ? 504 : 502, reason: timedOut ? "upstream_timeout" : "upstream_error" };
+      const certificate = CERTIFICATE_ERRORS.has(err.code ?? "");
+      outcome = { status: timedOut ? 504 : 502, reason: timedOut ? "upstream_timeout" : certificate ? "upstream_certificate" : "upstream_error" };
       if (res.headersSent) return void res.destroy();
       res.writeHead(outcome.status, { "Content-Type": "text/plain; charset=utf-8", "X-Paddock-Deny-Reason": outcome.reason });
-      res.end(`paddock egress proxy: ${target.host}:${target.port} (${address}) failed: ${err.code ?? err.message}\n`);
+      const why = certificate ? `its certificate does not verify against this host's trust store (${err.code}); nothing was sent` : (err.code ?? err.message);
+      res.end(`paddock egress proxy: ${target.host}:${target.port} (${address}) failed: ${why}\n`);
     });
-    req.on("data", (chunk: Buffer) => (up += chunk.length));
-    req.pipe(upstream);
+    // Copied by hand rather than piped: a chunk that carries another host's placeholder or secret must never be written.
+    req.on("data", (chunk: Buffer) => {
+      up += chunk.length;
+      const leak = scanner?.scan(chunk);
+      if (leak) {
+        leaked = true;
+        credential = leak;
+        const refusal = exfiltration(leak, target);
+        outcome = refusal;
+        upstream.destroy();
+        if (res.headersSent) return void res.destroy();
+        res.writeHead(refusal.status, { "Content-Type": "text/plain; charset=utf-8", "X-Paddock-Deny-Reason": refusal.reason, Connection: "close" });
+        return void res.end(refusalBody(refusal, `${req.method} ${target.host}:${target.port}${target.path}`, agent.id));
+      }
+      if (!upstream.write(chunk)) req.pause();
+    });
+    upstream.on("drain", () => req.resume());
+    req.on("end", () => upstream.end());
     res.once("close", () => {
       if (!res.writableFinished) upstream.destroy();
       this.armHeadTimer(req.socket, agent);
       const decision = { status: outcome.status, reason: outcome.reason, message: "" };
-      this.audit(agent.id, req.method ?? "GET", target, decision, performance.now() - started, { rule, address, up, down, allowed: true });
+      this.audit(agent.id, req.method ?? "GET", target, decision, performance.now() - started, { rule, address, up, down, allowed: !leaked, credential });
       audited();
     });
   }
@@ -328,7 +441,7 @@ export class EgressProxy {
     const started = performance.now();
     const identity = this.identify(req);
     const agentId = "agent" in identity ? identity.agent.id : identity.claimed;
-    const refuse = (refusal: Refusal, target: Target, extra: { rule?: string; address?: string } = {}) => {
+    const refuse = (refusal: Refusal, target: Target, extra: AuditExtra = {}) => {
       this.audit(agentId, "CONNECT", target, refusal, performance.now() - started, extra);
       writeRaw(socket, refusal, refusalBody(refusal, `CONNECT ${req.url}`, agentId));
     };
@@ -343,6 +456,13 @@ export class EgressProxy {
     }
     const verdict = await this.judge(identity.agent, target);
     if ("refusal" in verdict) return refuse(verdict.refusal, target, verdict);
+    const secrets = identity.agent.secrets;
+    const leak = secrets?.credentials.leakIn(target.host, target.port, [req.url ?? "", ...req.rawHeaders]);
+    if (leak) return refuse(exfiltration(leak, target), target, { ...verdict, credential: leak });
+    if (secrets?.credentials.covers(target.host, target.port)) {
+      const tunnel = { agent: identity.agent, host: target.host, port: target.port, address: verdict.addresses[0]!, rule: verdict.rule };
+      return this.interceptor.take(socket as net.Socket, head, secrets.ca, tunnel);
+    }
     let origin: net.Socket | undefined;
     let address = verdict.addresses[0]!;
     let failure: NodeJS.ErrnoException | undefined;
@@ -423,7 +543,7 @@ export class EgressProxy {
     writeRaw(socket, refusal, refusalBody(refusal, "a malformed request", agentId));
   }
 
-  private audit(agentId: string, method: string, target: Target, outcome: Refusal | { status: number; reason: string; message: string }, durationMs: number, extra: { rule?: string; address?: string; up?: number; down?: number; allowed?: boolean } = {}): void {
+  private audit(agentId: string, method: string, target: Target, outcome: Refusal | { status: number; reason: string; message: string }, durationMs: number, extra: AuditExtra = {}): void {
     const decision = extra.allowed ? "allowed" : "denied";
     const kind = method === "CONNECT" ? "connect" : "http";
     this.options.metrics?.decisions.inc({ agent: agentId, kind, decision, reason: outcome.reason });
@@ -444,8 +564,31 @@ export class EgressProxy {
       bytes_up: extra.up ?? 0,
       bytes_down: extra.down ?? 0,
       duration_ms: Math.round(durationMs * 1000) / 1000,
+      credential: extra.credential ?? null,
     });
   }
+}
+
+/** A request that carries a placeholder (or the secret) of a credential to a host the credential is not for. */
+function exfiltration(credential: string, target: Target): Refusal {
+  return {
+    status: 403,
+    reason: "credential_exfiltration",
+    message: `the request carries the placeholder or secret of credential '${credential}', which is only ever sent to its own host, not ${target.host}:${target.port}`,
+    hint: "credentials are added by the proxy on the way to their host; send requests there without them",
+  };
+}
+
+/**
+ * The agent's headers with each injected one set by the proxy (whatever the agent sent under that name is dropped), and
+ * without Accept-Encoding: the answer must come uncompressed for the secrets in it to be masked.
+ */
+function withInjections(headers: string[], injected: Injection[]): string[] {
+  if (injected.length === 0) return headers;
+  const names = new Set([...injected.map((i) => i.header.toLowerCase()), "accept-encoding"]);
+  const kept: string[] = [];
+  for (let i = 0; i < headers.length; i += 2) if (!names.has(headers[i]!.toLowerCase())) kept.push(headers[i]!, headers[i + 1]!);
+  return [...kept, ...injected.flatMap((i) => [i.header, i.value])];
 }
 
 function splitOnce(s: string, sep: string): [string, string | undefined] {

@@ -4,12 +4,13 @@ import type { Card } from "../card/index.js";
 import type { PaddockPaths } from "../paths/index.js";
 import { createSandbox, prepareSandbox, type ExitReport } from "../sandbox/index.js";
 import type { AgentLaunch } from "../agents/index.js";
+import type { EgressAttachment } from "../egress/index.js";
 
 export interface AttemptOptions {
   card: Card;
   launch: AgentLaunch;
   workspace?: string;
-  egressSocket?: string;
+  egress?: EgressAttachment;
   gateway: { socket: string; key: string };
   paths: PaddockPaths;
   timeoutMs: number;
@@ -40,7 +41,7 @@ export async function runAttempt(options: AttemptOptions): Promise<AttemptResult
   const spec = prepareSandbox(options.card, {
     agent: options.launch,
     workspace: options.workspace,
-    egressSocket: options.egressSocket,
+    egress: options.egress,
     gateway: options.gateway,
     stdio: "pipe",
     paths: options.paths,

@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { resolve } from "node:path";
 import { agentLaunch, chooseModel } from "../agents/index.js";
 import type { Card } from "../card/index.js";
-import type { EgressService } from "../egress/index.js";
+import type { EgressAttachment, EgressService } from "../egress/index.js";
 import { PaddockError } from "../errors/index.js";
 import type { AgentGatewayAccess } from "../gateway/index.js";
 import type { PaddockPaths } from "../paths/index.js";
@@ -101,13 +101,13 @@ export class Executor {
       const snapshot = opening.then((s) => workspaceState(workspace, this.options.paths, s));
       snapshot.catch(() => undefined);
       key = await this.options.gateway.mintTask(card.agent_id, runId, [...new Set([model, structurerModel, card.small_model].filter((m): m is string => !!m))]);
-      let egressSocket: string | undefined;
+      let egress: EgressAttachment | undefined;
       if (card.allowed_hosts.length > 0) {
         if (!this.options.egress) throw new PaddockError("egress_unavailable", "this card has allowed_hosts, and no egress proxy runs here", "allowed_hosts");
-        // A task of a running agent (an A2A worker) goes out as that agent, through its socket.
-        egressSocket = this.options.egress.socketOf(card.agent_id);
-        if (!egressSocket) {
-          egressSocket = await this.options.egress.attach(card.agent_id, card.allowed_hosts);
+        // A task of a running agent (an A2A worker) goes out as that agent, through its socket (and with its CA and placeholders).
+        egress = this.options.egress.attachmentOf(card.agent_id);
+        if (!egress) {
+          egress = await this.options.egress.attach(card.agent_id, card);
           egressAttached = true;
         }
       }
@@ -115,7 +115,7 @@ export class Executor {
       const down = await unreachable;
       const contract = down
         ? this.unreachableFailure(run, down, log)
-        : await this.attempts(task, run, { key, models, model, structurerModel, workspace, egressSocket }, onEvent, log);
+        : await this.attempts(task, run, { key, models, model, structurerModel, workspace, egress }, onEvent, log);
       if (contract) Object.assign(run, { outcome: contract.outcome, summary: contract.summary, questions: contract.questions ?? [] });
       const after = await workspaceState(workspace, this.options.paths, session);
       run.changed_files = changedFiles(before, after);
@@ -151,7 +151,7 @@ export class Executor {
   private async attempts(
     task: TaskRequest,
     run: RunRecord,
-    ctx: { key: string; models: Awaited<ReturnType<AgentGatewayAccess["models"]>>; model: string | null; structurerModel?: string; workspace: string; egressSocket?: string },
+    ctx: { key: string; models: Awaited<ReturnType<AgentGatewayAccess["models"]>>; model: string | null; structurerModel?: string; workspace: string; egress?: EgressAttachment },
     onEvent: (event: TaskEvent) => void,
     log: (fields: Record<string, unknown>) => void,
   ): Promise<Contract | undefined> {
@@ -170,7 +170,7 @@ export class Executor {
         card: task.card,
         launch,
         workspace: ctx.workspace,
-        egressSocket: ctx.egressSocket,
+        egress: ctx.egress,
         gateway: { socket: this.options.gateway.socket, key: ctx.key },
         paths: this.options.paths,
         timeoutMs: settings.timeout_seconds * 1000,

@@ -1,5 +1,7 @@
-import { statSync } from "node:fs";
+import { existsSync, realpathSync, statSync } from "node:fs";
+import { join, sep } from "node:path";
 import type { Card, CardFinding } from "../card/index.js";
+import { paddockPaths } from "../paths/index.js";
 import { missingTools } from "./tools.js";
 
 /**
@@ -24,5 +26,32 @@ export function cardHostProblems(card: Card): CardFinding[] {
   card.mounts.forEach((m, i) => {
     if (kind(m.source) === "missing") problems.push({ path: ["mounts", i, "source"], message: `${m.source} does not exist` });
   });
+  card.credentials.forEach((c, i) => {
+    if ("file" in c.secret && !existsSync(c.secret.file)) problems.push({ path: ["credentials", i, "secret", "file"], message: `${c.secret.file} does not exist` });
+  });
+  const home = join(paddockPaths().data, "homes", card.agent_id);
+  problems.push(...secretsInReach(card, [card.workspace, home, ...card.mounts.filter((m) => m.mode === "rw").map((m) => m.source)]));
   return problems;
+}
+
+/**
+ * Credentials whose secret file is in a folder the agent can write: there it could replace the file with a link to any
+ * file of the host, and the egress proxy would send that file's content to the credential's host.
+ */
+export function secretsInReach(card: Card, writable: string[]): CardFinding[] {
+  const roots = writable.flatMap((w) => [w, realOrSelf(w)]);
+  return card.credentials.flatMap((credential, i) => {
+    if (!("file" in credential.secret)) return [];
+    const file = credential.secret.file;
+    const inside = roots.find((root) => [file, realOrSelf(file)].some((p) => p === root || p.startsWith(root.endsWith(sep) ? root : `${root}${sep}`)));
+    return inside ? [{ path: ["credentials", i, "secret", "file"], message: `${file} is inside ${inside}, which the agent can write` }] : [];
+  });
+}
+
+function realOrSelf(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    return path;
+  }
 }

@@ -22,6 +22,8 @@ export type FsEntry =
 
 /** The CA certificates for TLS through the proxy (they link into the tool tree's /usr/share/ca-certificates). */
 const CA_CERTIFICATES = "/etc/ssl/certs";
+/** The bundle in it that TLS clients read (SSL_CERT_FILE and friends point here). */
+export const CA_BUNDLE = `${CA_CERTIFICATES}/ca-certificates.crt`;
 
 /**
  * What a process inside sees, in mount order, for every backend: the tool tree
@@ -36,6 +38,7 @@ export function filesystemLayout(spec: SandboxSpec): FsEntry[] {
   }
   for (const file of ETC_FILES) entries.push({ type: "bind", source: join(spec.etcDir, file), target: `/etc/${file}`, readOnly: true });
   if (existsSync(CA_CERTIFICATES)) entries.push({ type: "bind", source: CA_CERTIFICATES, target: CA_CERTIFICATES, readOnly: true });
+  if (spec.caBundle) entries.push({ type: "bind", source: spec.caBundle, target: CA_BUNDLE, readOnly: true });
   entries.push({ type: "tmpfs", path: "/tmp" });
   entries.push(spec.home ? { type: "bind", source: spec.home, target: SANDBOX_HOME, readOnly: false } : { type: "tmpfs", path: SANDBOX_HOME });
   entries.push({ type: "bind", source: spec.workspace, target: SANDBOX_WORKSPACE, readOnly: spec.outputDir !== undefined || spec.readOnlyWorkspace === true });

@@ -3,8 +3,10 @@ import { existsSync, mkdirSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import type { Card } from "../card/index.js";
 import { paddockPaths, type PaddockPaths } from "../paths/index.js";
+import { fieldName } from "../configfile/index.js";
 import { seccompProgramFile } from "../seccomp/index.js";
-import { ensureEtcDir, SANDBOX_HOME, SANDBOX_PATH, SANDBOX_WORKSPACE } from "./layout.js";
+import { secretsInReach } from "./check.js";
+import { CA_BUNDLE, ensureEtcDir, SANDBOX_HOME, SANDBOX_PATH, SANDBOX_WORKSPACE } from "./layout.js";
 import { resolveTools } from "./tools.js";
 import { SandboxError, type SandboxSpec } from "./types.js";
 
@@ -31,8 +33,11 @@ export interface PrepareOptions {
   readOnlyWorkspace?: boolean;
   /** HOME is an empty tmpfs instead of the agent's persistent folder (a throwaway sandbox that must carry nothing from one run to the next). */
   ephemeralHome?: boolean;
-  /** The agent's egress proxy socket: inside, 127.0.0.1:<the card's proxy port> reaches it, and the proxy variables point there. */
-  egressSocket?: string;
+  /**
+   * The agent's way out: inside, 127.0.0.1:<the card's proxy port> reaches the proxy's socket, and the proxy variables point
+   * there; with credentials, the CA bundle the sandbox trusts (the host's plus the agent's own CA) and the placeholder variables.
+   */
+  egress?: { socket: string; caBundle?: string; env?: Record<string, string> };
   /** The gateway's socket and the agent's own key: inside, 127.0.0.1:4000 reaches it, and the OpenAI and Anthropic variables point there. */
   gateway?: { socket: string; key: string };
   stdio?: SandboxSpec["stdio"];
@@ -72,6 +77,9 @@ export function prepareSandbox(card: Card, options: PrepareOptions = {}): Sandbo
   if (outputDir) mkdirSync(outputDir, { recursive: true });
   const tools = resolveTools([...card.tools, ...(options.agent?.tools ?? [])], paths.cache);
   const home = options.ephemeralHome ? undefined : agentHome(paths, card.agent_id, options.agent?.homeFiles ?? {});
+  const [inReach] = secretsInReach(card, [...(outputDir || options.readOnlyWorkspace ? [] : [workspace]), ...(outputDir ? [outputDir] : []), ...(home ? [home] : []), ...mounts.filter((m) => !m.readOnly).map((m) => m.source)]);
+  if (inReach) throw new SandboxError("credential_in_reach", inReach.message, fieldName(inReach.path), "keep secrets in a folder the sandbox does not mount (e.g. ~/.config/paddock/secrets)");
+  const egress = options.egress;
   const name = `${options.namePrefix ?? ""}${card.agent_id}-${randomBytes(3).toString("hex")}`;
   return {
     name,
@@ -86,7 +94,12 @@ export function prepareSandbox(card: Card, options: PrepareOptions = {}): Sandbo
     tools,
     etcDir: ensureEtcDir(paths.runtime),
     mounts,
-    env: { ...sandboxEnv(card, options.term, options.agent?.env), ...(options.egressSocket ? proxyEnv(proxyPort(card)) : {}), ...(options.gateway ? gatewayEnv(options.gateway.key) : {}) },
+    env: {
+      ...sandboxEnv(card, options.term, options.agent?.env),
+      ...(egress ? { ...proxyEnv(proxyPort(card)), ...egress.env, ...(egress.caBundle ? caEnv() : {}) } : {}),
+      ...(options.gateway ? gatewayEnv(options.gateway.key) : {}),
+    },
+    caBundle: egress?.caBundle,
     limits: {
       memoryBytes: card.resource_limits.memory_mb * 1024 * 1024,
       cpuShares: card.resource_limits.cpu_shares,
@@ -95,7 +108,7 @@ export function prepareSandbox(card: Card, options: PrepareOptions = {}): Sandbo
     },
     ttlSeconds: card.ttl_seconds,
     exits: [
-      ...(options.egressSocket ? [{ port: proxyPort(card), socket: options.egressSocket }] : []),
+      ...(egress ? [{ port: proxyPort(card), socket: egress.socket }] : []),
       ...(options.gateway ? [{ port: GATEWAY_PORT, socket: options.gateway.socket }] : []),
     ],
     stdio: options.stdio ?? "pipe",
@@ -117,7 +130,6 @@ function agentHome(paths: PaddockPaths, agentId: string, files: Record<string, s
   return home;
 }
 
-const CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt";
 
 /** The environment inside is built from the card (and its agent's adapter) alone: nothing of the caller's environment leaks in; the card has the last word. */
 function sandboxEnv(card: Card, term = "dumb", agentEnv: Record<string, string> = {}): Record<string, string> {
@@ -136,6 +148,11 @@ function sandboxEnv(card: Card, term = "dumb", agentEnv: Record<string, string> 
     ...agentEnv,
     ...card.environment,
   };
+}
+
+/** Every variable a common TLS client reads its trust from, at the bundle that holds the agent's CA too (mounted over the system one). */
+function caEnv(): Record<string, string> {
+  return Object.fromEntries(["SSL_CERT_FILE", "NODE_EXTRA_CA_CERTS", "GIT_SSL_CAINFO", "CURL_CA_BUNDLE", "REQUESTS_CA_BUNDLE"].map((name) => [name, CA_BUNDLE]));
 }
 
 /** The card's proxy URL names the port; inside a sandbox the proxy is always on its own loopback. */

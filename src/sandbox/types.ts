@@ -45,6 +45,8 @@ export interface SandboxSpec {
   limits: CgroupLimits & { maxOpenFiles: number };
   ttlSeconds: number;
   exits: NetworkExit[];
+  /** A CA bundle on the host mounted over the system one (the host's CAs plus the agent's own, for the hosts whose TLS the egress proxy terminates). */
+  caBundle?: string;
   /** Where stdout and stderr go; `{ file }` appends both to a log file that outlives paddock (stdin is closed). */
   stdio: "inherit" | "pipe" | "ignore" | { file: string };
   /** bwrap writes its status here (JSON: child pid, then the exit code), so an exit is known even when no paddock watched it. */

@@ -28,9 +28,10 @@ const MIGRATIONS = [
    ALTER TABLE agents ADD COLUMN egress_socket TEXT;`,
   `CREATE TABLE runs (run_id TEXT PRIMARY KEY, agent_id TEXT NOT NULL, created_at TEXT NOT NULL, record JSONB NOT NULL);
    CREATE INDEX runs_agent ON runs (agent_id, created_at);`,
+  `ALTER TABLE egress_audit ADD COLUMN credential TEXT;`,
 ];
 
-const EGRESS = ["time", "agent_id", "method", "host", "port", "address", "decision", "rule", "reason", "status", "bytes_up", "bytes_down", "duration_ms"] as const;
+const EGRESS = ["time", "agent_id", "method", "host", "port", "address", "decision", "rule", "reason", "status", "bytes_up", "bytes_down", "duration_ms", "credential"] as const;
 const KEYS = ["token_hash", "key_name", "key_alias", "models", "max_budget", "spend", "rpm_limit", "tpm_limit", "expires", "metadata", "user_id", "team_id", "created_at", "blocked"] as const;
 const AGENTS = ["agent_id", "kind", "state", "card", "card_path", "sandbox", "pid", "pid_start", "egress_socket", "log_path", "restarts", "created_at", "started_at", "ended_at", "exit", "error"] as const;
 const USAGE = ["time", "token_hash", "agent_id", "model", "deployment", "input_tokens", "output_tokens", "cost", "latency_ms", "status", "capped", "stream"] as const;

@@ -19,6 +19,8 @@ export const EgressRecordSchema = z.object({
   bytes_up: z.number().int(),
   bytes_down: z.number().int(),
   duration_ms: z.number(),
+  /** The credential the proxy injected into the request, or the one whose placeholder or secret it refused to let out (its name, never its value). */
+  credential: z.string().nullable(),
 });
 
 export type EgressRecord = z.infer<typeof EgressRecordSchema>;

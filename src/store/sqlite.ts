@@ -65,6 +65,7 @@ const MIGRATIONS = [
    ALTER TABLE agents ADD COLUMN egress_socket TEXT;`,
   `CREATE TABLE runs (run_id TEXT PRIMARY KEY, agent_id TEXT NOT NULL, created_at TEXT NOT NULL, record TEXT NOT NULL);
    CREATE INDEX runs_agent ON runs (agent_id, created_at);`,
+  `ALTER TABLE egress_audit ADD COLUMN credential TEXT;`,
 ];
 
 const AGENT_COLUMNS = ["agent_id", "kind", "state", "card", "card_path", "sandbox", "pid", "pid_start", "egress_socket", "log_path", "restarts", "created_at", "started_at", "ended_at", "exit", "error"] as const;
@@ -98,7 +99,7 @@ function rowToUsage(row: Record<string, unknown>): UsageRecord {
   return { ...row, capped: row.capped === 1, stream: row.stream === 1 } as UsageRecord;
 }
 
-const COLUMNS = ["time", "agent_id", "method", "host", "port", "address", "decision", "rule", "reason", "status", "bytes_up", "bytes_down", "duration_ms"] as const;
+const COLUMNS = ["time", "agent_id", "method", "host", "port", "address", "decision", "rule", "reason", "status", "bytes_up", "bytes_down", "duration_ms", "credential"] as const;
 
 export class SqliteStore implements Store {
   private readonly db: Database.Database;

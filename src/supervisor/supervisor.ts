@@ -3,7 +3,7 @@ import { copyFileSync, mkdirSync, statSync, truncateSync } from "node:fs";
 import { join } from "node:path";
 import type { Card } from "../card/index.js";
 import { agentLaunch, type AgentLaunch } from "../agents/index.js";
-import type { EgressService } from "../egress/index.js";
+import type { EgressAttachment, EgressService } from "../egress/index.js";
 import type { AgentGatewayAccess } from "../gateway/index.js";
 import { PaddockError } from "../errors/index.js";
 import type { PaddockPaths } from "../paths/index.js";
@@ -211,7 +211,7 @@ export class Supervisor {
             })
           : undefined;
       if (sandbox) {
-        if (agent.egress_socket && this.options.egress && card.allowed_hosts.length > 0) await this.options.egress.attach(id, card.allowed_hosts, agent.egress_socket);
+        if (agent.egress_socket && this.options.egress && card.allowed_hosts.length > 0) await this.options.egress.attach(id, card, agent.egress_socket);
         this.track(id, card, sandbox, agent.restarts);
         this.options.log?.({ level: "warn", msg: "agent taken over from a previous daemon", agent_id: id, pid: agent.pid });
         // A stop the previous daemon had begun is finished.
@@ -277,11 +277,11 @@ export class Supervisor {
   }
 
   private async launch(id: string, card: Card, restarts: number): Promise<void> {
-    let egressSocket: string | undefined;
+    let egress: EgressAttachment | undefined;
     if (card.allowed_hosts.length > 0) {
       if (!this.options.egress) throw new PaddockError("egress_unavailable", "this card has allowed_hosts, and no egress proxy runs here", "allowed_hosts");
       await this.options.egress.detach(id);
-      egressSocket = await this.options.egress.attach(id, card.allowed_hosts);
+      egress = await this.options.egress.attach(id, card);
     }
     let gateway: { socket: string; key: string } | undefined;
     let agent: AgentLaunch | undefined;
@@ -293,9 +293,9 @@ export class Supervisor {
       agent = agentLaunch({ ...card, agent_id: id }, { mode: (card as StoredCard).paddock_worker ? "worker" : "serve", models, key });
     }
     const allowUnconfinedSeccomp = (card as StoredCard).paddock_allow_unconfined_seccomp === true;
-    const spec = prepareSandbox(card, { stdio: { file: join(this.logDir, `${id}.log`) }, statusFile: this.statusFile(id), dieWithParent: false, egressSocket, gateway, agent, paths: this.options.paths, allowUnconfinedSeccomp, namePrefix: this.namePrefix });
+    const spec = prepareSandbox(card, { stdio: { file: join(this.logDir, `${id}.log`) }, statusFile: this.statusFile(id), dieWithParent: false, egress, gateway, agent, paths: this.options.paths, allowUnconfinedSeccomp, namePrefix: this.namePrefix });
     // Recorded before the start, so that a daemon killed halfway leaves something its successor can find and clean up.
-    await this.options.store.updateAgent(id, { state: "starting", sandbox: spec.name, egress_socket: egressSocket ?? null });
+    await this.options.store.updateAgent(id, { state: "starting", sandbox: spec.name, egress_socket: egress?.socket ?? null });
     const sandbox = createSandbox(spec, card.backend);
     await sandbox.start();
     await this.options.store.updateAgent(id, { state: "running", pid: sandbox.pid ?? null, pid_start: sandbox.pid ? (processStart(sandbox.pid) ?? null) : null, started_at: new Date().toISOString(), restarts });
