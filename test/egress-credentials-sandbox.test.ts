@@ -1,12 +1,14 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { startOrigin } from "./egress-helpers.js";
+import { paddockPaths } from "../src/paths/index.js";
+import { startDaemon, stopDaemon } from "./daemon-helpers.js";
+import { eventually, startOrigin } from "./egress-helpers.js";
 import { paddock, scratch, writeCard } from "./helpers.js";
-import { makePki, startGitServer } from "./tls-helpers.js";
+import { makePki, startGitServer, startHttpsOrigin } from "./tls-helpers.js";
 
 for (const backend of ["bwrap", "gvisor"] as const) describe(`credentials in a real sandbox (${backend}): git push with an injected token, the secret nowhere inside`, () => {
   const { dir, env } = scratch("paddock-cred-box-");
@@ -104,5 +106,49 @@ for (const backend of ["bwrap", "gvisor"] as const) describe(`credentials in a r
     const u = await paddock(["exec", "--card", uncovered], { env: paddockEnv });
     assert.equal(u.code, 125);
     assert.match(u.stderr, /uncovered\.json:\d+:\d+: credentials\[0\]\.host: 'api\.forge\.test' is not covered by allowed_hosts/);
+  });
+});
+
+describe("credentials in the daemon: a running agent keeps injecting through a daemon killed and taken over", () => {
+  it("the next daemon serves the agent with the CA its sandbox trusts, and the agent's stop removes it", async () => {
+    const { dir, env } = scratch("paddock-cred-daemon-");
+    const workspace = join(dir, "ws");
+    mkdirSync(workspace);
+    writeFileSync(join(dir, "api-key"), "daemon-held-secret-1234\n");
+    const pki = makePki(dir, ["localhost"]);
+    const origin = await startHttpsOrigin(pki);
+    const daemonEnv = { ...env, PADDOCK_EGRESS_UPSTREAM_CA: pki.caFile };
+    const card = writeCard(dir, "looper.json", {
+      agent_id: "looper",
+      workspace,
+      kind: "command",
+      command: ["sh", "-c", `export NO_PROXY= no_proxy=; while true; do curl -sS -o /dev/null -w 'status %{http_code}\\n' -H "X-Api-Key: $API_KEY" https://localhost:${origin.port}/ping; sleep 0.3; done`],
+      tools: ["sh", "coreutils", "curl"],
+      allowed_hosts: [`localhost:${origin.port}`, `127.0.0.1:${origin.port}`, `[::1]:${origin.port}`],
+      credentials: [{ host: `localhost:${origin.port}`, inject: { header: "X-Api-Key", value: "${secret}" }, secret: { file: "api-key" }, placeholder_env: "API_KEY" }],
+    });
+    const injectedSince = (n: number) => origin.seen.slice(n).filter((s) => s.headers["x-api-key"] === "daemon-held-secret-1234").length;
+    const first = await startDaemon(daemonEnv);
+    let second: Awaited<ReturnType<typeof startDaemon>> | undefined;
+    try {
+      const spawned = await paddock(["spawn", card], { env: daemonEnv });
+      assert.equal(spawned.code, 0, spawned.stderr);
+      await eventually(async () => (injectedSince(0) > 0 ? true : undefined), 15_000);
+      first.child.kill("SIGKILL");
+      await new Promise((resolve) => first.child.once("exit", resolve));
+      const mark = origin.seen.length;
+      second = await startDaemon(daemonEnv);
+      assert.match(second.output(), /agent taken over from a previous daemon","agent_id":"looper"/);
+      await eventually(async () => (injectedSince(mark) >= 2 ? true : undefined), 15_000).catch(() => assert.fail(`no injected request after the takeover; the agent said:\n${readFileSync(join(paddockPaths(env).data, "logs", "agents", "looper.log"), "utf8").slice(-800)}`));
+      const egressDir = join(paddockPaths(env).runtime, "egress");
+      assert.ok(readdirSync(egressDir).some((f) => f.endsWith(".ca.json")), "the agent's CA is kept beside its socket");
+      const stopped = await paddock(["stop", "looper", "--grace", "1"], { env: daemonEnv });
+      assert.equal(stopped.code, 0, stopped.stderr);
+      await eventually(async () => (readdirSync(egressDir).some((f) => f.startsWith("looper-")) ? undefined : true), 10_000).catch(() => assert.fail(`left in ${egressDir}: ${readdirSync(egressDir).join(", ")}`));
+    } finally {
+      first.child.kill("SIGKILL");
+      if (second) await stopDaemon(second.child);
+      origin.server.close();
+    }
   });
 });

@@ -276,7 +276,7 @@ describe("egress credentials on the standalone proxy (a cluster's): the CA from 
   it("refuses an agent with credentials and no CA, and a credential its allowlist does not cover", async () => {
     const { dir, env } = scratch("paddock-cred-serve-bad-");
     const file = join(dir, "egress.yaml");
-    writeFileSync(file, ["agents:", "  - agent_id: pod-a", `    token_sha256: ${"0".repeat(64)}`, "    allowed_hosts: [example.com]", "    credentials: [{ host: api.forge.test, inject: { header: X-Api-Key, value: '${secret}' }, secret: { env: KEY } }]"].join("\n"));
+    writeFileSync(file, ["agents:", "  - agent_id: pod-a", `    token_sha256: "${"0".repeat(64)}"`, "    allowed_hosts: [example.com]", "    credentials: [{ host: api.forge.test, inject: { header: X-Api-Key, value: '${secret}' }, secret: { env: KEY } }]"].join("\n"));
     const r = await paddock(["egress", "serve", "--config", file], { env });
     assert.equal(r.code, 125);
     assert.match(r.stderr, /egress\.yaml: agents\.0\.ca: is required with credentials \(make one with `paddock egress ca`\)/);

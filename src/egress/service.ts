@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Card } from "../card/index.js";
 import type { PaddockPaths } from "../paths/index.js";
@@ -58,9 +58,9 @@ export class EgressService {
       const { AgentCa } = await import("./ca.js");
       const ca = saved ? await AgentCa.load(saved) : await AgentCa.create(agentId);
       const credentials = new AgentCredentials(policy.credentials, { env: process.env, kubeSecretsDir: this.options.kubeSecretsDir }, ca.material.key);
-      writeFileSync(files.state, JSON.stringify(ca.material), { mode: 0o600 });
+      replaceFile(files.state, JSON.stringify(ca.material), 0o600);
       const hostBundle = existsSync(HOST_CA_BUNDLE) ? readFileSync(HOST_CA_BUNDLE, "utf8") : "";
-      writeFileSync(files.bundle, `${hostBundle}${hostBundle.endsWith("\n") || !hostBundle ? "" : "\n"}${ca.material.cert}`, { mode: 0o644 });
+      replaceFile(files.bundle, `${hostBundle}${hostBundle.endsWith("\n") || !hostBundle ? "" : "\n"}${ca.material.cert}`, 0o644);
       secrets = { credentials, ca };
       Object.assign(attachment, { caBundle: files.bundle, env: credentials.environment() });
     }
@@ -104,6 +104,13 @@ export class EgressService {
     await this.proxy.close();
     await this.audit.close();
   }
+}
+
+/** Written beside and renamed over: a running sandbox keeps the file it mounted, never a half-written one. */
+function replaceFile(path: string, content: string, mode: number): void {
+  const temporary = `${path}.${randomBytes(4).toString("hex")}.tmp`;
+  writeFileSync(temporary, content, { mode });
+  renameSync(temporary, path);
 }
 
 function credentialFiles(socketPath: string): { state: string; bundle: string } {
