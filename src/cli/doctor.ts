@@ -112,19 +112,26 @@ function probes(configFile?: string): Array<[string, Probe]> {
       const { loadPaddockConfig } = await import("../config/index.js");
       const config = await loadPaddockConfig(configFile);
       if (!config.gateway) return { ok: true, detail: "no paddock.yaml: paddock run uses its built-in scripted model (a smoke test)", fix: "for a real model, write a paddock.yaml naming your vLLM or llama.cpp server (see examples/paddock.yaml)" };
+      const { probeUpstream } = await import("../gateway/index.js");
       const failures: string[] = [];
       const reached: string[] = [];
+      const advice: string[] = [];
       for (const d of config.gateway.model_list) {
         const base = d.litellm_params.api_base.replace(/\/+$/, "");
         try {
-          const res = await fetch(`${base}/models`, { headers: d.litellm_params.api_key ? { authorization: `Bearer ${d.litellm_params.api_key}` } : {}, signal: AbortSignal.timeout(3000) });
-          (res.ok ? reached : failures).push(`${d.model_name} at ${base}${res.ok ? "" : `: HTTP ${res.status}`}`);
+          const facts = await probeUpstream(base, d.litellm_params.api_key);
+          const slots = facts.slots === undefined ? "" : `, ${facts.slots} slot${facts.slots === 1 ? "" : "s"}`;
+          reached.push(`${d.model_name} at ${base}: ${facts.server} serving ${facts.models.join(", ") || "(no model listed)"}, context ${facts.context ?? "unknown"}${slots}`);
+          const parallel = d.litellm_params.max_parallel_requests;
+          if (facts.slots !== undefined && (parallel === undefined || parallel > facts.slots)) {
+            advice.push(`set max_parallel_requests: ${facts.slots} for ${d.model_name} (${base} decodes ${facts.slots} at once; more would wait inside the server, past the gateway's queue and timeouts)`);
+          }
         } catch (err) {
           failures.push(`${d.model_name} at ${base}: ${(err as Error & { cause?: Error }).cause?.message ?? (err as Error).message}`);
         }
       }
       return failures.length === 0
-        ? { ok: true, detail: `${config.file}: ${reached.join(", ")} answered` }
+        ? { ok: true, detail: `${config.file}: ${reached.join("; ")}`, ...(advice.length ? { fix: advice.join("; ") } : {}) }
         : { ok: false, detail: `${config.file}: ${failures.join("; ")}`, fix: "start the model server, or correct api_base (OpenAI-compatible servers answer GET <api_base>/models)" };
     }],
   ];

@@ -3,3 +3,4 @@ export { GatewayConfigSchema, loadGatewayConfig, parseGatewayConfig, type Gatewa
 export { hashKey } from "./keys.js";
 export { gatewayAccess, type AgentGatewayAccess, type ModelLimits } from "./access.js";
 export { gatewayChat } from "./client.js";
+export { probeUpstream, type UpstreamFacts } from "./probe.js";

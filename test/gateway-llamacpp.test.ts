@@ -1,0 +1,150 @@
+import assert from "node:assert/strict";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { planTask } from "../src/captain/index.js";
+import { gatewayAccess } from "../src/gateway/index.js";
+import type { UsageRecord } from "../src/store/index.js";
+import { eventually } from "./egress-helpers.js";
+import { startGateway, type GatewayFixture } from "./gateway-helpers.js";
+import { paddock, scratch } from "./helpers.js";
+import { startLlamaServer, tokenCount, type LlamaServer } from "./llama-helpers.js";
+
+/** Each slot's window: small, so that prompts near it are quick for a 135M model on 2 cores. */
+const WINDOW = 512;
+const BUFFER = 16;
+
+describe("the gateway in front of a real llama.cpp server with a real model (SmolLM2-135M-Instruct)", () => {
+  let llama: LlamaServer;
+  let fx: GatewayFixture;
+
+  before(async () => {
+    llama = await startLlamaServer({ context: WINDOW, parallel: 1 });
+    fx = await startGateway({
+      model_list: [{ model_name: "smol", litellm_params: { model: "openai/smollm2", api_base: llama.url, api_key: "none", max_parallel_requests: 1 } }],
+      paddock_settings: { cap_buffer_tokens: BUFFER },
+    });
+  });
+  after(async () => {
+    await fx?.close();
+    await llama?.close();
+  });
+
+  /** The usage row of a request that just ended, the first after `before` rows that `matches` (rows are written once an answer is complete). */
+  const usageAfter = async (before: number, matches: (row: UsageRecord) => boolean): Promise<UsageRecord> =>
+    eventually(async () => (await fx.store.usage({})).slice(before).find(matches));
+  const rowCount = async () => (await fx.store.usage({})).length;
+
+  /** A user message of about `tokens` tokens of llama.cpp's own tokenizer. */
+  const promptOf = async (tokens: number) => {
+    const unit = "The quick brown fox jumps over the lazy dog. ";
+    const per = await tokenCount(llama, unit);
+    return unit.repeat(Math.floor(tokens / per));
+  };
+
+  it("discovers the real n_ctx from /props and counts with llama.cpp's own template and tokenizer: the cap fills the window exactly", async () => {
+    const content = await promptOf(WINDOW - 120);
+    const before = await rowCount();
+    // ignore_eos (llama.cpp's own parameter, passed through): the reply runs to its cap, which shows where the cap was.
+    const r = await fx.openai().chat.completions.create({ model: "smol", messages: [{ role: "user", content }], max_tokens: 100_000, ignore_eos: true } as never);
+    const d = fx.gateway.router.all()[0]!;
+    assert.equal(d.contextWindow, WINDOW);
+    assert.equal(d.tokenizer, "llamacpp");
+    assert.equal(r.choices[0]!.finish_reason, "length");
+    // The server's own count of the prompt, plus the capped reply, leaves exactly the buffer free.
+    assert.equal(r.usage!.prompt_tokens + r.usage!.completion_tokens, WINDOW - BUFFER, JSON.stringify(r.usage));
+    const row = await usageAfter(before, (r) => r.status === 200);
+    assert.equal(row.capped, true);
+    assert.equal(row.input_tokens, r.usage!.prompt_tokens);
+  });
+
+  it("refuses a prompt that cannot fit with a 400 naming the numbers, by its own count and by the real server's error", async () => {
+    const content = await promptOf(WINDOW + 200);
+    const counted = await fx.openai().chat.completions.create({ model: "smol", messages: [{ role: "user", content }], max_tokens: 10 }).then(
+      () => assert.fail("a prompt longer than the window was accepted"),
+      (err: { status: number; code: string; message: string }) => err,
+    );
+    assert.equal(counted.status, 400);
+    assert.equal(counted.code, "context_length_exceeded");
+    assert.match(counted.message, new RegExp(`maximum context length is ${WINDOW} tokens`));
+    // Without a count of its own (no tokenizer, no known window), the gateway learns the window from llama.cpp's real error.
+    const blind = await startGateway({ model_list: [{ model_name: "smol", litellm_params: { model: "openai/smollm2", api_base: llama.url, api_key: "none" }, model_info: { max_input_tokens: 100_000 } }] });
+    try {
+      blind.gateway.router.all()[0]!.tokenizer = "none";
+      const upstream = await blind.openai().chat.completions.create({ model: "smol", messages: [{ role: "user", content }], max_tokens: 10 }).then(
+        () => assert.fail("accepted"),
+        (err: { status: number; code: string; message: string }) => err,
+      );
+      assert.equal(upstream.status, 400);
+      assert.equal(upstream.code, "context_length_exceeded");
+      assert.match(upstream.message, new RegExp(`${WINDOW}`), upstream.message);
+      assert.equal(blind.gateway.router.all()[0]!.contextWindow, WINDOW, "the window read out of llama.cpp's error");
+    } finally {
+      await blind.close();
+    }
+  });
+
+  it("streams through the OpenAI endpoint chunk by chunk, with usage recorded", async () => {
+    const before = await rowCount();
+    const stream = await fx.openai().chat.completions.create({ model: "smol", messages: [{ role: "user", content: "Say hello." }], max_tokens: 24, stream: true });
+    const arrivals: number[] = [];
+    let text = "";
+    for await (const chunk of stream) {
+      const delta = chunk.choices[0]?.delta?.content;
+      if (delta) (text += delta), arrivals.push(performance.now());
+    }
+    assert.ok(arrivals.length >= 3, `only ${arrivals.length} content chunks`);
+    assert.ok(arrivals.at(-1)! - arrivals[0]! > 5, "the chunks came as the model made them, not at once");
+    assert.ok(text.length > 0);
+    const row = await usageAfter(before, (r) => r.stream);
+    assert.ok(row.output_tokens > 0 && row.input_tokens > 0, JSON.stringify(row));
+  });
+
+  it("streams through the Anthropic endpoint (Claude Code's wire format), translated to and from llama.cpp", async () => {
+    const events: string[] = [];
+    const stream = fx.anthropic().messages.stream({ model: "smol", max_tokens: 24, system: "You are terse.", messages: [{ role: "user", content: "Say hello." }] });
+    stream.on("streamEvent", (e) => events.push(e.type));
+    const message = await stream.finalMessage();
+    assert.deepEqual([events[0], events.at(-1)], ["message_start", "message_stop"]);
+    assert.ok(events.filter((e) => e === "content_block_delta").length >= 2, events.join(","));
+    assert.ok(message.content[0]?.type === "text" && message.content[0].text.length > 0);
+    assert.ok(message.usage.input_tokens > 0 && message.usage.output_tokens > 0);
+  });
+
+  it("the captain's planner gets a valid plan from a 135M model: its JSON Schema goes through as response_format and llama.cpp's grammar enforces it", async () => {
+    const { dir } = scratch("paddock-plan-llama-");
+    const socket = join(dir, "gateway.sock");
+    await fx.gateway.listenSocket(socket);
+    const plan = await planTask({ gateway: gatewayAccess(fx.gateway, socket), task: "Add a README and a LICENSE to the repository.", workers: 2 });
+    assert.ok(plan.subtasks.length >= 1 && plan.subtasks.length <= 20, JSON.stringify(plan));
+    assert.ok(plan.subtasks.every((t) => t.title.length > 0 && t.prompt.length > 0), JSON.stringify(plan));
+  });
+
+  it("queues two agents' requests for a one-slot server in the gateway (max_parallel_requests: 1), and serves both", async () => {
+    const [a, b] = await Promise.all([fx.gateway.mintAgentKey("agent-a"), fx.gateway.mintAgentKey("agent-b")]);
+    const d = fx.gateway.router.all()[0]!;
+    let queued = 0;
+    const watch = setInterval(() => (queued = Math.max(queued, d.waitingCount)), 2);
+    const ask = (key: string) => fx.openai(key).chat.completions.create({ model: "smol", messages: [{ role: "user", content: "Count to five." }], max_tokens: 32, ignore_eos: true } as never);
+    const started = performance.now();
+    const ends: number[] = [];
+    await Promise.all([ask(a), ask(b)].map((p) => p.then(() => ends.push(performance.now() - started))));
+    clearInterval(watch);
+    assert.equal(queued, 1, "the second request waited in the gateway's queue");
+    assert.equal(ends.length, 2);
+    const slots = (await (await fetch(`${llama.root}/slots`)).json()) as Array<{ id: number }>;
+    assert.equal(slots.length, 1);
+  });
+
+  it("paddock doctor reports the server: llama.cpp, the model, its window and its slots", async () => {
+    const { dir, env } = scratch("paddock-doctor-llama-");
+    const config = join(dir, "paddock.yaml");
+    writeFileSync(config, `model_list:\n  - model_name: smol\n    litellm_params: { model: openai/smollm2, api_base: "${llama.url}", api_key: none }\n`);
+    const r = await paddock(["doctor", "--config", config, "--json"], { env });
+    const checks = JSON.parse(r.stdout) as Array<{ name: string; ok: boolean; detail: string; fix?: string }>;
+    const servers = checks.find((c) => c.name === "model servers")!;
+    assert.equal(servers.ok, true, servers.detail);
+    assert.match(servers.detail, new RegExp(`smol at ${llama.url.replace(/[.]/g, "\\.")}: llama\\.cpp serving smollm2, context ${WINDOW}, 1 slot`));
+    assert.match(servers.fix ?? "", /set max_parallel_requests: 1 for smol/);
+  });
+});
