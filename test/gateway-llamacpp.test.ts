@@ -148,3 +148,36 @@ describe("the gateway in front of a real llama.cpp server with a real model (Smo
     assert.match(servers.fix ?? "", /set max_parallel_requests: 1 for smol/);
   });
 });
+
+describe("the gateway when a real llama.cpp server fails", () => {
+  it("ends a stream whose server was killed mid-answer with an error event, on both wire APIs, and records it", async () => {
+    for (const api of ["openai", "anthropic"] as const) {
+      const llama = await startLlamaServer({ context: WINDOW });
+      const fx = await startGateway({ model_list: [{ model_name: "smol", litellm_params: { model: "openai/smollm2", api_base: llama.url, api_key: "none" } }] });
+      try {
+        let chunks = 0;
+        const consume = async () => {
+          if (api === "openai") {
+            const stream = await fx.openai().chat.completions.create({ model: "smol", messages: [{ role: "user", content: "Tell a long story." }], max_tokens: 400, stream: true, ignore_eos: true } as never);
+            for await (const _ of stream as unknown as AsyncIterable<unknown>) if (++chunks === 3) llama.child.kill("SIGKILL");
+          } else {
+            const stream = fx.anthropic().messages.stream({ model: "smol", max_tokens: 400, messages: [{ role: "user", content: "Tell a long story." }] });
+            for await (const e of stream) if (e.type === "content_block_delta" && ++chunks === 3) llama.child.kill("SIGKILL");
+          }
+        };
+        const started = performance.now();
+        const err = await consume().then(() => assert.fail(`${api}: the stream ended as if complete`), (e: Error) => e);
+        assert.ok(performance.now() - started < 15_000, `${api}: the client waited ${performance.now() - started} ms`);
+        assert.match(err.message, /model server .*ended|ended the stream|connection/i, `${api}: ${err.message}`);
+        const rows = await eventually(async () => {
+          const all = await fx.store.usage({});
+          return all.length > 0 ? all : undefined;
+        });
+        assert.equal(rows.at(-1)!.status, 502, `${api}: ${JSON.stringify(rows.at(-1))}`);
+      } finally {
+        await fx.close();
+        await llama.close();
+      }
+    }
+  });
+});

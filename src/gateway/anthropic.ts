@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { sendChat, sseData, upstreamError, type ChatDeps } from "./chat.js";
-import { GatewayError } from "./errors.js";
+import { GatewayError, startEventStream } from "./errors.js";
 import { abortOnClose, send, type Billed } from "./openai.js";
 import { auth, countChatInput } from "./tokens.js";
 import { toAnthropic, toOpenAI, StreamTranslator } from "./translate.js";
@@ -22,7 +22,7 @@ export async function messages(deps: ChatDeps, req: IncomingMessage, res: Server
     Object.assign(billed, { input: usage.input_tokens, output: usage.output_tokens });
     return send(res, 200, message), billed;
   }
-  res.writeHead(200, { "Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache", Connection: "keep-alive" });
+  startEventStream(res);
   const translator = new StreamTranslator(model, r.input.tokens);
   res.write(translator.start());
   billed.firstByteMs = performance.now() - started;

@@ -102,19 +102,24 @@ export function usageOf(value: unknown): Usage | undefined {
 /** Splits an SSE byte stream into events' data payloads. */
 export async function* sseData(body: Readable): AsyncGenerator<string> {
   let buffered = "";
-  for await (const chunk of body) {
-    buffered += (chunk as Buffer).toString("utf8");
-    let end: number;
-    while ((end = buffered.indexOf("\n\n")) >= 0) {
-      const event = buffered.slice(0, end);
-      buffered = buffered.slice(end + 2);
-      const data = event
-        .split("\n")
-        .filter((l) => l.startsWith("data:"))
-        .map((l) => l.slice(5).trimStart())
-        .join("\n");
-      if (data) yield data;
+  try {
+    for await (const chunk of body) {
+      buffered += (chunk as Buffer).toString("utf8");
+      let end: number;
+      while ((end = buffered.indexOf("\n\n")) >= 0) {
+        const event = buffered.slice(0, end);
+        buffered = buffered.slice(end + 2);
+        const data = event
+          .split("\n")
+          .filter((l) => l.startsWith("data:"))
+          .map((l) => l.slice(5).trimStart())
+          .join("\n");
+        if (data) yield data;
+      }
     }
+  } catch (err) {
+    // The server went away mid-answer (killed, out of memory, a dropped connection): the client is told so in its stream.
+    throw new GatewayError(502, "api_error", `the model server ended the stream before the answer was complete (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
   }
 }
 

@@ -29,9 +29,21 @@ export class GatewayError extends Error {
 
 export type Dialect = "openai" | "anthropic";
 
+/** Starts a server-sent event stream; its headers stay readable, so an error later on can end it with an error event. */
+export function startEventStream(res: ServerResponse): void {
+  res.setHeader("Content-Type", "text/event-stream; charset=utf-8");
+  res.setHeader("Cache-Control", "no-cache");
+  res.setHeader("Connection", "keep-alive");
+  res.writeHead(200);
+}
+
 export function sendError(res: ServerResponse, err: GatewayError, dialect: Dialect): void {
-  if (res.headersSent) return void res.destroy();
   const body = dialect === "anthropic" ? anthropicBody(err) : { error: { message: err.message, type: openaiType(err.type), param: err.param, code: err.type === "context_length_exceeded" ? "context_length_exceeded" : String(err.status) } };
+  if (res.headersSent) {
+    // A stream already under way ends with an error event, which both SDKs raise as an API error; anything else is cut.
+    if (!String(res.getHeader("Content-Type")).startsWith("text/event-stream") || res.writableEnded) return void res.destroy();
+    return void res.end(`${dialect === "anthropic" ? "event: error\n" : ""}data: ${JSON.stringify(body)}\n\n`);
+  }
   const text = JSON.stringify(body);
   res.writeHead(err.status, { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(text), ...err.headers });
   res.end(text);

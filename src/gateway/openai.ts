@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Readable } from "node:stream";
 import { sendChat, sseData, upstreamError, usageOf, type ChatDeps } from "./chat.js";
-import { GatewayError } from "./errors.js";
+import { GatewayError, startEventStream } from "./errors.js";
 import type { Router } from "./router.js";
 import { auth, countPrompt, discoverWindow, outputRoom } from "./tokens.js";
 import { readBody, readJson, requestUpstream, UpstreamUnavailable } from "./upstream.js";
@@ -82,7 +82,7 @@ export async function completions(deps: ChatDeps, req: IncomingMessage, res: Ser
  * asked for (for billing) out of the stream of a client that did not ask for it.
  */
 async function relayStream(res: ServerResponse, upstream: Readable, body: Record<string, unknown>, billed: Billed, started: number): Promise<Billed> {
-  res.writeHead(200, { "Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache", Connection: "keep-alive" });
+  startEventStream(res);
   const wantsUsage = (body.stream_options as { include_usage?: boolean } | undefined)?.include_usage === true;
   for await (const data of sseData(upstream)) {
     billed.firstByteMs ??= performance.now() - started;
