@@ -53,6 +53,22 @@ describe("gateway: OpenAI API with the token cap", () => {
     assert.equal(model.requests.at(-1)!.body.max_tokens, 4000);
   });
 
+  it("never asks for more than max_output_tokens, also when the input fits without counting and when the client names no max_tokens", async () => {
+    const capped = await scripted({ maxModelLen: 20480, script: [{ content: "ok", repeat: true }] });
+    const gw = await startGateway({ model_list: [deployment(capped, { model_info: { max_output_tokens: 64 } })] });
+    try {
+      await gw.openai().chat.completions.create({ model: "qwen-coder", messages: [{ role: "user", content: "a short question" }], max_tokens: 4000 });
+      assert.equal(capped.requests.at(-1)!.body.max_tokens, 64);
+      await gw.openai().chat.completions.create({ model: "qwen-coder", messages: [{ role: "user", content: "a short question" }] });
+      assert.equal(capped.requests.at(-1)!.body.max_tokens, 64);
+      await gw.openai().chat.completions.create({ model: "qwen-coder", messages: [{ role: "user", content: "a short question" }], max_tokens: 10 });
+      assert.equal(capped.requests.at(-1)!.body.max_tokens, 10);
+    } finally {
+      await gw.close();
+      await capped.close();
+    }
+  });
+
   it("without the upstream's tokenizer, counts with the bundled one and still fits the seeds' case", async () => {
     const plain = await scripted({ maxModelLen: 20480, tokenizeEndpoint: false, script: [{ content: "fits by the bundled count" }] });
     const fx2 = await startGateway({ model_list: [deployment(plain)] });

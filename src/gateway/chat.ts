@@ -47,7 +47,8 @@ export async function sendChat(deps: ChatDeps, body: Record<string, unknown> & C
     const bound = inputUpperBound(upstreamBody as unknown as ChatInput);
     const fits = d.contextWindow === undefined || (requested === undefined && d.maxOutput === undefined) || bound + (requested ?? d.maxOutput!) + buffer <= d.contextWindow;
     const input: Count = fits ? { tokens: 0, method: "bound" } : await countChatInput(d, upstreamBody as unknown as ChatInput);
-    const room = fits ? undefined : outputRoom(d, input.tokens, buffer);
+    // A reply never asks for more than the model's max_output_tokens, whether or not the window needed counting.
+    const room = fits ? d.maxOutput : outputRoom(d, input.tokens, buffer);
     if (room !== undefined && (requested === undefined || requested > room)) upstreamBody[field] = room;
     const url = new URL(`${d.apiBase}/chat/completions`);
     let res = await requestUpstream(url, "POST", upstreamBody, auth(d), timeoutMs, signal);
