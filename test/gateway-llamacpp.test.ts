@@ -150,6 +150,21 @@ describe("the gateway in front of a real llama.cpp server with a real model (Smo
 });
 
 describe("the gateway when a real llama.cpp server fails", () => {
+  it("asks a server that is still loading its model (503) again after a wait, and answers once it has loaded", async () => {
+    const llama = await startLlamaServer({ context: WINDOW, until: "loading" });
+    const fx = await startGateway({ model_list: [{ model_name: "smol", litellm_params: { model: "openai/smollm2", api_base: llama.url, api_key: "none" }, model_info: { max_input_tokens: WINDOW } }] });
+    try {
+      const r = await fx.openai().chat.completions.create({ model: "smol", messages: [{ role: "user", content: "Say hello." }], max_tokens: 8 });
+      assert.ok(r.choices[0]!.message.content, JSON.stringify(r));
+      const busy = fx.logs.filter((l) => l.msg === "model server busy; asking it again");
+      assert.ok(busy.length >= 1, "the first answer was llama.cpp's 503 while loading");
+      assert.match(String(busy[0]!.error), /answered 503: .*Loading model/);
+    } finally {
+      await fx.close();
+      await llama.close();
+    }
+  });
+
   it("ends a stream whose server was killed mid-answer with an error event, on both wire APIs, and records it", async () => {
     for (const api of ["openai", "anthropic"] as const) {
       const llama = await startLlamaServer({ context: WINDOW });

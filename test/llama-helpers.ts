@@ -13,10 +13,11 @@ export interface LlamaServer {
 
 /**
  * llama.cpp's own llama-server (built by .ci/peers) with a real model on
- * 127.0.0.1, once its /health says the model is loaded. `context` is each
+ * 127.0.0.1, once its /health says the model is loaded (or, with `until:
+ * "loading"`, as soon as it answers 503 while loading). `context` is each
  * slot's window.
  */
-export async function startLlamaServer(options: { context?: number; parallel?: number; alias?: string } = {}): Promise<LlamaServer> {
+export async function startLlamaServer(options: { context?: number; parallel?: number; alias?: string; until?: "loading" | "serving" } = {}): Promise<LlamaServer> {
   if (!existsSync(TEST_LLAMA_SERVER) || !existsSync(TEST_MODEL)) throw new Error(`${TEST_LLAMA_SERVER} or ${TEST_MODEL} is missing: run bash .ci/peers (npm test runs it first)`);
   const { context = 512, parallel = 1, alias = "smollm2" } = options;
   const port = await freePort();
@@ -36,7 +37,7 @@ export async function startLlamaServer(options: { context?: number; parallel?: n
     if (child.exitCode !== null) throw new Error(`llama-server exited (${child.exitCode}):\n${output.slice(-2000)}`);
     // 503 while the model loads, 200 once it serves.
     const status = await fetch(`${root}/health`).then((r) => r.status, () => 0);
-    if (status === 200) break;
+    if (status === 200 || (status === 503 && options.until === "loading")) break;
     if (Date.now() > deadline) {
       await close();
       throw new Error(`llama-server did not become ready in 120 s:\n${output.slice(-2000)}`);

@@ -95,7 +95,11 @@ export class Router {
   readonly deployments = new Map<string, Deployment[]>();
   private readonly fallbacks = new Map<string, string[]>();
 
-  constructor(private readonly config: GatewayConfig) {
+  constructor(
+    private readonly config: GatewayConfig,
+    /** Told of each wait for a busy deployment (for the log). */
+    private readonly onBusy?: (model: string, error: UpstreamUnavailable) => void,
+  ) {
     config.model_list.forEach((entry, i) => {
       const list = this.deployments.get(entry.model_name) ?? [];
       list.push(new Deployment(entry, i));
@@ -118,7 +122,15 @@ export class Router {
     for (const name of [model, ...(this.fallbacks.get(model) ?? [])]) {
       const tried = new Set<Deployment>();
       for (let i = 0; i <= this.config.litellm_settings.num_retries; i++) {
-        const deployment = this.pick(name, tried);
+        let deployment = this.pick(name, tried);
+        // Every deployment tried and the last one only busy (a 503: loading its model, overloaded): ask it again after a wait.
+        if (!deployment && lastError instanceof UpstreamUnavailable && lastError.retryAfterMs !== undefined) {
+          const wait = lastError.retryAfterMs;
+          this.onBusy?.(name, lastError);
+          await new Promise((resolve) => setTimeout(resolve, wait));
+          tried.clear();
+          deployment = this.pick(name, tried);
+        }
         if (!deployment) break;
         tried.add(deployment);
         const release = await deployment.acquire(this.config.paddock_settings.queue_limit);

@@ -33,7 +33,7 @@ export class Gateway {
     private readonly store: Store,
     private readonly log: (fields: Record<string, unknown>) => void = (f) => process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), level: "info", ...f })}\n`),
   ) {
-    this.router = new Router(config);
+    this.router = new Router(config, (model, err) => this.log({ level: "warn", msg: "model server busy; asking it again", model, wait_ms: err.retryAfterMs, error: err.message }));
     this.keys = new KeyService(store, config.general_settings.master_key);
     this.usage = new UsageSink(store);
     this.deps = { router: this.router, config, log: this.log };

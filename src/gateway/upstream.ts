@@ -1,10 +1,11 @@
-import http from "node:http";
+import http, { type IncomingHttpHeaders } from "node:http";
 import https from "node:https";
 import type { Readable } from "node:stream";
 
 /** A response from a model server, its body not yet read. */
 export interface UpstreamResponse {
   status: number;
+  headers?: IncomingHttpHeaders;
   body: Readable;
 }
 
@@ -13,9 +14,22 @@ export class UpstreamUnavailable extends Error {
   constructor(
     message: string,
     readonly timedOut = false,
+    /** The server is up but busy (503: loading its model, overloaded): the same one may answer after this long. */
+    readonly retryAfterMs?: number,
   ) {
     super(message);
   }
+}
+
+/** Waits for a busy server's Retry-After (seconds), within reason; llama.cpp sends none while it loads a model. */
+const BUSY_WAIT_MS = { default: 500, max: 5_000 };
+
+/** A 5xx answer as an UpstreamUnavailable; a 503 says how long to wait before asking the same server again. */
+export async function serverError(deploymentId: string, res: UpstreamResponse): Promise<UpstreamUnavailable> {
+  const text = await readBody(res.body).catch(() => "");
+  const retryAfter = Number(res.headers?.["retry-after"]);
+  const wait = Number.isFinite(retryAfter) && retryAfter >= 0 ? Math.min(retryAfter * 1000, BUSY_WAIT_MS.max) : BUSY_WAIT_MS.default;
+  return new UpstreamUnavailable(`${deploymentId} answered ${res.status}${text ? `: ${text.slice(0, 200)}` : ""}`, false, res.status === 503 ? wait : undefined);
 }
 
 const agents = { http: new http.Agent({ keepAlive: true, maxSockets: 512 }), https: new https.Agent({ keepAlive: true, maxSockets: 512 }) };
@@ -32,7 +46,7 @@ export function requestUpstream(url: URL, method: "GET" | "POST", body: unknown,
       timeout: timeoutMs,
       signal,
     });
-    req.on("response", (res) => resolve({ status: res.statusCode ?? 502, body: res }));
+    req.on("response", (res) => resolve({ status: res.statusCode ?? 502, headers: res.headers, body: res }));
     req.on("timeout", () => req.destroy(new UpstreamUnavailable(`no answer from ${url.host} within ${timeoutMs} ms`, true)));
     req.on("error", (err) => reject(err instanceof UpstreamUnavailable || err.name === "AbortError" ? err : new UpstreamUnavailable(`${url.host}: ${(err as NodeJS.ErrnoException).code ?? err.message}`)));
     req.end(payload);
