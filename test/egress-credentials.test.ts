@@ -279,7 +279,7 @@ describe("egress credentials on the standalone proxy (a cluster's): the CA from 
     writeFileSync(file, ["agents:", "  - agent_id: pod-a", `    token_sha256: "${"0".repeat(64)}"`, "    allowed_hosts: [example.com]", "    credentials: [{ host: api.forge.test, inject: { header: X-Api-Key, value: '${secret}' }, secret: { env: KEY } }]"].join("\n"));
     const r = await paddock(["egress", "serve", "--config", file], { env });
     assert.equal(r.code, 125);
-    assert.match(r.stderr, /egress\.yaml: agents\.0\.ca: is required with credentials \(make one with `paddock egress ca`\)/);
-    assert.match(r.stderr, /egress\.yaml: agents\.0\.credentials\.0\.host: 'api\.forge\.test' is not covered by allowed_hosts/);
+    assert.match(r.stderr, /egress\.yaml:2:5: agents\[0\]\.ca: is required with credentials \(make one with `paddock egress ca`\)/);
+    assert.match(r.stderr, /egress\.yaml:5:21: agents\[0\]\.credentials\[0\]\.host: 'api\.forge\.test' is not covered by allowed_hosts/);
   });
 });

@@ -15,9 +15,9 @@ describe("paddock egress serve", () => {
     writeFileSync(file, "listen: nowhere\nagents:\n  - agent_id: a\n    allowed_hosts: ['bad host!']\n");
     const r = await paddock(["egress", "serve", "--config", file], { env });
     assert.equal(r.code, 125);
-    assert.match(r.stderr, /bad\.yaml: listen: must be HOST:PORT/);
-    assert.match(r.stderr, /bad\.yaml: agents\.0\.allowed_hosts\.0: 'bad host!' is not a host name/);
-    assert.match(r.stderr, /agents\.0: give exactly one of token_sha256 and token_file/);
+    assert.match(r.stderr, /bad\.yaml:1:1: listen: must be HOST:PORT/);
+    assert.match(r.stderr, /bad\.yaml:4:21: agents\[0\]\.allowed_hosts\[0\]: 'bad host!' is not a host name/);
+    assert.match(r.stderr, /bad\.yaml:3:5: agents\[0\]: give exactly one of token_sha256 and token_file/);
   });
 
   it("serves agents on TCP with their tokens, exposes metrics, and stops cleanly on SIGTERM", async () => {

@@ -75,21 +75,11 @@ function formatRow(r: EgressRecord): string {
   return `${r.time}  ${verdict} ${r.agent_id.padEnd(16)} ${r.method.padEnd(7)} ${target.padEnd(32)} ${r.reason}${r.rule ? ` (${r.rule})` : ""}  ${r.bytes_up}/${r.bytes_down} B  ${r.duration_ms} ms${credential}`;
 }
 
+/** The egress config, read like every paddock config file: each problem as file:line:column: field: message. */
 async function loadConfig(file: string): Promise<EgressConfig> {
-  const { parse: parseYaml } = await import("yaml");
   const { EgressConfigSchema } = await import("../egress/index.js");
-  let raw: unknown;
-  try {
-    raw = parseYaml(readFileSync(file, "utf8"));
-  } catch (err) {
-    throw new PaddockError("egress_config_unreadable", `cannot read the egress config: ${(err as Error).message}`, file);
-  }
-  const parsed = EgressConfigSchema.safeParse(raw);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => `${file}: ${i.path.join(".")}: ${i.message}`).join("\n");
-    throw new PaddockError("egress_config_invalid", problems);
-  }
-  return parsed.data;
+  const { readConfigFile } = await import("../configfile/index.js");
+  return readConfigFile(file, EgressConfigSchema, "egress_config");
 }
 
 async function serve(file: string): Promise<void> {
