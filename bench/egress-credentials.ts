@@ -26,7 +26,7 @@ export async function main(): Promise<void> {
   try {
     const plainSocket = await proxy.addAgent("plain", hosts, join(dir, "plain.sock"));
     const ca = await createAgentCa("keyed");
-    const credentials = new AgentCredentials([CredentialSchema.parse({ host: `origin.bench:${origin.port}`, inject: { header: "Authorization", value: "Bearer ${secret}" }, secret: { file: secret } })], { env: {} });
+    const credentials = await AgentCredentials.load([CredentialSchema.parse({ host: `origin.bench:${origin.port}`, inject: { header: "Authorization", value: "Bearer ${secret}" }, secret: { file: secret } })], { env: {} });
     const keyedSocket = await proxy.addAgent("keyed", hosts, join(dir, "keyed.sock"), { credentials, ca });
     const head = `GET / HTTP/1.1\r\nHost: origin.bench:${origin.port}\r\nConnection: close\r\n`;
     const once = async (socket: string, trust: string) => {

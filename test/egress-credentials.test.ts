@@ -36,7 +36,7 @@ describe("egress credentials: injected on the way out, never in the sandbox", ()
     // The proxy verifies origins against the test's CA (and the host's store), as PADDOCK_EGRESS_UPSTREAM_CA would make it.
     fx = await startProxy({ "api.forge.test": ["127.0.0.1"], "git.forge.test": ["127.0.0.1"], "other.test": ["127.0.0.1"] }, {}, undefined, { upstreamCa: [pki.caCert] });
     process.env.PADDOCK_TEST_BASIC_SECRET = "basic-secret-from-env";
-    credentials = new AgentCredentials(
+    credentials = await AgentCredentials.load(
       [
         credential({ name: "forge-api", host: `api.forge.test:${origin.port}`, inject: { header: "Authorization", value: "Bearer ${secret}" }, secret: { file: secretFile }, placeholder_env: "GITHUB_TOKEN" }),
         credential({ host: `git.forge.test:${origin.port}`, inject: { basic: { user: "x-access-token", password: "${secret}" } }, secret: { env: "PADDOCK_TEST_BASIC_SECRET" }, placeholder_env: "GIT_TOKEN" }),
@@ -130,7 +130,7 @@ describe("egress credentials: injected on the way out, never in the sandbox", ()
     try {
       const strictCa = await createAgentCa("strict");
       const s = await untrusting.proxy.addAgent("strict", [`api.forge.test:${origin.port}`, `127.0.0.1:${origin.port}`], untrusting.socketFor("strict"), {
-        credentials: new AgentCredentials([credential({ host: `api.forge.test:${origin.port}`, inject: { header: "X-Api-Key", value: "${secret}" }, secret: { file: secretFile } })], { env: {} }),
+        credentials: await AgentCredentials.load([credential({ host: `api.forge.test:${origin.port}`, inject: { header: "X-Api-Key", value: "${secret}" }, secret: { file: secretFile } })], { env: {} }),
         ca: strictCa,
       });
       const before = origin.seen.length;

@@ -1,5 +1,4 @@
 import { createHmac, randomBytes } from "node:crypto";
-import { readFileSync, statSync } from "node:fs";
 import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { Transform, type TransformCallback } from "node:stream";
@@ -47,32 +46,34 @@ interface Entry {
  * placeholders and secrets in requests to any other host.
  */
 export class AgentCredentials {
-  private readonly entries: Entry[];
+  private constructor(
+    private readonly entries: Entry[],
+    private readonly sources: SecretSources,
+  ) {}
 
   /**
    * Reads every secret once, so a missing or malformed one fails the agent's start, not its first request. Placeholders
    * derive from `placeholderSeed` (the agent's CA key): a restarted daemon, or another proxy replica holding the same CA,
    * gives the same ones without storing them.
    */
-  constructor(
-    credentials: readonly Credential[],
-    private readonly sources: SecretSources,
-    placeholderSeed: string | Buffer = randomBytes(32),
-  ) {
-    this.entries = credentials.map((credential, i) => {
-      const name = credentialName(credential);
-      const entry: Entry = {
-        credential,
-        name,
-        where: `credentials[${i}].secret`,
-        hosts: new Allowlist([credential.host]),
-        placeholder: placeholderOf(placeholderSeed, i, name),
-        value: "",
-        needles: [],
-      };
-      remember(entry, checkedSecret(entry, readSecretSync(entry, sources)));
-      return entry;
-    });
+  static async load(credentials: readonly Credential[], sources: SecretSources, placeholderSeed: string | Buffer = randomBytes(32)): Promise<AgentCredentials> {
+    const entries = await Promise.all(
+      credentials.map(async (credential, i) => {
+        const name = credentialName(credential);
+        const entry: Entry = {
+          credential,
+          name,
+          where: `credentials[${i}].secret`,
+          hosts: new Allowlist([credential.host]),
+          placeholder: placeholderOf(placeholderSeed, i, name),
+          value: "",
+          needles: [],
+        };
+        remember(entry, checkedSecret(entry, await readSecret(entry, sources)));
+        return entry;
+      }),
+    );
+    return new AgentCredentials(entries, sources);
   }
 
   get size(): number {
@@ -258,17 +259,6 @@ function secretFile(entry: Entry, sources: SecretSources): string | undefined {
     throw new CredentialError("credential_source_invalid", `'${name}/${key}' is not a Secret name and key`, `${entry.where}.kube`);
   }
   return join(sources.kubeSecretsDir, name, key);
-}
-
-function readSecretSync(entry: Entry, sources: SecretSources): string {
-  const file = secretFile(entry, sources);
-  if (file === undefined) return envSecret(entry, sources);
-  try {
-    if (statSync(file).size > MAX_SECRET_BYTES) throw tooLarge(entry, file);
-    return readFileSync(file, "utf8");
-  } catch (err) {
-    throw unreadable(entry, file, err);
-  }
 }
 
 async function readSecret(entry: Entry, sources: SecretSources): Promise<string> {

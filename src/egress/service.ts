@@ -57,7 +57,7 @@ export class EgressService {
       // Loaded only for agents with credentials: certificate generation is not free to import.
       const { AgentCa } = await import("./ca.js");
       const ca = saved ? await AgentCa.load(saved) : await AgentCa.create(agentId);
-      const credentials = new AgentCredentials(policy.credentials, { env: process.env, kubeSecretsDir: this.options.kubeSecretsDir }, ca.material.key);
+      const credentials = await AgentCredentials.load(policy.credentials, { env: process.env, kubeSecretsDir: this.options.kubeSecretsDir }, ca.material.key);
       replaceFile(files.state, JSON.stringify(ca.material), 0o600);
       const hostBundle = existsSync(HOST_CA_BUNDLE) ? readFileSync(HOST_CA_BUNDLE, "utf8") : "";
       replaceFile(files.bundle, `${hostBundle}${hostBundle.endsWith("\n") || !hostBundle ? "" : "\n"}${ca.material.cert}`, 0o644);
@@ -83,7 +83,7 @@ export class EgressService {
       } catch (err) {
         throw new CredentialError("egress_ca_unreadable", `the CA of agent ${agent.agent_id} cannot be read: ${(err as Error).message}`, `${agent.agent_id}.ca`, "make one with `paddock egress ca --agent ID --out DIR`");
       }
-      secrets = { credentials: new AgentCredentials(agent.credentials, { env: process.env, kubeSecretsDir: this.options.kubeSecretsDir }, ca.material.key), ca };
+      secrets = { credentials: await AgentCredentials.load(agent.credentials, { env: process.env, kubeSecretsDir: this.options.kubeSecretsDir }, ca.material.key), ca };
     }
     await this.proxy.addAgent(agent.agent_id, agent.allowed_hosts, undefined, secrets);
   }

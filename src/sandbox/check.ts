@@ -1,7 +1,8 @@
 import { existsSync, realpathSync, statSync } from "node:fs";
-import { join, sep } from "node:path";
+import { sep } from "node:path";
 import type { Card, CardFinding } from "../card/index.js";
 import { paddockPaths } from "../paths/index.js";
+import { agentHomeDir } from "./layout.js";
 import { missingTools } from "./tools.js";
 
 /**
@@ -29,7 +30,7 @@ export function cardHostProblems(card: Card): CardFinding[] {
   card.credentials.forEach((c, i) => {
     if ("file" in c.secret && !existsSync(c.secret.file)) problems.push({ path: ["credentials", i, "secret", "file"], message: `${c.secret.file} does not exist` });
   });
-  const home = join(paddockPaths().data, "homes", card.agent_id);
+  const home = agentHomeDir(paddockPaths().data, card.agent_id);
   problems.push(...secretsInReach(card, [card.workspace, home, ...card.mounts.filter((m) => m.mode === "rw").map((m) => m.source)]));
   return problems;
 }

@@ -10,6 +10,11 @@ export const SANDBOX_UID = 1000;
 export const TOOL_BIN_DIR = "/opt/paddock/bin";
 export const SANDBOX_PATH = `/usr/local/bin:/usr/bin:/bin:${TOOL_BIN_DIR}`;
 
+/** Where an agent's persistent HOME is kept on the host. */
+export function agentHomeDir(dataDir: string, agentId: string): string {
+  return join(dataDir, "homes", agentId);
+}
+
 /** The path inside a sandbox of a tool the card (or an agent's adapter) names by absolute host path. */
 export function toolPathInside(hostPath: string): string {
   return `${TOOL_BIN_DIR}/${hostPath.slice(hostPath.lastIndexOf("/") + 1)}`;

@@ -6,7 +6,7 @@ import { paddockPaths, type PaddockPaths } from "../paths/index.js";
 import { fieldName } from "../configfile/index.js";
 import { seccompProgramFile } from "../seccomp/index.js";
 import { secretsInReach } from "./check.js";
-import { CA_BUNDLE, ensureEtcDir, SANDBOX_HOME, SANDBOX_PATH, SANDBOX_WORKSPACE } from "./layout.js";
+import { agentHomeDir, CA_BUNDLE, ensureEtcDir, SANDBOX_HOME, SANDBOX_PATH, SANDBOX_WORKSPACE } from "./layout.js";
 import { resolveTools } from "./tools.js";
 import { SandboxError, type SandboxSpec } from "./types.js";
 
@@ -121,7 +121,7 @@ export function prepareSandbox(card: Card, options: PrepareOptions = {}): Sandbo
 
 /** The agent's persistent HOME, with the files its adapter lays there. */
 function agentHome(paths: PaddockPaths, agentId: string, files: Record<string, string>): string {
-  const home = join(paths.data, "homes", agentId);
+  const home = agentHomeDir(paths.data, agentId);
   mkdirSync(home, { recursive: true, mode: 0o700 });
   for (const [file, content] of Object.entries(files)) {
     mkdirSync(dirname(join(home, file)), { recursive: true, mode: 0o700 });
@@ -129,7 +129,6 @@ function agentHome(paths: PaddockPaths, agentId: string, files: Record<string, s
   }
   return home;
 }
-
 
 /** The environment inside is built from the card (and its agent's adapter) alone: nothing of the caller's environment leaks in; the card has the last word. */
 function sandboxEnv(card: Card, term = "dumb", agentEnv: Record<string, string> = {}): Record<string, string> {
