@@ -64,6 +64,8 @@ export async function main(): Promise<void> {
     { name: "bare spawn: first instruction", samples: await sample(n, () => timedFirst(["date", "+%s%N"], env), "bare") },
     { name: "minimal bwrap: first instruction", samples: await sample(n, () => timedFirst([...minimalBwrap, ...date], env), "bwrap") },
     { name: "paddock library (bwrap): first instruction", samples: await sample(n, library("bwrap", date), "library") },
+    { name: "node -e 0 (any Node CLI's floor)", samples: await sample(n, () => timed([process.execPath, "-e", "0"], env), "node") },
+    { name: "paddock --version", samples: await sample(n, () => timed([process.execPath, CLI, "--version"], env), "cli") },
     { name: "paddock exec CLI (bwrap): first instruction", samples: await sample(n, async () => (await cardFor("bwrap"), timedFirst([process.execPath, CLI, "exec", "--card", cardFile, "--", ...date], env)), "cli") },
   ];
   printTable("time to the first instruction inside (bwrap)", first, "minimal bwrap: first instruction");
@@ -83,6 +85,10 @@ export async function main(): Promise<void> {
   const filterCost = percentile(withFilter, 50) - percentile(withoutFilter, 50);
   console.log(`
 the seccomp filter adds, p50: ${filterCost.toFixed(2)} ms to sandbox start (target under 1 ms): ${filterCost < 1 ? "met" : "NOT met"}`);
+
+  const nodeFloor = percentile(first[3]!.samples, 50);
+  const cliFirst = percentile(first[5]!.samples, 50);
+  console.log(`\npaddock exec to the first instruction, p50: ${cliFirst.toFixed(1)} ms (target under 100 ms: ${cliFirst < 100 ? "met" : "NOT met"}); of it, Node's own start ${nodeFloor.toFixed(1)} ms, paddock above Node ${(cliFirst - nodeFloor).toFixed(1)} ms`);
 
   const overhead = percentile(rows[2]!.samples, 50) - percentile(rows[1]!.samples, 50);
   console.log(`\npaddock's setup overhead over a minimal bwrap, p50: ${overhead.toFixed(2)} ms (target <= 15 ms): ${overhead <= 15 ? "met" : "NOT met"}`);

@@ -1,7 +1,8 @@
 import type { Command } from "commander";
 import { cardJsonSchema, CardError, formatProblem, loadCard, type CardProblem } from "../card/index.js";
 import { cardHostProblems } from "../sandbox/index.js";
-import { EXIT, report, warnAbout } from "./fail.js";
+import { EXIT, report } from "./fail.js";
+import { warnAbout } from "./warn.js";
 
 export function registerCard(program: Command): void {
   const card = program.command("card").description("work with agent cards (JSON, YAML or TOML)");

@@ -6,7 +6,8 @@ import { cardField } from "../cgroups/index.js";
 import { createSandbox, exitStatus, prepareSandbox, type BackendName, type ExitReport, type Sandbox } from "../sandbox/index.js";
 import type { EgressAttachment, EgressService } from "../egress/index.js";
 import { paddockPaths } from "../paths/index.js";
-import { EXIT, report, warnAbout } from "./fail.js";
+import { EXIT, report } from "./fail.js";
+import { warnAbout } from "./warn.js";
 
 interface ExecOptions {
   card: string;

@@ -1,4 +1,3 @@
-import { formatProblem, type CardProblem } from "../card/index.js";
 import { isPaddockError } from "../errors/index.js";
 
 /** Exit statuses of paddock's own commands (exec passes the command's through instead). */
@@ -14,7 +13,3 @@ export function report(err: unknown, status: number = EXIT.paddockError): number
   return status;
 }
 
-/** A card's warnings, one line each on stderr, where every command that loads a card shows them. */
-export function warnAbout(warnings: CardProblem[]): void {
-  for (const w of warnings) process.stderr.write(`${formatProblem({ ...w, message: `warning: ${w.message}` })}\n`);
-}

@@ -1,19 +1,31 @@
 #!/usr/bin/env node
 import { Command } from "commander";
-import { registerAgents } from "./agents.js";
-import { registerCaptain } from "./captain.js";
-import { registerCard } from "./card.js";
-import { registerDoctor } from "./doctor.js";
-import { registerEgress } from "./egress.js";
-import { registerExec } from "./exec.js";
-import { registerGateway } from "./gateway.js";
-import { registerGc } from "./gc.js";
-import { registerSeccomp } from "./seccomp.js";
-import { registerSystemd } from "./systemd.js";
-import { registerMcp } from "./mcp.js";
-import { registerRun } from "./run.js";
-import { registerUp } from "./up.js";
 import { EXIT } from "./fail.js";
+
+/**
+ * Each command's module, loaded only when that command runs: a command's
+ * imports (zod schemas, the gateway, the MCP SDK) cost tens of milliseconds
+ * each, and `paddock exec` should pay only for its own. Help and unknown
+ * commands load them all, so the listing stays whole.
+ */
+type Register = (program: Command) => void;
+
+/** Each module with the top-level commands it registers. */
+const MODULES: Array<[string[], () => Promise<Register>]> = [
+  [["up"], () => import("./up.js").then((m) => m.registerUp)],
+  [["spawn", "list", "status", "stop", "attach", "logs"], () => import("./agents.js").then((m) => m.registerAgents)],
+  [["card"], () => import("./card.js").then((m) => m.registerCard)],
+  [["exec"], () => import("./exec.js").then((m) => m.registerExec)],
+  [["run", "runs"], () => import("./run.js").then((m) => m.registerRun)],
+  [["doctor"], () => import("./doctor.js").then((m) => m.registerDoctor)],
+  [["captain"], () => import("./captain.js").then((m) => m.registerCaptain)],
+  [["mcp"], () => import("./mcp.js").then((m) => m.registerMcp)],
+  [["egress"], () => import("./egress.js").then((m) => m.registerEgress)],
+  [["gateway"], () => import("./gateway.js").then((m) => m.registerGateway)],
+  [["systemd"], () => import("./systemd.js").then((m) => m.registerSystemd)],
+  [["seccomp"], () => import("./seccomp.js").then((m) => m.registerSeccomp)],
+  [["gc"], () => import("./gc.js").then((m) => m.registerGc)],
+];
 
 const program = new Command("paddock")
   .description("Run AI coding agents on your own hardware, each in a sandbox whose only exits paddock owns.")
@@ -29,18 +41,9 @@ process.stdout.on("error", (err: NodeJS.ErrnoException) => {
   throw err;
 });
 
-registerUp(program);
-registerAgents(program);
-registerCard(program);
-registerExec(program);
-registerRun(program);
-registerDoctor(program);
-registerCaptain(program);
-registerMcp(program);
-registerEgress(program);
-registerGateway(program);
-registerSystemd(program);
-registerSeccomp(program);
-registerGc(program);
+const first = process.argv[2] ?? "";
+const named = MODULES.filter(([names]) => names.includes(first));
+const wanted = named.length > 0 || first === "-V" || first === "--version" ? named : MODULES;
+for (const register of await Promise.all(wanted.map(([, load]) => load()))) register(program);
 
 await program.parseAsync(process.argv);

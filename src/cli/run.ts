@@ -3,7 +3,8 @@ import { Option, type Command } from "commander";
 import { loadCard } from "../card/index.js";
 import { paddockPaths } from "../paths/index.js";
 import type { RunRecord } from "../store/index.js";
-import { EXIT, report, warnAbout } from "./fail.js";
+import { EXIT, report } from "./fail.js";
+import { warnAbout } from "./warn.js";
 import { commandLog, defaultLogFormat, type LogFormat } from "./log.js";
 import { printTable } from "./table.js";
 
