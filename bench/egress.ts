@@ -8,19 +8,22 @@ import { promisify } from "node:util";
 import { CLI, freePort, ROOT, waitForPort } from "../test/helpers.js";
 import { startPrinting, startQuiet } from "./processes.js";
 import { percentile, sample } from "./stats.js";
+import { benchPeers, wrk, type WrkResult } from "./wrk.js";
 
 const run = promisify(execFile);
 
 /**
  * Small GETs through paddock's egress proxy (standalone TCP mode: Basic auth,
- * allowlist, SSRF guard and audit all on), tinyproxy, squid, and no proxy, with
- * the same load generator (wrk) against the same origin; then CONNECT setup time.
+ * allowlist, SSRF guard and audit all on), smokescreen (its SSRF guard, one
+ * address allowed), tinyproxy, squid, and no proxy, with the same load
+ * generator (wrk) against the same origin; then CONNECT setup time, and bulk
+ * throughput through a CONNECT tunnel (curl, 1 GiB by default) against direct.
  */
 export async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), "paddock-bench-egress-"));
   const duration = Number(process.env.BENCH_SECONDS ?? 5);
   const connections = Number(process.env.BENCH_CONNECTIONS ?? 16);
-  await requireProgram("wrk", "apt-get install wrk");
+  const peers = await benchPeers(ROOT);
   const children = [];
   try {
     const origin = await startPrinting([process.execPath, join(ROOT, "dist", "bench", "origin.js")]);
@@ -33,10 +36,12 @@ export async function main(): Promise<void> {
     writeFileSync(config, JSON.stringify({ listen: `127.0.0.1:${paddockPort}`, agents: [{ agent_id: "bench", token_sha256: createHash("sha256").update(token).digest("hex"), allowed_hosts: [`127.0.0.1:${originPort}`] }] }));
     children.push(startQuiet([process.execPath, CLI, "egress", "serve", "--config", config], { ...process.env, PADDOCK_HOME: join(dir, "home") }));
 
+    const smokePort = await freePort();
+    children.push(startQuiet([peers.SMOKESCREEN!, "--listen-ip", "127.0.0.1", "--listen-port", String(smokePort), "--allow-address", `127.0.0.1:${originPort}`]));
+
     const tinyPort = await freePort();
     const tinyConf = join(dir, "tinyproxy.conf");
     writeFileSync(tinyConf, `Port ${tinyPort}\nListen 127.0.0.1\nTimeout 600\nMaxClients 1024\nAllow 127.0.0.1\nLogLevel Critical\nConnectPort ${originPort}\nDisableViaHeader Yes\n`);
-    await requireProgram("tinyproxy", "apt-get install tinyproxy");
     children.push(startQuiet(["tinyproxy", "-d", "-c", tinyConf]));
 
     const squidPort = await freePort();
@@ -47,38 +52,33 @@ export async function main(): Promise<void> {
       squidConf,
       [`http_port 127.0.0.1:${squidPort}`, "acl localnet src 127.0.0.1", "http_access allow localnet", "http_access deny all", "cache deny all", "access_log none", `cache_log ${join(squidDir, "cache.log")}`, `pid_filename ${join(squidDir, "squid.pid")}`, `coredump_dir ${squidDir}`, "shutdown_lifetime 0 seconds", "via off", "forwarded_for delete"].join("\n"),
     );
-    await requireProgram("squid", "apt-get install squid");
     children.push(startQuiet(["squid", "-N", "-f", squidConf]));
 
-    await Promise.all([paddockPort, tinyPort, squidPort].map((p) => waitForPort(p)));
+    await Promise.all([paddockPort, smokePort, tinyPort, squidPort].map((p) => waitForPort(p)));
     const auth = `Basic ${Buffer.from(`bench:${token}`).toString("base64")}`;
     const targets = [
       { name: "no proxy (direct to origin)", port: originPort, proxied: false },
-      { name: "paddock egress", port: paddockPort, proxied: true, auth },
+      { name: "paddock egress", port: paddockPort, proxied: true, auth, user: `bench:${token}` },
+      { name: `smokescreen ${peers.SMOKESCREEN_VERSION}`, port: smokePort, proxied: true },
       { name: "tinyproxy 1.11", port: tinyPort, proxied: true },
       { name: "squid 5", port: squidPort, proxied: true },
     ];
 
     console.log(`\nsmall GETs (64-byte body), wrk 1 thread, ${connections} connections, ${duration}s each, after a 1s warm-up`);
     console.log(`${"".padEnd(30)}${"req/s".padStart(10)}${"p50 ms".padStart(10)}${"p99 ms".padStart(10)}`);
-    const results = new Map<string, { rps: number; p50: number; p99: number }>();
+    const results = new Map<string, WrkResult>();
     for (const t of targets) {
-      const script = join(dir, `${t.port}.lua`);
-      const headers = [`wrk.headers["Host"] = "127.0.0.1:${originPort}"`, ...(t.auth ? [`wrk.headers["Proxy-Authorization"] = "${t.auth}"`] : [])];
-      writeFileSync(script, `${t.proxied ? `wrk.path = "http://127.0.0.1:${originPort}/"\n` : ""}${headers.join("\n")}\n`);
-      const args = ["-t1", `-c${connections}`, "--latency", "-s", script, `http://127.0.0.1:${t.port}/`];
-      await run("wrk", [...args.slice(0, 1), "-d1s", ...args.slice(1)]);
-      const { stdout } = await run("wrk", [...args.slice(0, 1), `-d${duration}s`, ...args.slice(1)]);
-      const r = parseWrk(stdout);
+      const lines = [`wrk.headers["Host"] = "127.0.0.1:${originPort}"`, ...(t.auth ? [`wrk.headers["Proxy-Authorization"] = "${t.auth}"`] : []), ...(t.proxied ? [`wrk.path = "http://127.0.0.1:${originPort}/"`] : [])];
+      const r = await wrk({ url: `http://127.0.0.1:${t.port}/`, script: { file: join(dir, `${t.port}.lua`), lines }, connections, seconds: duration });
       results.set(t.name, r);
       console.log(`${t.name.padEnd(30)}${r.rps.toFixed(0).padStart(10)}${r.p50.toFixed(2).padStart(10)}${r.p99.toFixed(2).padStart(10)}`);
     }
     const paddock = results.get("paddock egress")!;
-    const tiny = results.get("tinyproxy 1.11")!;
-    const squid = results.get("squid 5")!;
-    console.log(`\nthroughput paddock / tinyproxy: ${(paddock.rps / tiny.rps).toFixed(2)} (target >= 1.00): ${paddock.rps >= tiny.rps ? "met" : "NOT met"}`);
-    console.log(`throughput paddock / squid:     ${(paddock.rps / squid.rps).toFixed(2)}`);
-    console.log(`p99 paddock / squid:            ${(paddock.p99 / squid.p99).toFixed(2)} (target <= 1.00): ${paddock.p99 <= squid.p99 ? "met" : "NOT met"}`);
+    const [, smoke, tiny, squid] = targets.slice(1).map((t) => results.get(t.name)!);
+    console.log(`\nthroughput paddock / smokescreen: ${(paddock.rps / smoke!.rps).toFixed(2)}`);
+    console.log(`throughput paddock / tinyproxy:   ${(paddock.rps / tiny!.rps).toFixed(2)}`);
+    console.log(`throughput paddock / squid:       ${(paddock.rps / squid!.rps).toFixed(2)} (target >= 1.00): ${paddock.rps >= squid!.rps ? "met" : "NOT met"}`);
+    console.log(`p99 paddock / squid:              ${(paddock.p99 / squid!.p99).toFixed(2)} (target <= 1.00): ${paddock.p99 <= squid!.p99 ? "met" : "NOT met"}`);
 
     const n = Number(process.env.BENCH_N ?? 300);
     console.log(`\nCONNECT tunnel setup, ${n} sequential tunnels to the origin's port`);
@@ -87,21 +87,32 @@ export async function main(): Promise<void> {
       const samples = await sample(n, () => connectTime(t.port, `127.0.0.1:${originPort}`, t.auth));
       console.log(`${t.name.padEnd(30)}${percentile(samples, 50).toFixed(3).padStart(10)}${percentile(samples, 99).toFixed(3).padStart(10)}`);
     }
+
+    const bytes = Number(process.env.BENCH_BULK_BYTES ?? 1 << 30);
+    console.log(`\nbulk download through a CONNECT tunnel: ${(bytes / (1 << 20)).toFixed(0)} MiB from the local origin (curl), best of 2`);
+    console.log(`${"".padEnd(30)}${"MiB/s".padStart(10)}${"x direct".padStart(10)}`);
+    let direct = 0;
+    const bulk = new Map<string, number>();
+    for (const t of targets) {
+      const proxy = t.proxied ? ["--proxytunnel", "--proxy", `http://127.0.0.1:${t.port}`, ...(t.user ? ["--proxy-user", t.user] : [])] : [];
+      const speed = Math.max(await download(proxy, `http://127.0.0.1:${originPort}/bulk/${bytes}`, bytes), await download(proxy, `http://127.0.0.1:${originPort}/bulk/${bytes}`, bytes));
+      if (!t.proxied) direct = speed;
+      bulk.set(t.name, speed);
+      console.log(`${t.name.padEnd(30)}${(speed / (1 << 20)).toFixed(0).padStart(10)}${(speed / direct).toFixed(2).padStart(10)}`);
+    }
+    const ratio = bulk.get("paddock egress")! / direct;
+    console.log(`\nbulk throughput paddock / direct: ${ratio.toFixed(2)} (target >= 0.90): ${ratio >= 0.9 ? "met" : "NOT met"}`);
   } finally {
     for (const child of children) child.kill("SIGTERM");
   }
 }
 
-function parseWrk(out: string): { rps: number; p50: number; p99: number } {
-  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
-  const pct = (p: string) => {
-    const m = new RegExp(`\\s${p}%\\s+([\\d.]+)(us|ms|s)`).exec(out);
-    if (!m) throw new Error(`no ${p}% in wrk output:\n${out}`);
-    return Number(m[1]) * ({ us: 0.001, ms: 1, s: 1000 } as Record<string, number>)[m[2]!]!;
-  };
-  const errors = /Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1];
-  if (errors) throw new Error(`wrk saw ${errors} error responses:\n${out}`);
-  return { rps, p50: pct("50"), p99: pct("99") };
+/** Bytes per second of one curl download (through a proxy's CONNECT tunnel when given), checked for its full length. */
+async function download(proxy: string[], url: string, bytes: number): Promise<number> {
+  const { stdout } = await run("curl", ["-sS", "-o", "/dev/null", "-w", "%{size_download} %{speed_download}", ...proxy, url]);
+  const [size, speed] = stdout.trim().split(" ").map(Number);
+  if (size !== bytes) throw new Error(`curl ${proxy.join(" ")} ${url} read ${size} bytes of ${bytes}`);
+  return speed!;
 }
 
 function connectTime(port: number, authority: string, auth?: string): Promise<number> {
@@ -120,12 +131,4 @@ function connectTime(port: number, authority: string, auth?: string): Promise<nu
     });
     socket.on("error", reject);
   });
-}
-
-async function requireProgram(name: string, install: string): Promise<void> {
-  try {
-    await run("sh", ["-c", `command -v ${name}`]);
-  } catch {
-    throw new Error(`the egress benchmark needs ${name}: ${install}`);
-  }
 }
