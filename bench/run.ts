@@ -8,6 +8,12 @@ const BENCHMARKS: Record<string, () => Promise<unknown>> = {
   a2a: () => import("./a2a.js").then((m) => m.main()),
   workspace: () => import("./workspace.js").then((m) => m.main()),
   unreachable: () => import("./unreachable.js").then((m) => m.main()),
+  litellm: () => import("./litellm.js").then((m) => m.main()),
+  // paddock beside the peers users would pick instead: LiteLLM's proxy, then smokescreen, tinyproxy and squid.
+  peers: async () => {
+    await import("./litellm.js").then((m) => m.main());
+    await import("./egress.js").then((m) => m.main());
+  },
 };
 
 const name = process.argv[2];
