@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { parseGatewayConfig } from "../src/gateway/index.js";
 import { CLI, freePort, ROOT, waitForPort } from "../test/helpers.js";
 import { startPrinting, startQuiet } from "./processes.js";
+import { summarizeProfile } from "./profile.js";
 import { percentile } from "./stats.js";
 
 /**
@@ -20,21 +21,27 @@ export async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), "paddock-bench-gw-"));
   const children: ChildProcess[] = [];
   try {
-    const start = async (delayMs: number) => {
+    const start = async (delayMs: number, profileDir?: string) => {
       const upstream = await startPrinting([process.execPath, join(ROOT, "dist", "bench", "scripted-upstream.js")], { ...process.env, UPSTREAM_DELAY_MS: String(delayMs) });
       children.push(upstream.child);
       const upstreamPort = Number(upstream.line);
       const gatewayPort = await freePort();
       const config = join(dir, `gateway-${delayMs}.yaml`);
       writeFileSync(config, JSON.stringify({ model_list: [{ model_name: "bench", litellm_params: { model: "openai/bench", api_base: `http://127.0.0.1:${upstreamPort}/v1` } }], general_settings: { master_key: "sk-master" }, paddock_settings: { listen: `127.0.0.1:${gatewayPort}` } }));
-      children.push(startQuiet([process.execPath, CLI, "gateway", "--config", config], { ...process.env, PADDOCK_HOME: join(dir, `home-${delayMs}`) }));
+      const gateway = startQuiet([process.execPath, ...(profileDir ? ["--cpu-prof", "--cpu-prof-dir", profileDir] : []), CLI, "gateway", "--config", config], { ...process.env, PADDOCK_HOME: join(dir, `home-${delayMs}`) });
+      children.push(gateway);
       await waitForPort(gatewayPort);
       const generated = await fetch(`http://127.0.0.1:${gatewayPort}/key/generate`, { method: "POST", headers: { Authorization: "Bearer sk-master" }, body: JSON.stringify({ models: ["bench"] }) });
       const { key } = (await generated.json()) as { key: string };
-      return { upstreamPort, gatewayPort, key };
+      return { upstreamPort, gatewayPort, key, gateway };
     };
-    const instant = await start(0);
+    // The gateway at an instant upstream runs under V8's sampling profiler: where its time goes is printed after its figures.
+    const profileDir = join(dir, "profile");
+    const instant = await start(0, profileDir);
     await run(instant.upstreamPort, instant.gatewayPort, instant.key, total, concurrency, "an upstream that answers at once");
+    instant.gateway.kill("SIGTERM");
+    await new Promise((resolve) => instant.gateway.once("exit", resolve));
+    console.log(`\nwhere the gateway's CPU time went during these runs (V8 CPU profile; the profiler itself slows it a little):\n${summarizeProfile(profileDir)}`);
     const decoding = await start(10);
     await compare(decoding.upstreamPort, decoding.gatewayPort, decoding.key, Math.min(total, 800), concurrency, "an upstream that takes 10 ms per answer, as a small model decoding a short reply");
     await countingCost(instant.upstreamPort);
