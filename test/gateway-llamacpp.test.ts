@@ -42,6 +42,34 @@ describe("the gateway in front of a real llama.cpp server with a real model (Smo
     return unit.repeat(Math.floor(tokens / per));
   };
 
+  it("passes /v1/embeddings through to a server that runs the model for embeddings, and bills the server's own token count", async () => {
+    const embedder = await startLlamaServer({ context: WINDOW, alias: "smollm2-embed", embeddings: true });
+    const gateway = await startGateway({ model_list: [{ model_name: "embed", litellm_params: { model: "openai/smollm2-embed", api_base: embedder.url, api_key: "none" } }] });
+    try {
+      const inputs = ["The quick brown fox jumps over the lazy dog.", "A sandbox whose only exits paddock owns."];
+      const r = await gateway.openai().embeddings.create({ model: "embed", input: inputs, encoding_format: "float" });
+      assert.equal(r.data.length, 2);
+      // SmolLM2-135M's hidden size: the vectors are the real model's, not a stand-in's.
+      assert.deepEqual(r.data.map((e) => e.embedding.length), [576, 576]);
+      assert.ok(r.data.every((e) => e.embedding.every(Number.isFinite)));
+      assert.notDeepEqual(r.data[0]!.embedding, r.data[1]!.embedding);
+      const tokens = (await tokenCount(embedder, inputs[0]!)) + (await tokenCount(embedder, inputs[1]!));
+      assert.ok(Math.abs(r.usage.prompt_tokens - tokens) <= 2, `usage ${r.usage.prompt_tokens} against llama.cpp's own count ${tokens}`);
+      const row = await eventually(async () => (await gateway.store.usage({})).find((u) => u.model === "embed"));
+      assert.equal(row.input_tokens, r.usage.prompt_tokens);
+      // A server that runs no embedding model: llama.cpp's own 501 and its words reach the client, not a 502 after retries.
+      const refused = await fx.openai().embeddings.create({ model: "smol", input: "hello" }).then(
+        () => assert.fail("a chat-only server gave embeddings"),
+        (err: { status: number; message: string }) => err,
+      );
+      assert.equal(refused.status, 501);
+      assert.match(refused.message, /--embeddings/);
+    } finally {
+      await gateway.close();
+      await embedder.close();
+    }
+  });
+
   it("discovers the real n_ctx from /props and counts with llama.cpp's own template and tokenizer: the cap fills the window exactly", async () => {
     const content = await promptOf(WINDOW - 120);
     const before = await rowCount();

@@ -15,13 +15,13 @@ export interface LlamaServer {
  * llama.cpp's own llama-server (built by .ci/peers) with a real model on
  * 127.0.0.1, once its /health says the model is loaded (or, with `until:
  * "loading"`, as soon as it answers 503 while loading). `context` is each
- * slot's window.
+ * slot's window. With `embeddings`, it serves /v1/embeddings (mean pooling) instead of chats.
  */
-export async function startLlamaServer(options: { context?: number; parallel?: number; alias?: string; until?: "loading" | "serving" } = {}): Promise<LlamaServer> {
+export async function startLlamaServer(options: { context?: number; parallel?: number; alias?: string; until?: "loading" | "serving"; embeddings?: boolean } = {}): Promise<LlamaServer> {
   if (!existsSync(TEST_LLAMA_SERVER) || !existsSync(TEST_MODEL)) throw new Error(`${TEST_LLAMA_SERVER} or ${TEST_MODEL} is missing: run bash .ci/peers (npm test runs it first)`);
   const { context = 512, parallel = 1, alias = "smollm2" } = options;
   const port = await freePort();
-  const args = ["-m", TEST_MODEL, "--host", "127.0.0.1", "--port", String(port), "--ctx-size", String(context * parallel), "--parallel", String(parallel), "--threads", "2", "--alias", alias];
+  const args = ["-m", TEST_MODEL, "--host", "127.0.0.1", "--port", String(port), "--ctx-size", String(context * parallel), "--parallel", String(parallel), "--threads", "2", "--alias", alias, ...(options.embeddings ? ["--embeddings", "--pooling", "mean"] : [])];
   const child = spawn(TEST_LLAMA_SERVER, args, { stdio: ["ignore", "pipe", "pipe"] });
   let output = "";
   child.stdout!.on("data", (d: Buffer) => (output += d.toString()));

@@ -104,7 +104,8 @@ export async function embeddings(deps: ChatDeps, req: IncomingMessage, res: Serv
   const signal = abortOnClose(req, res);
   const { value, deployment } = await deps.router.run(body.model, async (d) => {
     const res = await requestUpstream(new URL(`${d.apiBase}/embeddings`), "POST", { ...body, model: d.upstreamModel }, auth(d), deps.config.litellm_settings.request_timeout * 1000, signal);
-    if (res.status >= 500) throw await serverError(d.id, res);
+    // 501: this server runs no embedding model (llama.cpp without --embeddings); asking again cannot help, its words can.
+    if (res.status >= 500 && res.status !== 501) throw await serverError(d.id, res);
     return { value: { status: res.status, json: await readJson(res) }, finished: Promise.resolve() };
   });
   send(res, value.status, value.json);
