@@ -83,6 +83,30 @@ describe("gateway: OpenAI API with the token cap", () => {
     }
   });
 
+  it("a tokenizer slower than its timeout: that request counts with the bundled one, and the next ones do not wait for it again", async () => {
+    const slow = await scripted({ maxModelLen: 20480, tokenizeDelayMs: 6_500, script: [{ content: "counted without it", repeat: true }] });
+    const fx2 = await startGateway({ model_list: [deployment(slow)] });
+    try {
+      const ask = async () => {
+        const started = performance.now();
+        const r = await fx2.openai().chat.completions.create({ model: "qwen-coder", messages: [{ role: "user", content: "word ".repeat(10500).trim() }], max_tokens: 32000 });
+        assert.equal(r.choices[0]!.message.content, "counted without it");
+        assert.ok((slow.requests.at(-1)!.body.max_tokens as number) < 20480 - 10500, "the cap still holds, by the bundled count");
+        return performance.now() - started;
+      };
+      const first = await ask();
+      assert.ok(first >= 4_900 && first < 6_400, `the first request waited ${first.toFixed(0)} ms: the tokenizer's timeout, not its answer`);
+      const tokenizeCalls = slow.requests.filter((q) => q.path === "/tokenize").length;
+      const second = await ask();
+      assert.ok(second < 2_000, `the second request took ${second.toFixed(0)} ms`);
+      assert.equal(slow.requests.filter((q) => q.path === "/tokenize").length, tokenizeCalls, "the paused tokenizer was asked again");
+      assert.notEqual(fx2.gateway.router.all()[0]!.tokenizer, "none", "a slow tokenizer is paused, not written off");
+    } finally {
+      await fx2.close();
+      await slow.close();
+    }
+  });
+
   it("recovers once from the upstream's context-length error, using its numbers", async () => {
     const wrong = await startGateway({ model_list: [deployment(model, { model_info: { max_input_tokens: 60000 } })] });
     try {

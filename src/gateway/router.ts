@@ -21,6 +21,8 @@ export class Deployment {
   outputCost: number;
   /** How this upstream counts tokens, once found out. */
   tokenizer?: "vllm" | "llamacpp" | "none";
+  /** Until when its tokenizer is not asked (it timed out): each request would otherwise wait out the timeout. */
+  tokenizerPausedUntil?: number;
   inFlight = 0;
   consecutiveFails = 0;
   coolingUntil = 0;

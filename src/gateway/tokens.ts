@@ -23,7 +23,7 @@ export interface ChatInput {
  * margin for another family's vocabulary, else a conservative estimate.
  */
 export async function countChatInput(d: Deployment, input: ChatInput): Promise<Count> {
-  const upstream = await countWithUpstream(d, input).catch(() => undefined);
+  const upstream = await countWithUpstream(d, input);
   if (upstream !== undefined) return { tokens: upstream, method: "upstream" };
   const text = flatten(input);
   const bundled = await bundledCount(text);
@@ -32,8 +32,8 @@ export async function countChatInput(d: Deployment, input: ChatInput): Promise<C
 }
 
 export async function countPrompt(d: Deployment, prompt: string): Promise<Count> {
-  if (d.tokenizer !== "none") {
-    const n = await tokenizeVllm(d, { prompt }).catch(() => undefined);
+  if (d.tokenizer !== "none" && !tokenizerPaused(d)) {
+    const n = await pauseIfSlow(d, tokenizeVllm(d, { prompt }));
     if (n !== undefined) return { tokens: n, method: "upstream" };
   }
   const bundled = await bundledCount(prompt);
@@ -43,16 +43,33 @@ export async function countPrompt(d: Deployment, prompt: string): Promise<Count>
 /** Another family's tokenizer can differ by a tenth or so; the cap errs on the side of fitting. */
 const BUNDLED_MARGIN = 1.15;
 const TOKENIZE_TIMEOUT_MS = 5_000;
+/** How long a tokenizer that timed out is left alone; requests meanwhile count with the bundled one. */
+const SLOW_TOKENIZER_PAUSE_MS = 60_000;
+
+function tokenizerPaused(d: Deployment): boolean {
+  return (d.tokenizerPausedUntil ?? 0) > Date.now();
+}
+
+/** A tokenizer call's count, or undefined when it failed; one that timed out pauses the deployment's tokenizer. */
+async function pauseIfSlow<T>(d: Deployment, call: Promise<T>): Promise<T | undefined> {
+  try {
+    return await call;
+  } catch (err) {
+    if (err instanceof UpstreamUnavailable && err.timedOut) d.tokenizerPausedUntil = Date.now() + SLOW_TOKENIZER_PAUSE_MS;
+    return undefined;
+  }
+}
 
 async function countWithUpstream(d: Deployment, input: ChatInput): Promise<number | undefined> {
-  if (d.tokenizer === "none" || d.provider !== "openai") return undefined;
+  if (d.tokenizer === "none" || d.provider !== "openai" || tokenizerPaused(d)) return undefined;
   if (d.tokenizer !== "llamacpp") {
-    const n = await tokenizeVllm(d, { messages: input.messages, ...(input.tools?.length ? { tools: input.tools } : {}), add_generation_prompt: true }).catch(() => undefined);
+    const n = await pauseIfSlow(d, tokenizeVllm(d, { messages: input.messages, ...(input.tools?.length ? { tools: input.tools } : {}), add_generation_prompt: true }));
     if (n !== undefined) return (d.tokenizer = "vllm"), n;
-    if (d.tokenizer === "vllm") return undefined;
+    if (d.tokenizer === "vllm" || tokenizerPaused(d)) return undefined;
   }
-  const n = await tokenizeLlamaCpp(d, input).catch(() => undefined);
-  d.tokenizer = n === undefined ? "none" : "llamacpp";
+  const n = await pauseIfSlow(d, tokenizeLlamaCpp(d, input));
+  // A pause is not a verdict: the tokenizer is tried again when it ends.
+  if (!tokenizerPaused(d)) d.tokenizer = n === undefined ? "none" : "llamacpp";
   return n;
 }
 

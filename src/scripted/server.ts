@@ -32,6 +32,8 @@ export interface ScriptedModelOptions {
   chunkChars?: number;
   /** Serve vLLM's /tokenize (default); without it, callers must count by themselves. */
   tokenizeEndpoint?: boolean;
+  /** Answer /tokenize only after this long, as a tokenizer behind an overloaded server does. */
+  tokenizeDelayMs?: number;
   /** Whose server to imitate: vLLM (default) or llama.cpp's llama-server (/props, /apply-template, /tokenize {content}, its errors). */
   dialect?: "vllm" | "llamacpp";
 }
@@ -67,10 +69,12 @@ export class ScriptedModel {
     this.script = [...(options.script ?? [])];
     this.chunkChars = options.chunkChars ?? 8;
     this.tokenizeEndpoint = options.tokenizeEndpoint ?? true;
+    this.tokenizeDelayMs = options.tokenizeDelayMs ?? 0;
     this.dialect = options.dialect ?? "vllm";
   }
 
   private readonly tokenizeEndpoint: boolean;
+  private readonly tokenizeDelayMs: number;
   readonly dialect: "vllm" | "llamacpp";
 
   get url(): string {
@@ -119,6 +123,7 @@ export class ScriptedModel {
     }
     switch (path) {
       case "/tokenize":
+        if (this.tokenizeDelayMs) await new Promise((resolve) => setTimeout(resolve, this.tokenizeDelayMs));
         if (this.dialect === "llamacpp") return json(res, 200, { tokens: Array.from({ length: countText(String(body.content ?? "")) }, (_, i) => i) });
         return this.tokenizeEndpoint ? this.tokenize(res, body) : vllmError(res, 404, "Not Found", "NotFoundError");
       case "/apply-template":
