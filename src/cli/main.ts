@@ -2,15 +2,14 @@
 import { Command } from "commander";
 import { EXIT } from "./fail.js";
 
-/**
- * Each command's module, loaded only when that command runs: a command's
- * imports (zod schemas, the gateway, the MCP SDK) cost tens of milliseconds
- * each, and `paddock exec` should pay only for its own. Help and unknown
- * commands load them all, so the listing stays whole.
- */
 type Register = (program: Command) => void;
 
-/** Each module with the top-level commands it registers. */
+/**
+ * Each module with the top-level commands it registers, loaded only when one
+ * of them runs: a command's imports (zod schemas, the gateway, the MCP SDK)
+ * cost tens of milliseconds each, and `paddock exec` should pay only for its
+ * own. Help and unknown commands load them all, so the listing stays whole.
+ */
 const MODULES: Array<[string[], () => Promise<Register>]> = [
   [["up"], () => import("./up.js").then((m) => m.registerUp)],
   [["spawn", "list", "status", "stop", "attach", "logs"], () => import("./agents.js").then((m) => m.registerAgents)],

@@ -4,7 +4,7 @@ import { GatewayError, startEventStream } from "./errors.js";
 import { abortOnClose, send, type Billed } from "./openai.js";
 import { countChatInput } from "./tokens.js";
 import { toAnthropic, toOpenAI, StreamTranslator } from "./translate.js";
-import { readJson, requestUpstream, serverError } from "./upstream.js";
+import { readJson, requestUpstream, serverError, unavailable } from "./upstream.js";
 
 /** /v1/messages: passed through to an Anthropic upstream, otherwise translated to OpenAI chat and back. */
 export async function messages(deps: ChatDeps, req: IncomingMessage, res: ServerResponse, body: Record<string, unknown>): Promise<Billed> {
@@ -48,7 +48,7 @@ async function passThrough(deps: ChatDeps, res: ServerResponse, body: Record<str
   const { value, deployment } = await deps.router.run(model, async (d) => {
     const headers = { ...(d.apiKey ? { "x-api-key": d.apiKey } : {}), "anthropic-version": "2023-06-01" };
     const upstream = await requestUpstream(new URL(`${d.apiBase.replace(/\/v1$/, "")}/v1/messages`), "POST", { ...body, model: d.upstreamModel }, headers, deps.config.litellm_settings.request_timeout * 1000, signal);
-    if (upstream.status >= 500) throw await serverError(d.id, upstream);
+    if (unavailable(upstream.status)) throw await serverError(d.id, upstream);
     return { value: upstream, finished: new Promise((resolve) => upstream.body.once("close", resolve)) };
   });
   res.writeHead(value.status, { "Content-Type": body.stream ? "text/event-stream" : "application/json" });

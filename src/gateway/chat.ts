@@ -3,7 +3,7 @@ import type { GatewayConfig } from "./config.js";
 import { GatewayError } from "./errors.js";
 import type { Deployment, Router } from "./router.js";
 import { auth, countChatInput, discoverWindow, inputUpperBound, outputRoom, parseContextError, type ChatInput, type Count } from "./tokens.js";
-import { readJson, requestUpstream, serverError } from "./upstream.js";
+import { readJson, requestUpstream, serverError, unavailable } from "./upstream.js";
 
 /** A call that reached a deployment: a successful body to read or stream, or the upstream's own error. */
 export interface ChatResponse {
@@ -63,7 +63,7 @@ export async function sendChat(deps: ChatDeps, body: Record<string, unknown> & C
       upstreamBody[field] = retryRoom;
       res = await requestUpstream(url, "POST", upstreamBody, auth(d), timeoutMs, signal);
     }
-    if (res.status >= 500) throw await serverError(d.id, res);
+    if (unavailable(res.status)) throw await serverError(d.id, res);
     const sent = upstreamBody[field] as number | undefined;
     if (res.status !== 200) return settled({ deployment: d, status: res.status, error: await readJson(res).catch(() => undefined), input, requested, sent });
     const finished = new Promise((resolve) => res.body.once("close", resolve));

@@ -4,7 +4,7 @@ import { sendChat, sseData, upstreamError, usageOf, type ChatDeps } from "./chat
 import { GatewayError, startEventStream } from "./errors.js";
 import type { Router } from "./router.js";
 import { auth, countPrompt, discoverWindow, outputRoom } from "./tokens.js";
-import { readBody, readJson, requestUpstream, serverError } from "./upstream.js";
+import { readBody, readJson, requestUpstream, serverError, unavailable } from "./upstream.js";
 
 /** What a handler reports for billing once its answer is complete. */
 export interface Billed {
@@ -65,7 +65,7 @@ export async function completions(deps: ChatDeps, req: IncomingMessage, res: Ser
     if (body.stream) upstreamBody.stream_options = { ...(body.stream_options as object | undefined), include_usage: true };
     if (room !== undefined && typeof body.max_tokens === "number" && body.max_tokens > room) (upstreamBody.max_tokens = room), (capped = true);
     const upstream = await requestUpstream(new URL(`${d.apiBase}/completions`), "POST", upstreamBody, auth(d), deps.config.litellm_settings.request_timeout * 1000, signal);
-    if (upstream.status >= 500) throw await serverError(d.id, upstream);
+    if (unavailable(upstream.status)) throw await serverError(d.id, upstream);
     return { value: upstream, finished: new Promise((resolve) => upstream.body.once("close", resolve)) };
   });
   const billed: Billed = { model: body.model, deployment: deployment.id, input: 0, output: 0, status: value.status, capped, stream: !!body.stream };
@@ -104,8 +104,7 @@ export async function embeddings(deps: ChatDeps, req: IncomingMessage, res: Serv
   const signal = abortOnClose(req, res);
   const { value, deployment } = await deps.router.run(body.model, async (d) => {
     const res = await requestUpstream(new URL(`${d.apiBase}/embeddings`), "POST", { ...body, model: d.upstreamModel }, auth(d), deps.config.litellm_settings.request_timeout * 1000, signal);
-    // 501: this server runs no embedding model (llama.cpp without --embeddings); asking again cannot help, its words can.
-    if (res.status >= 500 && res.status !== 501) throw await serverError(d.id, res);
+    if (unavailable(res.status)) throw await serverError(d.id, res);
     return { value: { status: res.status, json: await readJson(res) }, finished: Promise.resolve() };
   });
   send(res, value.status, value.json);

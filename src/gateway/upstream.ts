@@ -21,6 +21,15 @@ export class UpstreamUnavailable extends Error {
   }
 }
 
+/**
+ * Whether a status means "try again, here or elsewhere": any 5xx but 501 (Not
+ * Implemented: this server never does this, e.g. llama.cpp started without
+ * --embeddings), which is a final answer, passed on in the server's own words.
+ */
+export function unavailable(status: number): boolean {
+  return status >= 500 && status !== 501;
+}
+
 /** Waits for a busy server's Retry-After (seconds), within reason; llama.cpp sends none while it loads a model. */
 const BUSY_WAIT_MS = { default: 500, max: 5_000 };
 
