@@ -11,7 +11,7 @@ import { planCgroups } from "../src/cgroups/index.js";
 import { storeLocation } from "../src/store/index.js";
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
-export const CLI = join(ROOT, "dist", "src", "cli", "main.js");
+export const CLI = join(ROOT, "dist", "cli", "main.js");
 
 const PEER_CONFIG = (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { config: { runsc: string; llamaCppPython: string; llamaCppBin: string; smollm2: string } }).config;
 const PEER_CACHE = process.env.PADDOCK_TEST_CACHE ?? join(homedir(), ".cache", "paddock-test");

@@ -17,7 +17,7 @@ export async function parseText(file: string, text: string, format: Format, code
   try {
     if (format === "json") return JSON.parse(text);
     if (format === "toml") return (await import("smol-toml")).parse(text);
-    return (await import("yaml")).parse(text, { uniqueKeys: true });
+    return (await import("./yaml.js")).parse(text, { uniqueKeys: true });
   } catch (err) {
     throw new FileError(code, [await syntaxProblem(file, text, err as Error, format)]);
   }
@@ -54,7 +54,7 @@ async function syntaxProblem(file: string, text: string, err: Error, format: For
   if (format === "toml" && err instanceof (await import("smol-toml")).TomlError) {
     return { file, line: err.line, column: err.column, field: "", message: `invalid TOML: ${err.message.split("\n")[0]}` };
   }
-  if (format === "yaml" && err instanceof (await import("yaml")).YAMLParseError) {
+  if (format === "yaml" && err instanceof (await import("./yaml.js")).YAMLParseError) {
     const pos = err.linePos?.[0];
     return { file, line: pos?.line, column: pos?.col, field: "", message: `invalid YAML: ${err.message.split("\n")[0]}` };
   }
