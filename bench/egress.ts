@@ -44,6 +44,9 @@ export async function main(): Promise<void> {
     writeFileSync(tinyConf, `Port ${tinyPort}\nListen 127.0.0.1\nTimeout 600\nMaxClients 1024\nAllow 127.0.0.1\nLogLevel Critical\nConnectPort ${originPort}\nDisableViaHeader Yes\n`);
     children.push(startQuiet(["tinyproxy", "-d", "-c", tinyConf]));
 
+    const bare = await startPrinting([process.execPath, join(ROOT, "dist", "bench", "node-proxy.js")]);
+    children.push(bare.child);
+
     const squidPort = await freePort();
     const squidDir = join(dir, "squid");
     mkdirSync(squidDir, { mode: 0o777 });
@@ -62,6 +65,8 @@ export async function main(): Promise<void> {
       { name: `smokescreen ${peers.SMOKESCREEN_VERSION}`, port: smokePort, proxied: true },
       { name: "tinyproxy 1.11", port: tinyPort, proxied: true },
       { name: "squid 5", port: squidPort, proxied: true },
+      // Plain HTTP only: it has no CONNECT, so it sits out the tunnel rounds.
+      { name: "bare Node proxy (no checks)", port: Number(bare.line), proxied: true, plainOnly: true },
     ];
 
     console.log(`\nsmall GETs (64-byte body), wrk 1 thread, ${connections} connections, ${duration}s each, after a 1s warm-up`);
@@ -74,16 +79,18 @@ export async function main(): Promise<void> {
       console.log(`${t.name.padEnd(30)}${r.rps.toFixed(0).padStart(10)}${r.p50.toFixed(2).padStart(10)}${r.p99.toFixed(2).padStart(10)}`);
     }
     const paddock = results.get("paddock egress")!;
-    const [, smoke, tiny, squid] = targets.slice(1).map((t) => results.get(t.name)!);
+    const [, smoke, tiny, squid, node] = targets.slice(1).map((t) => results.get(t.name)!);
     console.log(`\nthroughput paddock / smokescreen: ${(paddock.rps / smoke!.rps).toFixed(2)}`);
     console.log(`throughput paddock / tinyproxy:   ${(paddock.rps / tiny!.rps).toFixed(2)}`);
     console.log(`throughput paddock / squid:       ${(paddock.rps / squid!.rps).toFixed(2)} (target >= 1.00): ${paddock.rps >= squid!.rps ? "met" : "NOT met"}`);
     console.log(`p99 paddock / squid:              ${(paddock.p99 / squid!.p99).toFixed(2)} (target <= 1.00): ${paddock.p99 <= squid!.p99 ? "met" : "NOT met"}`);
+    console.log(`throughput paddock / bare Node:   ${(paddock.rps / node!.rps).toFixed(2)} (what the checks cost on Node's HTTP stack); bare Node / squid: ${(node!.rps / squid!.rps).toFixed(2)}`);
 
     const n = Number(process.env.BENCH_N ?? 300);
     console.log(`\nCONNECT tunnel setup, ${n} sequential tunnels to the origin's port`);
     console.log(`${"".padEnd(30)}${"p50 ms".padStart(10)}${"p99 ms".padStart(10)}`);
-    for (const t of targets.filter((x) => x.proxied)) {
+    const tunnelling = targets.filter((t) => !("plainOnly" in t));
+    for (const t of tunnelling.filter((x) => x.proxied)) {
       const samples = await sample(n, () => connectTime(t.port, `127.0.0.1:${originPort}`, t.auth));
       console.log(`${t.name.padEnd(30)}${percentile(samples, 50).toFixed(3).padStart(10)}${percentile(samples, 99).toFixed(3).padStart(10)}`);
     }
@@ -93,7 +100,7 @@ export async function main(): Promise<void> {
     console.log(`${"".padEnd(30)}${"MiB/s".padStart(10)}${"x direct".padStart(10)}`);
     let direct = 0;
     const bulk = new Map<string, number>();
-    for (const t of targets) {
+    for (const t of tunnelling) {
       const proxy = t.proxied ? ["--proxytunnel", "--proxy", `http://127.0.0.1:${t.port}`, ...(t.user ? ["--proxy-user", t.user] : [])] : [];
       const speed = Math.max(await download(proxy, `http://127.0.0.1:${originPort}/bulk/${bytes}`, bytes), await download(proxy, `http://127.0.0.1:${originPort}/bulk/${bytes}`, bytes));
       if (!t.proxied) direct = speed;

@@ -19,7 +19,7 @@ function part(url: string, fn: string): string {
 }
 
 /** The busy time of the .cpuprofile in `dir`, by part, largest first (idle time left out). */
-export function summarizeProfile(dir: string, top = 14): string {
+export function summarizeProfile(dir: string, top = Number(process.env.BENCH_PROFILE_TOP ?? 14)): string {
   const file = readdirSync(dir).find((f) => f.endsWith(".cpuprofile"));
   if (!file) return "(no CPU profile was written)";
   const profile = JSON.parse(readFileSync(join(dir, file), "utf8")) as CpuProfile;
