@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { connect } from "node:net";
+import { createHash, randomBytes } from "node:crypto";
+import { connect, createServer, type AddressInfo, type Server } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { eventually, get, raw, startEcho, startOrigin, startProxy, type ProxyFixture } from "./egress-helpers.js";
 
@@ -69,6 +70,72 @@ describe("egress proxy: allowed traffic", () => {
   });
 });
 
+
+describe("egress proxy: a CONNECT tunnel relays whole streams", () => {
+  let fx: ProxyFixture;
+  let sock: string;
+  const servers: Server[] = [];
+  const payload = randomBytes(8 * 1024 * 1024 + 12_345);
+  const listen = async (onConnection: (socket: import("node:net").Socket) => void) => {
+    const server = createServer(onConnection);
+    servers.push(server);
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    return (server.address() as AddressInfo).port;
+  };
+  let banner = 0;
+  let bannerAndBye = 0;
+  let bulk = 0;
+  before(async () => {
+    banner = await listen((s) => (s.write("220 origin speaks first\r\n"), s.on("data", (d) => s.write(d))));
+    bannerAndBye = await listen((s) => s.end("221 and hangs up\r\n"));
+    // Sends the payload once the client has said how it wants it, then closes.
+    bulk = await listen((s) => s.once("data", () => s.end(payload)));
+    fx = await startProxy();
+    sock = await fx.proxy.addAgent("bravo", [banner, bannerAndBye, bulk].map((p) => `127.0.0.1:${p}`), fx.socketFor("bravo"));
+  });
+  after(async () => {
+    await fx.close();
+    for (const server of servers) server.close();
+  });
+
+  it("passes on what an origin says before the client has sent anything, and its hang-up", async () => {
+    const first = await raw(sock, `CONNECT 127.0.0.1:${banner} HTTP/1.1\r\n\r\n`, 500);
+    assert.equal(first, "HTTP/1.1 200 Connection Established\r\n\r\n220 origin speaks first\r\n");
+    const closed = await raw(sock, `CONNECT 127.0.0.1:${bannerAndBye} HTTP/1.1\r\n\r\n`, 3000);
+    assert.equal(closed, "HTTP/1.1 200 Connection Established\r\n\r\n221 and hangs up\r\n", "the tunnel must end when the origin does, with nothing lost");
+  });
+
+  it("relays megabytes to a client that reads slowly, byte for byte, and audits the exact counts", async () => {
+    const received = await new Promise<Buffer>((resolve, reject) => {
+      const client = connect(sock);
+      const chunks: Buffer[] = [];
+      let head = "";
+      client.on("data", (d: Buffer) => {
+        if (!head.endsWith("\r\n\r\n")) {
+          const text = d.toString("latin1");
+          const end = text.indexOf("\r\n\r\n");
+          head += text.slice(0, end + 4);
+          d = d.subarray(end + 4);
+        }
+        chunks.push(d);
+        // A slow reader: the proxy must hold the origin back, not buffer the payload.
+        client.pause();
+        setTimeout(() => client.resume(), 1);
+      });
+      client.on("end", () => resolve(Buffer.concat(chunks)));
+      client.on("error", reject);
+      client.write(`CONNECT 127.0.0.1:${bulk} HTTP/1.1\r\n\r\nsend it`);
+    });
+    assert.equal(received.length, payload.length);
+    assert.equal(createHash("sha256").update(received).digest("hex"), createHash("sha256").update(payload).digest("hex"));
+    const row = await eventually(async () => {
+      await fx.audit.flush();
+      return (await fx.store.egressLog({ agentId: "bravo" })).find((r) => r.method === "CONNECT" && r.port === bulk);
+    });
+    assert.equal(row.bytes_down, payload.length);
+    assert.equal(row.bytes_up, "send it".length);
+  });
+});
 describe("egress proxy: attacks are denied for the right reason, and logged", () => {
   let fx: ProxyFixture;
   let origin: Awaited<ReturnType<typeof startOrigin>>;

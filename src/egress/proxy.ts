@@ -10,6 +10,7 @@ import type { AgentCa } from "./ca.js";
 import type { AgentCredentials, Injection } from "./credentials.js";
 import { Interceptor, type TunnelContext } from "./intercept.js";
 import type { EgressMetrics } from "./metrics.js";
+import { OriginRelay } from "./relay.js";
 import { endToEndHeaders, refusalBody, writeRaw, type Refusal } from "./respond.js";
 import { systemResolver, type Resolver } from "./resolver.js";
 import { Allowlist } from "./rules.js";
@@ -52,6 +53,9 @@ interface AuditExtra {
   allowed?: boolean;
   credential?: string;
 }
+
+/** How long an origin may take what a client sent before hanging up, once the client is gone. */
+const TUNNEL_DRAIN_MS = 5_000;
 
 /** How much of a request body is searched for another host's placeholder or secret. */
 const SCANNED_BODY_BYTES = 1024 * 1024;
@@ -463,62 +467,71 @@ export class EgressProxy {
       const tunnel = { agent: identity.agent, host: target.host, port: target.port, address: verdict.addresses[0]!, rule: verdict.rule };
       return this.interceptor.take(socket as net.Socket, head, secrets.ca, tunnel);
     }
-    let origin: net.Socket | undefined;
+    let dialled: { origin: net.Socket; relay: OriginRelay } | undefined;
     let address = verdict.addresses[0]!;
     let failure: NodeJS.ErrnoException | undefined;
     for (const candidate of verdict.addresses) {
       address = candidate;
       try {
-        origin = await this.dial(candidate, target.port);
+        dialled = await this.dial(candidate, target.port);
         break;
       } catch (err) {
         failure = err as NodeJS.ErrnoException;
       }
     }
-    if (!origin || socket.destroyed) {
-      origin?.destroy();
+    if (!dialled || socket.destroyed) {
+      dialled?.origin.destroy();
       const timedOut = failure?.code === "ETIMEDOUT";
       const refusal = { status: timedOut ? 504 : 502, reason: timedOut ? "upstream_timeout" : "upstream_error", message: `${target.host}:${target.port} (${address}): ${failure?.code ?? "client went away"}` };
       return refuse(refusal, target, { rule: verdict.rule, address });
     }
-    this.tunnel(identity.agent, socket, origin, head, target, address, verdict.rule, started);
+    this.tunnel(identity.agent, socket, dialled, head, target, address, verdict.rule, started);
   }
 
-  private dial(address: string, port: number): Promise<net.Socket> {
+  private dial(address: string, port: number): Promise<{ origin: net.Socket; relay: OriginRelay }> {
     return new Promise((resolve, reject) => {
-      const origin = net.connect({ host: address, port });
+      const relay = new OriginRelay();
+      const origin = net.connect({ host: address, port, onread: relay.onread });
+      relay.watch(origin);
       const timer = setTimeout(() => origin.destroy(Object.assign(new Error("connect timeout"), { code: "ETIMEDOUT" })), this.limits.connectTimeoutMs);
-      origin.once("connect", () => (clearTimeout(timer), resolve(origin)));
+      origin.once("connect", () => (clearTimeout(timer), resolve({ origin, relay })));
       origin.once("error", (err) => (clearTimeout(timer), reject(err)));
     });
   }
 
-  private tunnel(agent: AgentEntry, client: Duplex, origin: net.Socket, head: Buffer, target: Target, address: string, rule: string, started: number): void {
-    let up = head.length;
-    let down = 0;
+  private tunnel(agent: AgentEntry, client: Duplex, { origin, relay }: { origin: net.Socket; relay: OriginRelay }, head: Buffer, target: Target, address: string, rule: string, started: number): void {
+    // Bytes are counted by the sockets themselves, not by a 'data' listener on every chunk.
+    const socket = client as net.Socket;
+    const readBefore = socket.bytesRead - head.length;
     this.options.metrics?.activeTunnels.inc({ agent: agent.id });
     client.write("HTTP/1.1 200 Connection Established\r\n\r\n");
     if (head.length > 0) origin.write(head);
-    client.on("data", (chunk: Buffer) => (up += chunk.length));
-    origin.on("data", (chunk: Buffer) => (down += chunk.length));
     client.pipe(origin);
-    origin.pipe(client);
+    relay.attach(client);
     origin.setTimeout(this.limits.idleTimeoutMs, () => origin.destroy());
-    let closed = false;
     const audited = this.track();
-    const close = () => {
-      if (closed) return;
-      closed = true;
-      client.destroy();
-      origin.destroy();
+    let open = 2;
+    const closed = () => {
+      if (--open > 0) return;
       this.options.metrics?.activeTunnels.dec({ agent: agent.id });
-      this.audit(agent.id, "CONNECT", target, { status: 200, reason: "allowed", message: "" }, performance.now() - started, { rule, address, up, down, allowed: true });
+      const up = socket.bytesRead - readBefore;
+      this.audit(agent.id, "CONNECT", target, { status: 200, reason: "allowed", message: "" }, performance.now() - started, { rule, address, up, down: origin.bytesRead, allowed: true });
       audited();
     };
-    for (const s of [client, origin]) {
-      s.once("close", close);
-      s.on("error", close);
-    }
+    // An origin that ends cleanly has the client ended after its last byte (by the relay); one that fails cuts the client off.
+    origin.once("close", () => {
+      if (!relay.ended) client.destroy();
+      closed();
+    });
+    // A client that hangs up has what it sent still go out (the pipe ends the origin after it), for a moment; one cut off
+    // (an error, its agent revoked) takes the origin with it.
+    client.once("close", () => {
+      if (client.readableEnded) setTimeout(() => origin.destroy(), TUNNEL_DRAIN_MS).unref();
+      else origin.destroy();
+      closed();
+    });
+    origin.on("error", () => client.destroy());
+    client.on("error", () => origin.destroy());
   }
 
   private fault(err: Error, destroy: Duplex | null | undefined, answer: () => void): void {
