@@ -16,7 +16,9 @@ const BUFFER_BYTES = 64 * 1024;
  * are in flight, the origin is paused until the client has taken one.
  */
 export class OriginRelay {
-  private readonly free: Buffer[] = Array.from({ length: BUFFERS }, () => Buffer.allocUnsafeSlow(BUFFER_BYTES));
+  /** Made as they are needed, so the many short tunnels (an HTTPS call or two) hold one or two. */
+  private readonly free: Buffer[] = [];
+  private made = 0;
   private readonly waiting: Array<[Buffer, number]> = [];
   private origin?: Socket;
   private client?: Duplex;
@@ -31,11 +33,11 @@ export class OriginRelay {
    * is handed next is the last.
    */
   readonly onread = {
-    buffer: (): Buffer => this.free.pop()!,
+    buffer: (): Buffer => this.free.pop() ?? (this.made++, Buffer.allocUnsafeSlow(BUFFER_BYTES)),
     callback: (bytes: number, buffer: Uint8Array): boolean => {
       if (this.client) this.write(buffer as Buffer, bytes);
       else this.waiting.push([buffer as Buffer, bytes]);
-      if (this.free.length > 1) return true;
+      if (this.free.length + BUFFERS - this.made > 1) return true;
       this.paused = true;
       return false;
     },
