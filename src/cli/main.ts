@@ -24,6 +24,8 @@ const MODULES: Array<[string[], () => Promise<Register>]> = [
   [["systemd"], () => import("./systemd.js").then((m) => m.registerSystemd)],
   [["seccomp"], () => import("./seccomp.js").then((m) => m.registerSeccomp)],
   [["gc"], () => import("./gc.js").then((m) => m.registerGc)],
+  [["keys"], () => import("./keys.js").then((m) => m.registerKeys)],
+  [["usage"], () => import("./usage.js").then((m) => m.registerUsage)],
 ];
 
 const program = new Command("paddock")

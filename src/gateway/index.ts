@@ -4,3 +4,4 @@ export { hashKey } from "./keys.js";
 export { gatewayAccess, type AgentGatewayAccess, type ModelLimits } from "./access.js";
 export { gatewayChat } from "./client.js";
 export { probeUpstream, type UpstreamFacts } from "./probe.js";
+export { adminCall, DEFAULT_GATEWAY_URL, findMasterKey, type AdminTarget } from "./admin.js";

@@ -46,12 +46,16 @@ export class Gateway {
       "POST /v1/messages": { dialect: "anthropic", handler: (req, res, _c, body) => messages(this.deps, req, res, body) },
       "POST /v1/messages/count_tokens": { dialect: "anthropic", handler: (_q, res, _c, body) => countTokens(this.deps, res, body) },
       "POST /key/generate": { dialect: "openai", master: true, handler: (_q, res, _c, body) => this.generateKey(res, body) },
-      "GET /key/info": { dialect: "openai", master: true, handler: async (req, res) => send(res, 200, { key: queryKey(req), info: publicKey(await this.keys.info(queryKey(req))) }) },
+      // As LiteLLM's: the master key asks about any key (?key=), a key about itself (no ?key=, or its own).
+      "GET /key/info": { dialect: "openai", handler: (req, res, caller) => this.keyInfo(req, res, caller) },
       "POST /key/update": { dialect: "openai", master: true, handler: (_q, res, _c, body) => this.updateKey(res, body) },
       "POST /key/delete": { dialect: "openai", master: true, handler: (_q, res, _c, body) => this.deleteKeys(res, body) },
-      "GET /key/list": { dialect: "openai", master: true, handler: async (_q, res) => {
-        const keys = await this.keys.list();
-        send(res, 200, { keys: keys.map((k) => k.token_hash), total_count: keys.length, current_page: 1, total_pages: 1 });
+      "GET /key/list": { dialect: "openai", master: true, handler: async (req, res) => {
+        const query = new URL(req.url ?? "/", "http://x").searchParams;
+        const alias = query.get("key_alias");
+        const keys = (await this.keys.list()).filter((k) => alias === null || k.key_alias === alias);
+        const full = query.get("return_full_object") === "true";
+        send(res, 200, { keys: keys.map((k) => (full ? publicKey(k) : k.token_hash)), total_count: keys.length, current_page: 1, total_pages: 1 });
       } },
     };
   }
@@ -223,6 +227,17 @@ export class Gateway {
     send(res, healthy ? 200 : 503, { status: healthy ? "healthy" : "unhealthy", deployments: checks });
   }
 
+  private async keyInfo(req: IncomingMessage, res: ServerResponse, caller: Caller): Promise<void> {
+    const asked = new URL(req.url ?? "/", "http://x").searchParams.get("key");
+    if (caller.kind === "master") {
+      if (!asked) throw new GatewayError(400, "invalid_request_error", "pass the key as ?key= (the master key has no info of its own)", "key");
+      return send(res, 200, { key: asked, info: publicKey(await this.keys.info(asked)) });
+    }
+    const own = caller.key.token_hash;
+    if (asked && asked !== own && hashKey(asked) !== own) throw new GatewayError(403, "permission_error", "a key may only ask about itself; the master key may ask about any", "key");
+    send(res, 200, { key: asked ?? own, info: publicKey(await this.keys.info(own)) });
+  }
+
   private async generateKey(res: ServerResponse, body: Record<string, unknown>): Promise<void> {
     const fields = parseKeyFields(body);
     const { key, record } = await this.keys.generate({ ...fields, key: typeof body.key === "string" ? body.key : undefined });
@@ -252,12 +267,6 @@ function parseKeyFields(body: Record<string, unknown>) {
 function publicKey(record: import("../store/index.js").KeyRecord) {
   const { token_hash, ...rest } = record;
   return { token: token_hash, ...rest };
-}
-
-function queryKey(req: IncomingMessage): string {
-  const key = new URL(req.url ?? "/", "http://x").searchParams.get("key");
-  if (!key) throw new GatewayError(400, "invalid_request_error", "pass the key as ?key=", "key");
-  return key;
 }
 
 /** Reads a JSON body, refusing more than `limit` bytes (413) and malformed JSON (400). */

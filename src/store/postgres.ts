@@ -1,6 +1,7 @@
 import pg from "pg";
 import { PaddockError } from "../errors/index.js";
-import { FINAL_STATES, type AgentRecord, type EgressQuery, type EgressRecord, type KeyRecord, type RunRecord, type UsageRecord } from "./records.js";
+import { FINAL_STATES, type AgentRecord, type EgressQuery, type EgressRecord, type KeyRecord, type RunRecord, type UsageRecord, type UsageSummary, type UsageSummaryQuery } from "./records.js";
+import { usageSummarySql } from "./summary.js";
 import type { Store } from "./types.js";
 
 /** The same schema as SQLite's, in PostgreSQL's types; applied in order, recorded in paddock_migrations. */
@@ -147,6 +148,12 @@ export class PostgresStore implements Store {
       [q.agentId, "agent_id = $"],
     ]);
     return (await this.query<UsageRecord>(`SELECT ${USAGE.join(", ")} FROM gateway_usage ${where} ORDER BY id DESC LIMIT ${Number(q.limit ?? 1000)}`, values)).reverse();
+  }
+
+  async usageSummary(query: UsageSummaryQuery): Promise<UsageSummary[]> {
+    // COUNT and SUM of integers come back as bigint strings.
+    const rows = await this.query<Record<string, string | number | null>>(usageSummarySql(query, "$1"), [query.since ?? ""]);
+    return rows.map((r) => ({ group: r.group === null ? null : String(r.group), requests: Number(r.requests), input_tokens: Number(r.input_tokens), output_tokens: Number(r.output_tokens), cost: Number(r.cost) }));
   }
 
   async claimAgent(agent: AgentRecord): Promise<AgentRecord | undefined> {

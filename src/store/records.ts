@@ -74,6 +74,21 @@ export const UsageRecordSchema = z.object({
 
 export type UsageRecord = z.infer<typeof UsageRecordSchema>;
 
+/** How usage is summed: per agent, per key, per model or per UTC day. */
+export const USAGE_GROUPS = ["agent", "key", "model", "day"] as const;
+
+/** One group's usage: requests, tokens and cost since a time (a key is named by its alias, else its masked name). */
+export const UsageSummarySchema = z.object({
+  group: z.string().nullable(),
+  requests: z.number(),
+  input_tokens: z.number(),
+  output_tokens: z.number(),
+  cost: z.number(),
+});
+
+export type UsageSummary = z.infer<typeof UsageSummarySchema>;
+export type UsageSummaryQuery = { by: (typeof USAGE_GROUPS)[number]; since?: string };
+
 /** States an agent passes through; the last three are final. */
 export const AGENT_STATES = ["starting", "running", "restarting", "stopping", "exited", "failed", "stopped"] as const;
 export const FINAL_STATES: ReadonlyArray<(typeof AGENT_STATES)[number]> = ["exited", "failed", "stopped"];

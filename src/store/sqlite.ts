@@ -2,7 +2,8 @@ import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
 import { PaddockError } from "../errors/index.js";
-import { FINAL_STATES, type AgentRecord, type EgressQuery, type EgressRecord, type KeyRecord, type RunRecord, type UsageRecord } from "./records.js";
+import { FINAL_STATES, type AgentRecord, type EgressQuery, type EgressRecord, type KeyRecord, type RunRecord, type UsageRecord, type UsageSummary, type UsageSummaryQuery } from "./records.js";
+import { usageSummarySql } from "./summary.js";
 import type { Store } from "./types.js";
 
 /** Schema changes in order; `PRAGMA user_version` records how many have been applied. */
@@ -195,6 +196,10 @@ export class SqliteStore implements Store {
     if (query.agentId) where.push("agent_id = @agentId");
     const sql = `SELECT ${USAGE_COLUMNS.join(", ")} FROM gateway_usage ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY id DESC LIMIT @limit`;
     return (this.db.prepare(sql).all({ ...query, limit: query.limit ?? 1000 }) as Array<Record<string, unknown>>).map(rowToUsage).reverse();
+  }
+
+  async usageSummary(query: UsageSummaryQuery): Promise<UsageSummary[]> {
+    return this.db.prepare(usageSummarySql(query, "?")).all(query.since ?? "") as UsageSummary[];
   }
 
   async claimAgent(agent: AgentRecord): Promise<AgentRecord | undefined> {

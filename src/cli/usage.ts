@@ -1,0 +1,44 @@
+import { InvalidArgumentError, Option, type Command } from "commander";
+import { paddockPaths } from "../paths/index.js";
+import { report } from "./fail.js";
+import { printTable } from "./table.js";
+
+const UNIT_MS = { m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+
+export function registerUsage(program: Command): void {
+  program
+    .command("usage")
+    .description("tokens, requests and cost through the gateway, summed per agent, key, model or day (from its usage rows)")
+    .addOption(new Option("--by <group>", "what to sum by").choices(["agent", "key", "model", "day"]).default("agent"))
+    .option("--since <when>", "a span back from now (30m, 24h, 7d) or a date (2026-12-01)", since, since("30d"))
+    .option("--database <url>", "the store the gateway writes to (a SQLite file or postgres:// URL; default: paddock's own)")
+    .option("--json", "JSON on stdout")
+    .action(async (opts: { by: "agent" | "key" | "model" | "day"; since: string; database?: string; json?: boolean }) => {
+      const { openStore } = await import("../store/index.js");
+      const store = openStore(paddockPaths(), opts.database);
+      try {
+        const rows = await store.usageSummary({ by: opts.by, since: opts.since });
+        if (opts.json) return void process.stdout.write(`${JSON.stringify({ by: opts.by, since: opts.since, rows }, null, 2)}\n`);
+        if (rows.length === 0) return void process.stderr.write(`no usage since ${opts.since}\n`);
+        const total = rows.reduce((t, r) => ({ requests: t.requests + r.requests, input: t.input + r.input_tokens, output: t.output + r.output_tokens, cost: t.cost + r.cost }), { requests: 0, input: 0, output: 0, cost: 0 });
+        const line = (name: string, requests: number, input: number, output: number, cost: number) => [name, String(requests), String(input), String(output), `$${cost.toFixed(4)}`];
+        printTable(
+          [opts.by.toUpperCase(), "REQUESTS", "INPUT TOKENS", "OUTPUT TOKENS", "COST"],
+          [...rows.map((r) => line(r.group ?? "-", r.requests, r.input_tokens, r.output_tokens, r.cost)), line("total", total.requests, total.input, total.output, total.cost)],
+        );
+      } catch (err) {
+        process.exitCode = report(err);
+      } finally {
+        await store.close();
+      }
+    });
+}
+
+/** --since as an ISO 8601 time: a span back from now, or a date or time as given. */
+function since(value: string): string {
+  const span = /^(\d+)([mhd])$/.exec(value);
+  if (span) return new Date(Date.now() - Number(span[1]) * UNIT_MS[span[2] as keyof typeof UNIT_MS]).toISOString();
+  const time = Date.parse(value);
+  if (!/^\d{4}-\d{2}-\d{2}/.test(value) || Number.isNaN(time)) throw new InvalidArgumentError("must be a span (30m, 24h, 7d) or a date (2026-12-01)");
+  return new Date(time).toISOString();
+}
