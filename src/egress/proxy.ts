@@ -54,7 +54,7 @@ interface AuditExtra {
   credential?: string;
 }
 
-/** How long an origin may take what a client sent before hanging up, once the client is gone. */
+/** How long one side of a tunnel is kept, once the other has ended cleanly, for the last bytes to be taken. */
 const TUNNEL_DRAIN_MS = 5_000;
 
 /** How much of a request body is searched for another host's placeholder or secret. */
@@ -518,9 +518,12 @@ export class EgressProxy {
       this.audit(agent.id, "CONNECT", target, { status: 200, reason: "allowed", message: "" }, performance.now() - started, { rule, address, up, down: origin.bytesRead, allowed: true });
       audited();
     };
-    // An origin that ends cleanly has the client ended after its last byte (by the relay); one that fails cuts the client off.
+    // An origin that ends cleanly has the client ended after its last byte (by the relay), and let go a moment after that
+    // byte is written, should it keep its own side open; one that fails cuts the client off.
     origin.once("close", () => {
       if (!relay.ended) client.destroy();
+      else if (client.writableFinished) setTimeout(() => client.destroy(), TUNNEL_DRAIN_MS).unref();
+      else client.once("finish", () => setTimeout(() => client.destroy(), TUNNEL_DRAIN_MS).unref());
       closed();
     });
     // A client that hangs up has what it sent still go out (the pipe ends the origin after it), for a moment; one cut off
