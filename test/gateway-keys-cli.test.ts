@@ -56,7 +56,7 @@ describe("paddock keys and paddock usage, against a real gateway", () => {
     assert.ok(!info.stdout.includes(key), "the key itself is never shown again");
 
     const listed = await paddock(["keys", "list"], { env });
-    assert.match(listed.stdout, /^ci-bot {2}sk-\S+ {2}models coder {2}spend \$0\.\d+ of \$5 {2}rpm 100/m);
+    assert.match(listed.stdout, /^ci-bot {2}sk-\S+ {2}models coder {2}spend \$0\.\d+ of \$5 {2}tokens \d+ {2}rpm 100/m);
 
     const updated = await paddock(["keys", "update", "ci-bot", "--rpm", "1", "--json"], { env });
     assert.equal(updated.code, 0, updated.stderr);
@@ -76,6 +76,21 @@ describe("paddock keys and paddock usage, against a real gateway", () => {
     const gone = await paddock(["keys", "info", "ci-bot"], { env });
     assert.equal(gone.code, 1);
     assert.match(gone.stderr, /no key has the alias 'ci-bot'/);
+  });
+
+  it("enforces a token budget (local models cost 0 USD), per window: refused once used up, served again in the next window", async () => {
+    const key = (await paddock(["keys", "create", "--alias", "tokens", "--token-budget", "1", "--budget-duration", "3s"], { env })).stdout.trim();
+    assert.equal((await chat(key, "other")).status, 200, "the first request is within the budget");
+    const refused = await chat(key, "other");
+    assert.equal(refused.status, 400);
+    const { error } = (await refused.json()) as { error: { type: string; message: string } };
+    assert.equal(error.type, "budget_exceeded");
+    assert.match(error.message, /^Token budget has been exceeded! Tokens used: \d+, Max tokens: 1 \(the budget resets at \d{4}-/);
+    const info = JSON.parse((await paddock(["keys", "info", "tokens", "--json"], { env })).stdout) as { tokens_used: number; spend: number };
+    assert.ok(info.tokens_used > 1, `the usage rows count the tokens: ${JSON.stringify(info)}`);
+    assert.equal(info.spend, 0, "a model without prices (a local one) costs nothing");
+    const again = await eventually(async () => ((await chat(key, "other")).status === 200 ? true : undefined), 8000);
+    assert.equal(again, true, "the next window starts from 0");
   });
 
   it("lets a key read its own info (LiteLLM's /key/info without ?key=), and no other's", async () => {

@@ -18,6 +18,8 @@ interface FieldOptions extends TargetOptions {
   expires?: string;
   alias?: string;
   block?: boolean;
+  tokenBudget?: number;
+  budgetDuration?: string;
 }
 
 /** A key as the gateway shows it (LiteLLM's fields; `token` is the key's SHA-256). */
@@ -32,6 +34,9 @@ interface KeyInfo {
   tpm_limit: number | null;
   expires: string | null;
   blocked: boolean;
+  max_tokens_budget: number | null;
+  tokens_used: number;
+  budget_reset_at: string | null;
 }
 
 export function registerKeys(program: Command): void {
@@ -93,11 +98,15 @@ function withFields(command: Command): Command {
     .option("--budget <usd>", "the most the key may spend, in USD", number(0, false))
     .option("--rpm <n>", "requests per minute", number(1, true))
     .option("--tpm <n>", "tokens per minute", number(1, true))
-    .option("--expires <duration>", "how long the key lives: 30s, 15m, 24h, 30d", (v) => {
-      if (!/^\d+[smhd]$/.test(v)) throw new InvalidArgumentError("must look like 30s, 15m, 24h or 30d");
-      return v;
-    })
+    .option("--token-budget <n>", "the most tokens (input + output) the key may use, per budget window", number(1, true))
+    .option("--budget-duration <duration>", "the budget window: spend and tokens start again from 0 every 24h, 30d, ...", duration)
+    .option("--expires <duration>", "how long the key lives: 30s, 15m, 24h, 30d", duration)
     .option("--alias <name>", "a name to find the key by");
+}
+
+function duration(value: string): string {
+  if (!/^\d+[smhd]$/.test(value)) throw new InvalidArgumentError("must look like 30s, 15m, 24h or 30d");
+  return value;
 }
 
 function number(min: number, whole: boolean): (value: string) => number {
@@ -110,7 +119,17 @@ function number(min: number, whole: boolean): (value: string) => number {
 
 /** The command line's fields in LiteLLM's names; what was not given is left out (update changes only those). */
 function fields(opts: FieldOptions): Record<string, unknown> {
-  const body: Record<string, unknown> = { models: opts.models, max_budget: opts.budget, rpm_limit: opts.rpm, tpm_limit: opts.tpm, duration: opts.expires, key_alias: opts.alias, blocked: opts.block };
+  const body: Record<string, unknown> = {
+    models: opts.models,
+    max_budget: opts.budget,
+    max_tokens_budget: opts.tokenBudget,
+    budget_duration: opts.budgetDuration,
+    rpm_limit: opts.rpm,
+    tpm_limit: opts.tpm,
+    duration: opts.expires,
+    key_alias: opts.alias,
+    blocked: opts.block,
+  };
   return Object.fromEntries(Object.entries(body).filter(([, v]) => v !== undefined));
 }
 
@@ -126,6 +145,8 @@ function describe(k: KeyInfo): string {
   const limits = [
     `models ${k.models.length ? k.models.join(",") : "all"}`,
     `spend $${k.spend.toFixed(4)}${k.max_budget !== null ? ` of $${k.max_budget}` : ""}`,
+    `tokens ${k.tokens_used}${k.max_tokens_budget !== null ? ` of ${k.max_tokens_budget}` : ""}`,
+    ...(k.budget_reset_at ? [`resets ${k.budget_reset_at}`] : []),
     ...(k.rpm_limit !== null ? [`rpm ${k.rpm_limit}`] : []),
     ...(k.tpm_limit !== null ? [`tpm ${k.tpm_limit}`] : []),
     ...(k.expires ? [`expires ${k.expires}`] : []),

@@ -13,6 +13,8 @@ export const KeyFieldsSchema = z.looseObject({
   rpm_limit: z.number().int().min(1).nullable().optional(),
   tpm_limit: z.number().int().min(1).nullable().optional(),
   duration: z.string().regex(/^\d+[smhd]$/, "must look like 30s, 15m, 24h or 30d").nullable().optional(),
+  budget_duration: z.string().regex(/^\d+[smhd]$/, "must look like 30s, 15m, 24h or 30d").nullable().optional(),
+  max_tokens_budget: z.number().int().min(1).nullable().optional(),
   metadata: z.record(z.string(), z.unknown()).optional(),
   user_id: z.string().nullable().optional(),
   team_id: z.string().nullable().optional(),
@@ -32,8 +34,8 @@ export function hashKey(token: string): string {
 /**
  * Virtual keys: generated, stored as SHA-256 only, looked up through a short
  * cache (a key changed on another replica is seen within seconds), and checked
- * before every call: expiry, blocking, model access, budget, and rpm/tpm over a
- * sliding minute.
+ * before every call: expiry, blocking, model access, USD and token budgets (per
+ * budget_duration window, when it has one), and rpm/tpm over a sliding minute.
  */
 export class KeyService {
   private readonly cache = new Map<string, { key: KeyRecord | undefined; at: number }>();
@@ -60,6 +62,7 @@ export class KeyService {
     if (!key) throw new GatewayError(401, "authentication_error", "invalid API key");
     if (key.blocked) throw new GatewayError(401, "authentication_error", "this API key is blocked");
     if (key.expires && Date.parse(key.expires) <= Date.now()) throw new GatewayError(401, "authentication_error", `this API key expired at ${key.expires}`);
+    if (key.budget_duration && key.budget_reset_at && Date.parse(key.budget_reset_at) <= Date.now()) await this.startWindow(key);
     return { kind: "key", key };
   }
 
@@ -70,8 +73,12 @@ export class KeyService {
     if (key.models.length > 0 && !key.models.includes(model)) {
       throw new GatewayError(403, "permission_error", `this key may not call '${model}' (it may call: ${key.models.join(", ")})`, "model");
     }
+    const resets = key.budget_reset_at ? ` (the budget resets at ${key.budget_reset_at})` : "";
     if (key.max_budget !== null && key.spend >= key.max_budget) {
-      throw new GatewayError(400, "budget_exceeded", `Budget has been exceeded! Current cost: ${key.spend}, Max budget: ${key.max_budget}`);
+      throw new GatewayError(400, "budget_exceeded", `Budget has been exceeded! Current cost: ${key.spend}, Max budget: ${key.max_budget}${resets}`);
+    }
+    if (key.max_tokens_budget !== null && key.tokens_used >= key.max_tokens_budget) {
+      throw new GatewayError(400, "budget_exceeded", `Token budget has been exceeded! Tokens used: ${key.tokens_used}, Max tokens: ${key.max_tokens_budget}${resets}`);
     }
     const now = Date.now();
     if (key.rpm_limit !== null) {
@@ -91,6 +98,7 @@ export class KeyService {
     if (caller.kind !== "key") return;
     if (caller.key.tpm_limit !== null) prune(this.tokens, caller.key.token_hash, Date.now(), ([t]) => t).push([Date.now(), tokens]);
     caller.key.spend += cost;
+    caller.key.tokens_used += tokens;
   }
 
   async generate(fields: KeyFields & { key?: string }): Promise<{ key: string; record: KeyRecord }> {
@@ -104,12 +112,16 @@ export class KeyService {
       spend: 0,
       rpm_limit: fields.rpm_limit ?? null,
       tpm_limit: fields.tpm_limit ?? null,
-      expires: fields.duration ? new Date(Date.now() + durationMs(fields.duration)).toISOString() : null,
+      expires: fields.duration ? later(fields.duration) : null,
       metadata: fields.metadata ?? {},
       user_id: fields.user_id ?? null,
       team_id: fields.team_id ?? null,
       created_at: new Date().toISOString(),
       blocked: fields.blocked ?? false,
+      budget_duration: fields.budget_duration ?? null,
+      budget_reset_at: fields.budget_duration ? later(fields.budget_duration) : null,
+      max_tokens_budget: fields.max_tokens_budget ?? null,
+      tokens_used: 0,
     };
     await this.store.insertKey(record);
     return { key: token, record };
@@ -118,7 +130,12 @@ export class KeyService {
   async update(token: string, fields: KeyFields): Promise<KeyRecord> {
     const hash = token.startsWith("sk-") ? hashKey(token) : token;
     const { duration, ...rest } = fields;
-    const patch = { ...rest, ...(duration !== undefined ? { expires: duration ? new Date(Date.now() + durationMs(duration)).toISOString() : null } : {}) };
+    const patch = {
+      ...rest,
+      ...(duration !== undefined ? { expires: duration ? later(duration) : null } : {}),
+      // A new window length starts a new window from now.
+      ...(rest.budget_duration !== undefined ? { budget_reset_at: rest.budget_duration ? later(rest.budget_duration) : null } : {}),
+    };
     const updated = await this.store.updateKey(hash, patch);
     if (!updated) throw new GatewayError(404, "not_found_error", "no such key");
     this.cache.delete(hash);
@@ -135,6 +152,13 @@ export class KeyService {
     const key = await this.lookup(token.startsWith("sk-") ? hashKey(token) : token, true);
     if (!key) throw new GatewayError(404, "not_found_error", "no such key");
     return key;
+  }
+
+  /** A key's budget window is over: its spend and tokens start again from 0 until the next reset. */
+  private async startWindow(key: KeyRecord): Promise<void> {
+    const patch = { spend: 0, tokens_used: 0, budget_reset_at: later(key.budget_duration!) };
+    await this.store.updateKey(key.token_hash, patch);
+    Object.assign(key, patch);
   }
 
   list(): Promise<KeyRecord[]> {
@@ -158,6 +182,10 @@ function prune<T>(map: Map<string, T[]>, id: string, now: number, timeOf: (entry
 
 function rateLimited(message: string, retryMs: number): GatewayError {
   return new GatewayError(429, "rate_limit_error", `rate limit: ${message}`, null, { "Retry-After": String(Math.max(1, Math.ceil(retryMs / 1000))) });
+}
+
+function later(duration: string): string {
+  return new Date(Date.now() + durationMs(duration)).toISOString();
 }
 
 function durationMs(duration: string): number {

@@ -30,10 +30,15 @@ const MIGRATIONS = [
   `CREATE TABLE runs (run_id TEXT PRIMARY KEY, agent_id TEXT NOT NULL, created_at TEXT NOT NULL, record JSONB NOT NULL);
    CREATE INDEX runs_agent ON runs (agent_id, created_at);`,
   `ALTER TABLE egress_audit ADD COLUMN credential TEXT;`,
+  // Token counts as DOUBLE PRECISION (exact to 2^53): BIGINT would come back as strings.
+  `ALTER TABLE gateway_keys ADD COLUMN budget_duration TEXT;
+   ALTER TABLE gateway_keys ADD COLUMN budget_reset_at TEXT;
+   ALTER TABLE gateway_keys ADD COLUMN max_tokens_budget DOUBLE PRECISION;
+   ALTER TABLE gateway_keys ADD COLUMN tokens_used DOUBLE PRECISION NOT NULL DEFAULT 0;`,
 ];
 
 const EGRESS = ["time", "agent_id", "method", "host", "port", "address", "decision", "rule", "reason", "status", "bytes_up", "bytes_down", "duration_ms", "credential"] as const;
-const KEYS = ["token_hash", "key_name", "key_alias", "models", "max_budget", "spend", "rpm_limit", "tpm_limit", "expires", "metadata", "user_id", "team_id", "created_at", "blocked"] as const;
+const KEYS = ["token_hash", "key_name", "key_alias", "models", "max_budget", "spend", "rpm_limit", "tpm_limit", "expires", "metadata", "user_id", "team_id", "created_at", "blocked", "budget_duration", "budget_reset_at", "max_tokens_budget", "tokens_used"] as const;
 const AGENTS = ["agent_id", "kind", "state", "card", "card_path", "sandbox", "pid", "pid_start", "egress_socket", "log_path", "restarts", "created_at", "started_at", "ended_at", "exit", "error"] as const;
 const USAGE = ["time", "token_hash", "agent_id", "model", "deployment", "input_tokens", "output_tokens", "cost", "latency_ms", "status", "capped", "stream"] as const;
 
@@ -132,7 +137,10 @@ export class PostgresStore implements Store {
     try {
       await client.query("BEGIN");
       await client.query(insertSql("gateway_usage", USAGE, rows.length), rows.flatMap((r) => USAGE.map((c) => r[c])));
-      for (const r of rows) if (r.token_hash && r.cost > 0) await client.query("UPDATE gateway_keys SET spend = spend + $2 WHERE token_hash = $1", [r.token_hash, r.cost]);
+      for (const r of rows) {
+        const tokens = r.input_tokens + r.output_tokens;
+        if (r.token_hash && (r.cost > 0 || tokens > 0)) await client.query("UPDATE gateway_keys SET spend = spend + $2, tokens_used = tokens_used + $3 WHERE token_hash = $1", [r.token_hash, r.cost, tokens]);
+      }
       await client.query("COMMIT");
     } catch (err) {
       await client.query("ROLLBACK").catch(() => undefined);

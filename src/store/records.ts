@@ -52,6 +52,12 @@ export const KeyRecordSchema = z.object({
   team_id: z.string().nullable(),
   created_at: z.string(),
   blocked: z.boolean(),
+  /** LiteLLM's budget window ("30d"): at budget_reset_at the key's spend and tokens_used go back to 0 and the next window starts. */
+  budget_duration: z.string().nullable(),
+  budget_reset_at: z.string().nullable(),
+  /** paddock's token budget (input + output, per window): local models cost 0 USD, so a USD budget never bites on them. */
+  max_tokens_budget: z.number().int().nullable(),
+  tokens_used: z.number(),
 });
 
 export type KeyRecord = z.infer<typeof KeyRecordSchema>;

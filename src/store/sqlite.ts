@@ -67,12 +67,16 @@ const MIGRATIONS = [
   `CREATE TABLE runs (run_id TEXT PRIMARY KEY, agent_id TEXT NOT NULL, created_at TEXT NOT NULL, record TEXT NOT NULL);
    CREATE INDEX runs_agent ON runs (agent_id, created_at);`,
   `ALTER TABLE egress_audit ADD COLUMN credential TEXT;`,
+  `ALTER TABLE gateway_keys ADD COLUMN budget_duration TEXT;
+   ALTER TABLE gateway_keys ADD COLUMN budget_reset_at TEXT;
+   ALTER TABLE gateway_keys ADD COLUMN max_tokens_budget INTEGER;
+   ALTER TABLE gateway_keys ADD COLUMN tokens_used INTEGER NOT NULL DEFAULT 0;`,
 ];
 
 const AGENT_COLUMNS = ["agent_id", "kind", "state", "card", "card_path", "sandbox", "pid", "pid_start", "egress_socket", "log_path", "restarts", "created_at", "started_at", "ended_at", "exit", "error"] as const;
 const AGENT_JSON = new Set(["card", "exit"]);
 
-const KEY_COLUMNS = ["token_hash", "key_name", "key_alias", "models", "max_budget", "spend", "rpm_limit", "tpm_limit", "expires", "metadata", "user_id", "team_id", "created_at", "blocked"] as const;
+const KEY_COLUMNS = ["token_hash", "key_name", "key_alias", "models", "max_budget", "spend", "rpm_limit", "tpm_limit", "expires", "metadata", "user_id", "team_id", "created_at", "blocked", "budget_duration", "budget_reset_at", "max_tokens_budget", "tokens_used"] as const;
 const USAGE_COLUMNS = ["time", "token_hash", "agent_id", "model", "deployment", "input_tokens", "output_tokens", "cost", "latency_ms", "status", "capped", "stream"] as const;
 
 /** SQLite has no JSON or boolean columns: they are stored as text and integers. */
@@ -123,7 +127,7 @@ export class SqliteStore implements Store {
     this.migrate();
     this.insertEgress = this.db.prepare(`INSERT INTO egress_audit (${COLUMNS.join(", ")}) VALUES (${COLUMNS.map((c) => `@${c}`).join(", ")})`);
     this.insertUsage = this.db.prepare(`INSERT INTO gateway_usage (${USAGE_COLUMNS.join(", ")}) VALUES (${USAGE_COLUMNS.map((c) => `@${c}`).join(", ")})`);
-    this.addSpend = this.db.prepare("UPDATE gateway_keys SET spend = spend + @cost WHERE token_hash = @token_hash");
+    this.addSpend = this.db.prepare("UPDATE gateway_keys SET spend = spend + @cost, tokens_used = tokens_used + @tokens WHERE token_hash = @token_hash");
     this.selectKey = this.db.prepare("SELECT * FROM gateway_keys WHERE token_hash = ?");
   }
 
@@ -185,7 +189,8 @@ export class SqliteStore implements Store {
     this.db.transaction(() => {
       for (const row of rows) {
         this.insertUsage.run({ ...row, capped: row.capped ? 1 : 0, stream: row.stream ? 1 : 0 });
-        if (row.token_hash && row.cost > 0) this.addSpend.run({ token_hash: row.token_hash, cost: row.cost });
+        const tokens = row.input_tokens + row.output_tokens;
+        if (row.token_hash && (row.cost > 0 || tokens > 0)) this.addSpend.run({ token_hash: row.token_hash, cost: row.cost, tokens });
       }
     })();
   }
