@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
+import { createHash } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -103,7 +104,7 @@ describe("paddock keys and paddock usage, against a real gateway", () => {
     assert.equal(other.status, 403);
   });
 
-  it("sums usage per key, model and day from the usage rows", async () => {
+  it("sums usage per key and day from the usage rows, and serves LiteLLM's spend logs and spend report", async () => {
     const key = (await paddock(["keys", "create", "--alias", "counted"], { env })).stdout.trim();
     for (let i = 0; i < 3; i++) assert.equal((await chat(key)).status, 200);
     const byKey = await eventually(async () => {
@@ -115,6 +116,31 @@ describe("paddock keys and paddock usage, against a real gateway", () => {
     assert.ok(byKey.input_tokens > 0 && byKey.output_tokens > 0, JSON.stringify(byKey));
     const priced = byKey.input_tokens * 0.000001 + byKey.output_tokens * 0.000002;
     assert.ok(Math.abs(byKey.cost - priced) < 1e-9, `cost ${byKey.cost} from the deployment's prices: ${priced}`);
+    const admin = (path: string, as = master) => fetch(`${url}${path}`, { headers: { Authorization: `Bearer ${as}` } });
+    // LiteLLM's spend logs (the current, paginated /spend/logs/v2), in its field names.
+    const hash = createHash("sha256").update(key).digest("hex");
+    const first = (await (await admin(`/spend/logs/v2?api_key=${key}&page_size=2`)).json()) as { data: Array<Record<string, unknown>>; total: number; page: number; total_pages: number };
+    assert.deepEqual([first.data.length, first.total, first.page, first.total_pages], [2, 3, 1, 2]);
+    const log = first.data[0]!;
+    assert.match(String(log.request_id), /^paddock-usage-\d+$/);
+    assert.deepEqual([log.api_key, log.model_group, log.status, log.call_type], [hash, "coder", "success", "acompletion"]);
+    assert.equal(log.total_tokens, Number(log.prompt_tokens) + Number(log.completion_tokens));
+    assert.ok(Date.parse(String(log.startTime)) <= Date.parse(String(log.endTime)));
+    const second = (await (await admin(`/spend/logs/v2?api_key=${hash}&page_size=2&page=2`)).json()) as { data: Array<{ request_id: string }> };
+    assert.equal(second.data.length, 1);
+    assert.ok(!first.data.some((r) => r.request_id === second.data[0]!.request_id), "pages do not overlap");
+    // LiteLLM's /global/spend/report, grouped by api_key, with each model's share.
+    const today = new Date().toISOString().slice(0, 10);
+    const report = (await (await admin(`/global/spend/report?start_date=${today}&end_date=${today}&group_by=api_key&api_key=${key}`)).json()) as Array<{ api_key: string; total_input_tokens: number; total_cost: number; model_details: Array<{ model: string; total_output_tokens: number }> }>;
+    assert.equal(report.length, 1);
+    assert.deepEqual([report[0]!.api_key, report[0]!.total_input_tokens, report[0]!.model_details.map((m) => m.model)], [hash, byKey.input_tokens, ["coder"]]);
+    assert.ok(Math.abs(report[0]!.total_cost - byKey.cost) < 1e-9);
+    const undated = await admin("/global/spend/report");
+    assert.equal(undated.status, 400);
+    assert.match(((await undated.json()) as { error: { message: string } }).error.message, /Please provide start_date and end_date/);
+    assert.equal((await admin("/spend/logs/v2?page_size=5000")).status, 400);
+    assert.equal((await admin("/spend/logs/v2", key)).status, 403, "spend logs are the master key's");
+
     const byDay = await paddock(["usage", "--by", "day", "--since", "24h", "--database", database], { env });
     assert.equal(byDay.code, 0, byDay.stderr);
     assert.match(byDay.stdout, new RegExp(`^${new Date().toISOString().slice(0, 10)} +\\d+`, "m"));

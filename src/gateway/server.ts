@@ -8,6 +8,7 @@ import { GatewayError, sendError, type Dialect } from "./errors.js";
 import { hashKey, KeyFieldsSchema, KeyService, type Caller } from "./keys.js";
 import { chatCompletions, completions, embeddings, models, send, type Billed } from "./openai.js";
 import { Router } from "./router.js";
+import { globalSpendReport, spendLogs } from "./spend.js";
 import { discoverWindow, unreachable } from "./tokens.js";
 import { GatewayMetrics, UsageSink } from "./usage.js";
 
@@ -48,10 +49,12 @@ export class Gateway {
       "POST /key/generate": { dialect: "openai", master: true, handler: (_q, res, _c, body) => this.generateKey(res, body) },
       // As LiteLLM's: the master key asks about any key (?key=), a key about itself (no ?key=, or its own).
       "GET /key/info": { dialect: "openai", handler: (req, res, caller) => this.keyInfo(req, res, caller) },
+      "GET /spend/logs/v2": { dialect: "openai", master: true, handler: async (req, res) => send(res, 200, await spendLogs(this.store, searchParams(req))) },
+      "GET /global/spend/report": { dialect: "openai", master: true, handler: async (req, res) => send(res, 200, await globalSpendReport(this.store, searchParams(req))) },
       "POST /key/update": { dialect: "openai", master: true, handler: (_q, res, _c, body) => this.updateKey(res, body) },
       "POST /key/delete": { dialect: "openai", master: true, handler: (_q, res, _c, body) => this.deleteKeys(res, body) },
       "GET /key/list": { dialect: "openai", master: true, handler: async (req, res) => {
-        const query = new URL(req.url ?? "/", "http://x").searchParams;
+        const query = searchParams(req);
         const alias = query.get("key_alias");
         const keys = (await this.keys.list()).filter((k) => alias === null || k.key_alias === alias);
         const full = query.get("return_full_object") === "true";
@@ -228,7 +231,7 @@ export class Gateway {
   }
 
   private async keyInfo(req: IncomingMessage, res: ServerResponse, caller: Caller): Promise<void> {
-    const asked = new URL(req.url ?? "/", "http://x").searchParams.get("key");
+    const asked = searchParams(req).get("key");
     if (caller.kind === "master") {
       if (!asked) throw new GatewayError(400, "invalid_request_error", "pass the key as ?key= (the master key has no info of its own)", "key");
       return send(res, 200, { key: asked, info: publicKey(await this.keys.info(asked)) });
@@ -262,6 +265,10 @@ function parseKeyFields(body: Record<string, unknown>) {
     throw new GatewayError(400, "invalid_request_error", `${issue.path.join(".")}: ${issue.message}`, issue.path.join("."));
   }
   return parsed.data;
+}
+
+function searchParams(req: IncomingMessage): URLSearchParams {
+  return new URL(req.url ?? "/", "http://x").searchParams;
 }
 
 function publicKey(record: import("../store/index.js").KeyRecord) {

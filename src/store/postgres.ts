@@ -1,7 +1,7 @@
 import pg from "pg";
 import { PaddockError } from "../errors/index.js";
-import { FINAL_STATES, type AgentRecord, type EgressQuery, type EgressRecord, type KeyRecord, type RunRecord, type UsageRecord, type UsageSummary, type UsageSummaryQuery } from "./records.js";
-import { usageSummarySql } from "./summary.js";
+import { FINAL_STATES, type AgentRecord, type EgressQuery, type EgressRecord, type KeyRecord, type RunRecord, type UsagePage, type UsagePageQuery, type UsageRecord, type UsageSummary, type UsageSummaryQuery } from "./records.js";
+import { usagePageSql, usageSummarySql } from "./summary.js";
 import type { Store } from "./types.js";
 
 /** The same schema as SQLite's, in PostgreSQL's types; applied in order, recorded in paddock_migrations. */
@@ -160,8 +160,22 @@ export class PostgresStore implements Store {
 
   async usageSummary(query: UsageSummaryQuery): Promise<UsageSummary[]> {
     // COUNT and SUM of integers come back as bigint strings.
-    const rows = await this.query<Record<string, string | number | null>>(usageSummarySql(query, "$1"), [query.since ?? ""]);
-    return rows.map((r) => ({ group: r.group === null ? null : String(r.group), requests: Number(r.requests), input_tokens: Number(r.input_tokens), output_tokens: Number(r.output_tokens), cost: Number(r.cost) }));
+    const { sql, values } = usageSummarySql(query, (n) => `$${n}`);
+    const rows = await this.query<Record<string, string | number | null>>(sql, values);
+    return rows.map((r) => ({
+      group: r.group === null ? null : String(r.group),
+      ...(query.within ? { subgroup: r.subgroup === null ? null : String(r.subgroup) } : {}),
+      requests: Number(r.requests),
+      input_tokens: Number(r.input_tokens),
+      output_tokens: Number(r.output_tokens),
+      cost: Number(r.cost),
+    }));
+  }
+
+  async usagePage(query: UsagePageQuery): Promise<UsagePage> {
+    const { page, count, values } = usagePageSql(query, USAGE, (n) => `$${n}`);
+    const [rows, [counted]] = await Promise.all([this.query<UsageRecord & { id: string }>(page, values), this.query<{ total: string }>(count, values)]);
+    return { rows: rows.map((r) => ({ ...r, id: Number(r.id) })), total: Number(counted!.total) };
   }
 
   async claimAgent(agent: AgentRecord): Promise<AgentRecord | undefined> {

@@ -80,12 +80,13 @@ export const UsageRecordSchema = z.object({
 
 export type UsageRecord = z.infer<typeof UsageRecordSchema>;
 
-/** How usage is summed: per agent, per key, per model or per UTC day. */
-export const USAGE_GROUPS = ["agent", "key", "model", "day"] as const;
+/** How usage is summed: per agent, per key (named by its alias, else its masked name), per key's hash, per model or per UTC day. */
+export const USAGE_GROUPS = ["agent", "key", "key_hash", "model", "day"] as const;
 
-/** One group's usage: requests, tokens and cost since a time (a key is named by its alias, else its masked name). */
+/** One group's usage (and, with `within`, one subgroup's of it): requests, tokens and cost. */
 export const UsageSummarySchema = z.object({
   group: z.string().nullable(),
+  subgroup: z.string().nullable().optional(),
   requests: z.number(),
   input_tokens: z.number(),
   output_tokens: z.number(),
@@ -93,7 +94,13 @@ export const UsageSummarySchema = z.object({
 });
 
 export type UsageSummary = z.infer<typeof UsageSummarySchema>;
-export type UsageSummaryQuery = { by: (typeof USAGE_GROUPS)[number]; since?: string };
+export type UsageGroup = (typeof USAGE_GROUPS)[number];
+/** Usage from `since` (inclusive) to `until` (exclusive), ISO 8601; optionally one key's only. */
+export type UsageSummaryQuery = { by: UsageGroup; within?: UsageGroup; since?: string; until?: string; tokenHash?: string };
+
+/** Usage rows one page at a time, newest first, with how many match in all. */
+export type UsagePageQuery = { tokenHash?: string; model?: string; since?: string; until?: string; offset: number; limit: number };
+export type UsagePage = { rows: Array<UsageRecord & { id: number }>; total: number };
 
 /** States an agent passes through; the last three are final. */
 export const AGENT_STATES = ["starting", "running", "restarting", "stopping", "exited", "failed", "stopped"] as const;

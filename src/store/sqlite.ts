@@ -2,8 +2,8 @@ import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
 import { PaddockError } from "../errors/index.js";
-import { FINAL_STATES, type AgentRecord, type EgressQuery, type EgressRecord, type KeyRecord, type RunRecord, type UsageRecord, type UsageSummary, type UsageSummaryQuery } from "./records.js";
-import { usageSummarySql } from "./summary.js";
+import { FINAL_STATES, type AgentRecord, type EgressQuery, type EgressRecord, type KeyRecord, type RunRecord, type UsagePage, type UsagePageQuery, type UsageRecord, type UsageSummary, type UsageSummaryQuery } from "./records.js";
+import { usagePageSql, usageSummarySql } from "./summary.js";
 import type { Store } from "./types.js";
 
 /** Schema changes in order; `PRAGMA user_version` records how many have been applied. */
@@ -204,7 +204,14 @@ export class SqliteStore implements Store {
   }
 
   async usageSummary(query: UsageSummaryQuery): Promise<UsageSummary[]> {
-    return this.db.prepare(usageSummarySql(query, "?")).all(query.since ?? "") as UsageSummary[];
+    const { sql, values } = usageSummarySql(query, () => "?");
+    return this.db.prepare(sql).all(...values) as UsageSummary[];
+  }
+
+  async usagePage(query: UsagePageQuery): Promise<UsagePage> {
+    const { page, count, values } = usagePageSql(query, USAGE_COLUMNS, () => "?");
+    const rows = (this.db.prepare(page).all(...values) as Array<Record<string, unknown>>).map((r) => ({ ...rowToUsage(r), id: r.id as number }));
+    return { rows, total: (this.db.prepare(count).get(...values) as { total: number }).total };
   }
 
   async claimAgent(agent: AgentRecord): Promise<AgentRecord | undefined> {

@@ -1,20 +1,42 @@
-import type { UsageSummaryQuery } from "./records.js";
+import type { UsageGroup, UsagePageQuery, UsageSummaryQuery } from "./records.js";
 
 /** What each grouping sums by; a key is shown by its alias, else its masked name (never its hash alone, if it still exists). */
-const GROUP_BY: Record<UsageSummaryQuery["by"], string> = {
+const GROUP_BY: Record<UsageGroup, string> = {
   agent: "u.agent_id",
   key: "COALESCE(k.key_alias, k.key_name, u.token_hash)",
+  key_hash: "u.token_hash",
   model: "u.model",
   day: "substr(u.time, 1, 10)",
 };
 
-/**
- * The one summary query both stores run (SQLite and PostgreSQL speak the same
- * SQL here), with `param` standing for the since-time placeholder.
- */
-export function usageSummarySql(query: UsageSummaryQuery, param: string): string {
-  const group = GROUP_BY[query.by];
-  return `SELECT ${group} AS "group", COUNT(*) AS requests, SUM(u.input_tokens) AS input_tokens, SUM(u.output_tokens) AS output_tokens, SUM(u.cost) AS cost
+/** A WHERE clause over usage rows and its values, with `param(n)` making the n-th placeholder ("?" or "$n"). */
+function where(q: { since?: string; until?: string; tokenHash?: string; model?: string }, param: (n: number) => string): { sql: string; values: unknown[] } {
+  const values: unknown[] = [q.since ?? ""];
+  const parts = [`u.time >= ${param(1)}`];
+  for (const [value, column] of [[q.until, "u.time <"], [q.tokenHash, "u.token_hash ="], [q.model, "u.model ="]] as const) {
+    if (value === undefined) continue;
+    values.push(value);
+    parts.push(`${column} ${param(values.length)}`);
+  }
+  return { sql: `WHERE ${parts.join(" AND ")}`, values };
+}
+
+/** The summary query both stores run (SQLite and PostgreSQL speak the same SQL here). */
+export function usageSummarySql(query: UsageSummaryQuery, param: (n: number) => string): { sql: string; values: unknown[] } {
+  const groups = [GROUP_BY[query.by], ...(query.within ? [GROUP_BY[query.within]] : [])];
+  const filter = where(query, param);
+  const sql = `SELECT ${groups[0]} AS "group", ${query.within ? `${groups[1]} AS subgroup, ` : ""}COUNT(*) AS requests, SUM(u.input_tokens) AS input_tokens, SUM(u.output_tokens) AS output_tokens, SUM(u.cost) AS cost
     FROM gateway_usage u LEFT JOIN gateway_keys k ON k.token_hash = u.token_hash
-    WHERE u.time >= ${param} GROUP BY ${group} ORDER BY ${group}`;
+    ${filter.sql} GROUP BY ${groups.join(", ")} ORDER BY ${groups.join(", ")}`;
+  return { sql, values: filter.values };
+}
+
+/** A page of usage rows, newest first, and the count of all that match. */
+export function usagePageSql(query: UsagePageQuery, columns: readonly string[], param: (n: number) => string): { page: string; count: string; values: unknown[] } {
+  const filter = where(query, param);
+  return {
+    page: `SELECT u.id, ${columns.map((c) => `u.${c}`).join(", ")} FROM gateway_usage u ${filter.sql} ORDER BY u.id DESC LIMIT ${Math.floor(query.limit)} OFFSET ${Math.floor(query.offset)}`,
+    count: `SELECT COUNT(*) AS total FROM gateway_usage u ${filter.sql}`,
+    values: filter.values,
+  };
 }

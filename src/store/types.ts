@@ -1,4 +1,4 @@
-import type { AgentRecord, EgressQuery, EgressRecord, KeyRecord, RunRecord, UsageRecord, UsageSummary, UsageSummaryQuery } from "./records.js";
+import type { AgentRecord, EgressQuery, EgressRecord, KeyRecord, RunRecord, UsagePage, UsagePageQuery, UsageRecord, UsageSummary, UsageSummaryQuery } from "./records.js";
 
 /** paddock's persistence; async so that a networked database fits behind the same interface. */
 export interface Store {
@@ -12,8 +12,10 @@ export interface Store {
   /** Adds to a key's spend in the same transaction as its usage rows. */
   recordUsage(rows: UsageRecord[]): Promise<void>;
   usage(query: { tokenHash?: string; agentId?: string; limit?: number }): Promise<UsageRecord[]>;
-  /** Usage summed per group, since a time (ISO 8601), in the group's order. */
+  /** Usage summed per group (and subgroup), in the groups' order. */
   usageSummary(query: UsageSummaryQuery): Promise<UsageSummary[]>;
+  /** Usage rows a page at a time, newest first. */
+  usagePage(query: UsagePageQuery): Promise<UsagePage>;
   /**
    * Registers an agent in one transaction: refused (returns the live record)
    * while an agent of that id is not in a final state; a finished one is replaced.
