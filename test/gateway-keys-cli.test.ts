@@ -27,7 +27,7 @@ describe("paddock keys and paddock usage, against a real gateway", () => {
     database = testStore(paddockPaths(scratchDir.env));
     writeFileSync(
       config,
-      `model_list:\n  - model_name: coder\n    litellm_params:\n      model: openai/coder\n      api_base: ${model.url}\n    model_info:\n      input_cost_per_token: 0.000001\n      output_cost_per_token: 0.000002\n  - model_name: other\n    litellm_params:\n      model: openai/coder\n      api_base: ${model.url}\ngeneral_settings:\n  master_key: os.environ/PADDOCK_MASTER_KEY\n  database_url: "${database}"\npaddock_settings:\n  listen: 127.0.0.1:${port}\n`,
+      `model_list:\n  - model_name: coder\n    litellm_params:\n      model: openai/coder\n      api_base: ${model.url}\n      input_cost_per_token: 0.000001\n      output_cost_per_token: 0.000002\n  - model_name: other\n    litellm_params:\n      model: openai/coder\n      api_base: ${model.url}\ngeneral_settings:\n  master_key: os.environ/PADDOCK_MASTER_KEY\n  database_url: "${database}"\npaddock_settings:\n  listen: 127.0.0.1:${port}\n`,
     );
     env = { ...scratchDir.env, PADDOCK_MASTER_KEY: master, PADDOCK_GATEWAY_URL: url };
     gateway = spawn(process.execPath, [CLI, "gateway", "--config", config], { env, stdio: "ignore" });

@@ -27,6 +27,9 @@ const DeploymentSchema = z.looseObject({
     rpm: z.number().int().positive().optional(),
     /** LiteLLM's switch for templates without a system role: every system message is sent as a user message. */
     supports_system_message: z.boolean().optional(),
+    /** LiteLLM's custom pricing, here or in model_info (this one first, when both are set). */
+    input_cost_per_token: z.number().min(0).optional(),
+    output_cost_per_token: z.number().min(0).optional(),
     /**
      * System messages after the conversation started (Claude Code sends them), which many chat templates
      * refuse: merged into the first system message (default), sent as user messages, or kept as they are.

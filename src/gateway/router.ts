@@ -40,8 +40,8 @@ export class Deployment {
     this.systemMessages = config.litellm_params.supports_system_message === false ? "all-user" : config.litellm_params.later_system_messages;
     this.contextWindow = config.model_info.max_input_tokens;
     this.maxOutput = config.model_info.max_output_tokens;
-    this.inputCost = config.model_info.input_cost_per_token ?? 0;
-    this.outputCost = config.model_info.output_cost_per_token ?? 0;
+    this.inputCost = config.litellm_params.input_cost_per_token ?? config.model_info.input_cost_per_token ?? 0;
+    this.outputCost = config.litellm_params.output_cost_per_token ?? config.model_info.output_cost_per_token ?? 0;
   }
 
   /** The server's root (vLLM serves /tokenize beside /v1, not under it). */
