@@ -130,6 +130,23 @@ describe("paddock card", () => {
     assert.match(acknowledged.stderr, /w\.yaml:5:\d+: allowed_hosts\[0\]: warning: '\*\.github\.io' lets the agent reach every site published under github\.io/);
   });
 
+  it("checks a token budget and its window, each at its line, and warns of a window without a budget", async () => {
+    const { dir } = scratch();
+    const card = (extra: string) => {
+      writeFileSync(join(dir, "b.yaml"), `agent_id: b\nworkspace: ${dir}\ntools: [sh]\n${extra}`);
+      return paddock(["card", "validate", join(dir, "b.yaml")]);
+    };
+    const bad = await card("max_tokens_budget: 0\nbudget_duration: 1 day\n");
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /b\.yaml:4:\d+: max_tokens_budget: /);
+    assert.match(bad.stderr, /b\.yaml:5:\d+: budget_duration: must look like 30s, 15m, 24h or 30d/);
+    const good = await card("max_tokens_budget: 200000\nbudget_duration: 1d\n");
+    assert.equal(good.code, 0, good.stderr);
+    const idle = await card("budget_duration: 1d\n");
+    assert.equal(idle.code, 0, idle.stderr);
+    assert.match(idle.stderr, /b\.yaml:4:\d+: budget_duration: warning: has no effect without max_tokens_budget/);
+  });
+
   it("schema prints the JSON Schema generated from the validating schema", async () => {
     const out = await paddock(["card", "schema"]);
     assert.equal(out.code, 0);

@@ -3,7 +3,9 @@ import { readFileSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
 import OpenAI from "openai";
 import type { ScriptedModel } from "../src/scripted/index.js";
-import { deployment, post, scripted, startGateway, type GatewayFixture } from "./gateway-helpers.js";
+import { Gateway, parseGatewayConfig } from "../src/gateway/index.js";
+import { eventually } from "./egress-helpers.js";
+import { deployment, MASTER, post, scripted, startGateway, type GatewayFixture } from "./gateway-helpers.js";
 import { freePort } from "./helpers.js";
 
 describe("gateway: virtual keys, budgets, rate limits", () => {
@@ -62,6 +64,33 @@ describe("gateway: virtual keys, budgets, rate limits", () => {
     const before = model.requests.length;
     await assert.rejects(ask(key), (e: unknown) => e instanceof OpenAI.BadRequestError && /Budget has been exceeded/.test(e.message));
     assert.equal(model.requests.length, before, "the upstream was called over budget");
+  });
+
+  it("holds an agent's card budget over every key minted for it (a restart's, a task's), in any gateway on the store, over its sliding window", async () => {
+    const budget = { max_tokens_budget: 1, budget_duration: "3s" };
+    const overBudget = (err: unknown) => err instanceof OpenAI.APIError && err.status === 400 && /Token budget of agent budgeted has been exceeded! Tokens used in the last 3s: \d+, Max tokens: 1 \(max_tokens_budget in its card\)/.test(err.message);
+    const first = await fx.gateway.mintAgentKey("budgeted", [], budget);
+    await ask(first, "other-model");
+    await assert.rejects(ask(first, "other-model"), overBudget);
+    await fx.gateway.flushUsage();
+    // A restarted agent gets a new key; a restarted daemon knows nothing but the usage rows: both still refuse.
+    await fx.gateway.revokeAgentKeys("budgeted");
+    const restarted = new Gateway(parseGatewayConfig({ general_settings: { master_key: MASTER }, model_list: [deployment(model, {}, "other-model")] }), fx.store, () => undefined);
+    const { port } = await restarted.listen(0, "127.0.0.1");
+    try {
+      const second = await restarted.mintAgentKey("budgeted", [], budget);
+      const viaRestarted = new OpenAI({ apiKey: second, baseURL: `http://127.0.0.1:${port}/v1`, maxRetries: 0 });
+      await assert.rejects(viaRestarted.chat.completions.create({ model: "other-model", messages: [{ role: "user", content: "hi" }] }), overBudget);
+      const task = await restarted.mintTaskKey("budgeted", "run-1", [], budget);
+      await assert.rejects(new OpenAI({ apiKey: task, baseURL: `http://127.0.0.1:${port}/v1`, maxRetries: 0 }).chat.completions.create({ model: "other-model", messages: [{ role: "user", content: "hi" }] }), overBudget);
+      const neighbour = await restarted.mintAgentKey("neighbour", [], budget);
+      await new OpenAI({ apiKey: neighbour, baseURL: `http://127.0.0.1:${port}/v1`, maxRetries: 0 }).chat.completions.create({ model: "other-model", messages: [{ role: "user", content: "hi" }] });
+      // Once the window has slid past those tokens, the agent is served again.
+      const served = await eventually(async () => (await viaRestarted.chat.completions.create({ model: "other-model", messages: [{ role: "user", content: "hi" }] }).then(() => true, () => undefined)), 12_000);
+      assert.equal(served, true);
+    } finally {
+      await restarted.close();
+    }
   });
 
   it("rate-limits with 429 and Retry-After", async () => {

@@ -78,6 +78,17 @@ export const CardSchema = z
     command: z.array(z.string()).min(1).optional().describe("argv for kind 'command'"),
     model: z.string().min(1).optional().describe("Model name as the gateway knows it (default: the gateway's first model)"),
     small_model: z.string().min(1).optional().describe("Model for the agent's small jobs (titles, summaries); default: model"),
+    max_tokens_budget: z
+      .number()
+      .int()
+      .min(1)
+      .optional()
+      .describe("The most tokens (input + output) the agent may use through the gateway, over budget_duration (or ever, without one), across its restarts and tasks; checked before each call"),
+    budget_duration: z
+      .string()
+      .regex(/^\d+[smhd]$/, "must look like 30s, 15m, 24h or 30d")
+      .optional()
+      .describe("The sliding window of max_tokens_budget: tokens used in the last 1d, 30d, ..."),
     permission: PermissionSchema.default(() => PermissionSchema.parse({})).describe("What the agent may do without asking: edit files, run shell commands, fetch web pages (OpenCode's permission settings; Claude Code's allow/deny rules)"),
     tools: z
       .array(z.string().min(1))
@@ -141,9 +152,15 @@ export function cardWarnings(card: Card): Array<{ path: Array<string | number>; 
       : [];
   });
   const unconfined = card.seccomp === "unconfined" ? [{ path: ["seccomp"], message: "no system call filter: the agent can make every call the kernel offers an unprivileged process (io_uring, eBPF, userfaultfd ...)" }] : [];
-  return [...shared, ...unconfined];
+  const idle = card.budget_duration && !card.max_tokens_budget ? [{ path: ["budget_duration"], message: "has no effect without max_tokens_budget" }] : [];
+  return [...shared, ...unconfined, ...idle];
 }
 
 export function cardJsonSchema(): Record<string, unknown> {
   return { $schema: "https://json-schema.org/draft/2020-12/schema", ...z.toJSONSchema(CardSchema, { io: "input" }) };
+}
+
+/** The card's token budget as the gateway takes it, if it has one. */
+export function cardBudget(card: Pick<Card, "max_tokens_budget" | "budget_duration">): { max_tokens_budget: number; budget_duration?: string } | undefined {
+  return card.max_tokens_budget ? { max_tokens_budget: card.max_tokens_budget, ...(card.budget_duration ? { budget_duration: card.budget_duration } : {}) } : undefined;
 }

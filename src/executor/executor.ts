@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { resolve } from "node:path";
 import { agentLaunch, chooseModel } from "../agents/index.js";
-import type { Card } from "../card/index.js";
+import { cardBudget, type Card } from "../card/index.js";
 import type { EgressAttachment, EgressService } from "../egress/index.js";
 import { PaddockError } from "../errors/index.js";
 import type { AgentGatewayAccess } from "../gateway/index.js";
@@ -100,7 +100,7 @@ export class Executor {
       sessionOpened = opening;
       const snapshot = opening.then((s) => workspaceState(workspace, this.options.paths, s));
       snapshot.catch(() => undefined);
-      key = await this.options.gateway.mintTask(card.agent_id, runId, [...new Set([model, structurerModel, card.small_model].filter((m): m is string => !!m))]);
+      key = await this.options.gateway.mintTask(card.agent_id, runId, [...new Set([model, structurerModel, card.small_model].filter((m): m is string => !!m))], cardBudget(card));
       let egress: EgressAttachment | undefined;
       if (card.allowed_hosts.length > 0) {
         if (!this.options.egress) throw new PaddockError("egress_unavailable", "this card has allowed_hosts, and no egress proxy runs here", "allowed_hosts");

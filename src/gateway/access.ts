@@ -1,3 +1,4 @@
+import type { AgentBudget } from "./keys.js";
 import type { Gateway } from "./server.js";
 
 /** A model as agents see it: its context window and longest reply, when known. */
@@ -14,10 +15,11 @@ export interface ModelLimits {
  */
 export interface AgentGatewayAccess {
   socket: string;
-  mint(agentId: string, models?: string[]): Promise<string>;
+  /** A key for an agent; with a budget (its card's), every key of that agent counts against it together. */
+  mint(agentId: string, models?: string[], budget?: AgentBudget): Promise<string>;
   revoke(agentId: string): Promise<void>;
   /** A key for one task (run) of an agent, and its revocation. */
-  mintTask(agentId: string, runId: string, models?: string[]): Promise<string>;
+  mintTask(agentId: string, runId: string, models?: string[], budget?: AgentBudget): Promise<string>;
   revokeKey(key: string): Promise<void>;
   models(): Promise<ModelLimits[]>;
   /** The deployments serving `model` (a pool key naming them) and how many requests they serve at once (Infinity: no limit). */
@@ -33,9 +35,9 @@ export interface AgentGatewayAccess {
 export function gatewayAccess(gateway: Gateway, socket: string): AgentGatewayAccess {
   return {
     socket,
-    mint: (agentId, models) => gateway.mintAgentKey(agentId, models),
+    mint: (agentId, models, budget) => gateway.mintAgentKey(agentId, models, budget),
     revoke: (agentId) => gateway.revokeAgentKeys(agentId),
-    mintTask: (agentId, runId, models) => gateway.mintTaskKey(agentId, runId, models),
+    mintTask: (agentId, runId, models, budget) => gateway.mintTaskKey(agentId, runId, models, budget),
     revokeKey: (key) => gateway.revokeKey(key),
     async models() {
       await gateway.discover();

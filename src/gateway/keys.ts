@@ -24,6 +24,18 @@ export const KeyFieldsSchema = z.looseObject({
 
 export type KeyFields = z.output<typeof KeyFieldsSchema>;
 
+/**
+ * An agent's token budget, from its card, carried in the metadata of every key
+ * minted for it: counted over all its keys' usage rows (its restarts' and
+ * tasks' alike) in the last budget_duration, or ever.
+ */
+export const AgentBudgetSchema = z.object({
+  max_tokens_budget: z.number().int().min(1),
+  budget_duration: z.string().regex(/^\d+[smhd]$/).optional(),
+});
+
+export type AgentBudget = z.output<typeof AgentBudgetSchema>;
+
 const CACHE_MS = 5_000;
 const WINDOW_MS = 60_000;
 
@@ -41,6 +53,8 @@ export class KeyService {
   private readonly cache = new Map<string, { key: KeyRecord | undefined; at: number }>();
   private readonly requests = new Map<string, number[]>();
   private readonly tokens = new Map<string, Array<[number, number]>>();
+  /** Tokens each budgeted agent has used in its window, read from the usage rows at most every CACHE_MS and counted on meanwhile. */
+  private readonly agentTokens = new Map<string, { tokens: number; at: number }>();
   private readonly master?: Buffer;
 
   constructor(
@@ -93,9 +107,32 @@ export class KeyService {
     }
   }
 
-  /** Counts a finished call against the key's tokens-per-minute and its cached spend. */
+  /** The agent's own budget (from its card), over every key minted for it; read from the usage rows, so it holds across restarts. */
+  async admitAgent(caller: Caller): Promise<void> {
+    const budget = caller.kind === "key" ? agentBudgetOf(caller.key) : undefined;
+    if (!budget) return;
+    const { agentId, max_tokens_budget, budget_duration } = budget;
+    let used = this.agentTokens.get(agentId);
+    if (!used || Date.now() - used.at > CACHE_MS) {
+      const since = budget_duration ? new Date(Date.now() - durationMs(budget_duration)).toISOString() : undefined;
+      const [row] = await this.store.usageSummary({ by: "agent", agentId, since });
+      used = { tokens: row ? row.input_tokens + row.output_tokens : 0, at: Date.now() };
+      this.agentTokens.set(agentId, used);
+    }
+    if (used.tokens >= max_tokens_budget) {
+      const window = budget_duration ? ` in the last ${budget_duration}` : "";
+      throw new GatewayError(400, "budget_exceeded", `Token budget of agent ${agentId} has been exceeded! Tokens used${window}: ${used.tokens}, Max tokens: ${max_tokens_budget} (max_tokens_budget in its card)`);
+    }
+  }
+
+  /** Counts a finished call against the key's tokens-per-minute, its cached spend and tokens, and its agent's budget. */
   charge(caller: Caller, tokens: number, cost: number): void {
     if (caller.kind !== "key") return;
+    const agent = agentBudgetOf(caller.key);
+    if (agent) {
+      const used = this.agentTokens.get(agent.agentId);
+      if (used) used.tokens += tokens;
+    }
     if (caller.key.tpm_limit !== null) prune(this.tokens, caller.key.token_hash, Date.now(), ([t]) => t).push([Date.now(), tokens]);
     caller.key.spend += cost;
     caller.key.tokens_used += tokens;
@@ -182,6 +219,11 @@ function prune<T>(map: Map<string, T[]>, id: string, now: number, timeOf: (entry
 
 function rateLimited(message: string, retryMs: number): GatewayError {
   return new GatewayError(429, "rate_limit_error", `rate limit: ${message}`, null, { "Retry-After": String(Math.max(1, Math.ceil(retryMs / 1000))) });
+}
+
+function agentBudgetOf(key: KeyRecord): (AgentBudget & { agentId: string }) | undefined {
+  const parsed = AgentBudgetSchema.safeParse(key.metadata.agent_budget);
+  return parsed.success && typeof key.metadata.agent_id === "string" ? { ...parsed.data, agentId: key.metadata.agent_id } : undefined;
 }
 
 function later(duration: string): string {

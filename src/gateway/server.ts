@@ -5,7 +5,7 @@ import { countTokens, messages } from "./anthropic.js";
 import type { ChatDeps } from "./chat.js";
 import type { GatewayConfig } from "./config.js";
 import { GatewayError, sendError, type Dialect } from "./errors.js";
-import { hashKey, KeyFieldsSchema, KeyService, type Caller } from "./keys.js";
+import { hashKey, KeyFieldsSchema, KeyService, type AgentBudget, type Caller } from "./keys.js";
 import { chatCompletions, completions, embeddings, models, send, type Billed } from "./openai.js";
 import { Router } from "./router.js";
 import { globalSpendReport, spendLogs } from "./spend.js";
@@ -92,14 +92,14 @@ export class Gateway {
   }
 
   /** A key for one agent: the given models only (all models when none), tagged with the agent's id. */
-  async mintAgentKey(agentId: string, models: string[] = []): Promise<string> {
-    const { key } = await this.keys.generate({ models, metadata: { agent_id: agentId, minted_by: "paddock-supervisor" } });
+  async mintAgentKey(agentId: string, models: string[] = [], budget?: AgentBudget): Promise<string> {
+    const { key } = await this.keys.generate({ models, metadata: { agent_id: agentId, minted_by: "paddock-supervisor", ...(budget ? { agent_budget: budget } : {}) } });
     return key;
   }
 
   /** A key for one task of an agent, tagged with the run; the agent's own keys (and their revocation) are not touched. */
-  async mintTaskKey(agentId: string, runId: string, models: string[] = []): Promise<string> {
-    const { key } = await this.keys.generate({ models, metadata: { agent_id: agentId, run_id: runId, minted_by: "paddock-executor" } });
+  async mintTaskKey(agentId: string, runId: string, models: string[] = [], budget?: AgentBudget): Promise<string> {
+    const { key } = await this.keys.generate({ models, metadata: { agent_id: agentId, run_id: runId, minted_by: "paddock-executor", ...(budget ? { agent_budget: budget } : {}) } });
     return key;
   }
 
@@ -172,7 +172,10 @@ export class Gateway {
       if (route.master && caller.kind !== "master") throw new GatewayError(403, "permission_error", "this endpoint needs the master key");
       const body = req.method === "POST" ? await readRequest(req, this.config.paddock_settings.max_body_bytes) : {};
       model = typeof body.model === "string" ? body.model : "";
-      if (model && !route.master) this.keys.admit(caller, model);
+      if (model && !route.master) {
+        this.keys.admit(caller, model);
+        await this.keys.admitAgent(caller);
+      }
       const billed = await route.handler(req, res, caller, body);
       if (billed) this.bill(caller, billed, started);
     } catch (err) {

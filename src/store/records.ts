@@ -96,7 +96,7 @@ export const UsageSummarySchema = z.object({
 export type UsageSummary = z.infer<typeof UsageSummarySchema>;
 export type UsageGroup = (typeof USAGE_GROUPS)[number];
 /** Usage from `since` (inclusive) to `until` (exclusive), ISO 8601; optionally one key's only. */
-export type UsageSummaryQuery = { by: UsageGroup; within?: UsageGroup; since?: string; until?: string; tokenHash?: string };
+export type UsageSummaryQuery = { by: UsageGroup; within?: UsageGroup; since?: string; until?: string; tokenHash?: string; agentId?: string };
 
 /** Usage rows one page at a time, newest first, with how many match in all. */
 export type UsagePageQuery = { tokenHash?: string; model?: string; since?: string; until?: string; offset: number; limit: number };

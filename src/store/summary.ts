@@ -10,10 +10,10 @@ const GROUP_BY: Record<UsageGroup, string> = {
 };
 
 /** A WHERE clause over usage rows and its values, with `param(n)` making the n-th placeholder ("?" or "$n"). */
-function where(q: { since?: string; until?: string; tokenHash?: string; model?: string }, param: (n: number) => string): { sql: string; values: unknown[] } {
+function where(q: { since?: string; until?: string; tokenHash?: string; agentId?: string; model?: string }, param: (n: number) => string): { sql: string; values: unknown[] } {
   const values: unknown[] = [q.since ?? ""];
   const parts = [`u.time >= ${param(1)}`];
-  for (const [value, column] of [[q.until, "u.time <"], [q.tokenHash, "u.token_hash ="], [q.model, "u.model ="]] as const) {
+  for (const [value, column] of [[q.until, "u.time <"], [q.tokenHash, "u.token_hash ="], [q.agentId, "u.agent_id ="], [q.model, "u.model ="]] as const) {
     if (value === undefined) continue;
     values.push(value);
     parts.push(`${column} ${param(values.length)}`);

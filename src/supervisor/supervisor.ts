@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { copyFileSync, mkdirSync, statSync, truncateSync } from "node:fs";
 import { join } from "node:path";
-import type { Card } from "../card/index.js";
+import { cardBudget, type Card } from "../card/index.js";
 import { agentLaunch, type AgentLaunch } from "../agents/index.js";
 import type { EgressAttachment, EgressService } from "../egress/index.js";
 import type { AgentGatewayAccess } from "../gateway/index.js";
@@ -288,7 +288,7 @@ export class Supervisor {
     if (this.options.gateway) {
       const models = await this.options.gateway.models();
       await this.options.gateway.revoke(id);
-      const key = await this.options.gateway.mint(id, agentModels(card));
+      const key = await this.options.gateway.mint(id, agentModels(card), cardBudget(card));
       gateway = { socket: this.options.gateway.socket, key };
       agent = agentLaunch({ ...card, agent_id: id }, { mode: (card as StoredCard).paddock_worker ? "worker" : "serve", models, key });
     }
