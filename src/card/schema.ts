@@ -161,6 +161,6 @@ export function cardJsonSchema(): Record<string, unknown> {
 }
 
 /** The card's token budget as the gateway takes it, if it has one. */
-export function cardBudget(card: Pick<Card, "max_tokens_budget" | "budget_duration">): { max_tokens_budget: number; budget_duration?: string } | undefined {
+export function cardBudget(card: Pick<Card, "max_tokens_budget" | "budget_duration">): Required<Pick<Card, "max_tokens_budget">> & Pick<Card, "budget_duration"> | undefined {
   return card.max_tokens_budget ? { max_tokens_budget: card.max_tokens_budget, ...(card.budget_duration ? { budget_duration: card.budget_duration } : {}) } : undefined;
 }

@@ -7,13 +7,16 @@ import { GatewayError } from "./errors.js";
 export type Caller = { kind: "master" } | { kind: "key"; key: KeyRecord };
 
 /** LiteLLM's /key/generate and /key/update bodies. */
+/** A span as LiteLLM writes one: 30s, 15m, 24h, 30d. */
+const Duration = z.string().regex(/^\d+[smhd]$/, "must look like 30s, 15m, 24h or 30d");
+
 export const KeyFieldsSchema = z.looseObject({
   models: z.array(z.string()).optional(),
   max_budget: z.number().min(0).nullable().optional(),
   rpm_limit: z.number().int().min(1).nullable().optional(),
   tpm_limit: z.number().int().min(1).nullable().optional(),
-  duration: z.string().regex(/^\d+[smhd]$/, "must look like 30s, 15m, 24h or 30d").nullable().optional(),
-  budget_duration: z.string().regex(/^\d+[smhd]$/, "must look like 30s, 15m, 24h or 30d").nullable().optional(),
+  duration: Duration.nullable().optional(),
+  budget_duration: Duration.nullable().optional(),
   max_tokens_budget: z.number().int().min(1).nullable().optional(),
   metadata: z.record(z.string(), z.unknown()).optional(),
   user_id: z.string().nullable().optional(),
@@ -31,7 +34,7 @@ export type KeyFields = z.output<typeof KeyFieldsSchema>;
  */
 export const AgentBudgetSchema = z.object({
   max_tokens_budget: z.number().int().min(1),
-  budget_duration: z.string().regex(/^\d+[smhd]$/).optional(),
+  budget_duration: Duration.optional(),
 });
 
 export type AgentBudget = z.output<typeof AgentBudgetSchema>;
@@ -222,6 +225,8 @@ function rateLimited(message: string, retryMs: number): GatewayError {
 }
 
 function agentBudgetOf(key: KeyRecord): (AgentBudget & { agentId: string }) | undefined {
+  // Most keys carry none: no parsing on their requests.
+  if (key.metadata.agent_budget === undefined) return undefined;
   const parsed = AgentBudgetSchema.safeParse(key.metadata.agent_budget);
   return parsed.success && typeof key.metadata.agent_id === "string" ? { ...parsed.data, agentId: key.metadata.agent_id } : undefined;
 }

@@ -1,7 +1,7 @@
 import pg from "pg";
 import { PaddockError } from "../errors/index.js";
 import { FINAL_STATES, type AgentRecord, type EgressQuery, type EgressRecord, type KeyRecord, type RunRecord, type UsagePage, type UsagePageQuery, type UsageRecord, type UsageSummary, type UsageSummaryQuery } from "./records.js";
-import { usagePageSql, usageSummarySql } from "./summary.js";
+import { oldestFirst, usagePageSql, usageSummarySql } from "./summary.js";
 import type { Store } from "./types.js";
 
 /** The same schema as SQLite's, in PostgreSQL's types; applied in order, recorded in paddock_migrations. */
@@ -150,12 +150,8 @@ export class PostgresStore implements Store {
     }
   }
 
-  async usage(q: { tokenHash?: string; agentId?: string; limit?: number }): Promise<UsageRecord[]> {
-    const { where, values } = conditions([
-      [q.tokenHash, "token_hash = $"],
-      [q.agentId, "agent_id = $"],
-    ]);
-    return (await this.query<UsageRecord>(`SELECT ${USAGE.join(", ")} FROM gateway_usage ${where} ORDER BY id DESC LIMIT ${Number(q.limit ?? 1000)}`, values)).reverse();
+  async usage(query: { tokenHash?: string; agentId?: string; limit?: number }): Promise<UsageRecord[]> {
+    return oldestFirst(await this.usagePage({ ...query, offset: 0, limit: query.limit ?? 1000 }));
   }
 
   async usageSummary(query: UsageSummaryQuery): Promise<UsageSummary[]> {

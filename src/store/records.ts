@@ -99,7 +99,7 @@ export type UsageGroup = (typeof USAGE_GROUPS)[number];
 export type UsageSummaryQuery = { by: UsageGroup; within?: UsageGroup; since?: string; until?: string; tokenHash?: string; agentId?: string };
 
 /** Usage rows one page at a time, newest first, with how many match in all. */
-export type UsagePageQuery = { tokenHash?: string; model?: string; since?: string; until?: string; offset: number; limit: number };
+export type UsagePageQuery = { tokenHash?: string; agentId?: string; model?: string; since?: string; until?: string; offset: number; limit: number };
 export type UsagePage = { rows: Array<UsageRecord & { id: number }>; total: number };
 
 /** States an agent passes through; the last three are final. */

@@ -3,7 +3,7 @@ import { dirname } from "node:path";
 import Database from "better-sqlite3";
 import { PaddockError } from "../errors/index.js";
 import { FINAL_STATES, type AgentRecord, type EgressQuery, type EgressRecord, type KeyRecord, type RunRecord, type UsagePage, type UsagePageQuery, type UsageRecord, type UsageSummary, type UsageSummaryQuery } from "./records.js";
-import { usagePageSql, usageSummarySql } from "./summary.js";
+import { oldestFirst, usagePageSql, usageSummarySql } from "./summary.js";
 import type { Store } from "./types.js";
 
 /** Schema changes in order; `PRAGMA user_version` records how many have been applied. */
@@ -196,11 +196,7 @@ export class SqliteStore implements Store {
   }
 
   async usage(query: { tokenHash?: string; agentId?: string; limit?: number }): Promise<UsageRecord[]> {
-    const where: string[] = [];
-    if (query.tokenHash) where.push("token_hash = @tokenHash");
-    if (query.agentId) where.push("agent_id = @agentId");
-    const sql = `SELECT ${USAGE_COLUMNS.join(", ")} FROM gateway_usage ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY id DESC LIMIT @limit`;
-    return (this.db.prepare(sql).all({ ...query, limit: query.limit ?? 1000 }) as Array<Record<string, unknown>>).map(rowToUsage).reverse();
+    return oldestFirst(await this.usagePage({ ...query, offset: 0, limit: query.limit ?? 1000 }));
   }
 
   async usageSummary(query: UsageSummaryQuery): Promise<UsageSummary[]> {

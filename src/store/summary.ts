@@ -1,4 +1,4 @@
-import type { UsageGroup, UsagePageQuery, UsageSummaryQuery } from "./records.js";
+import type { UsageGroup, UsagePage, UsagePageQuery, UsageRecord, UsageSummaryQuery } from "./records.js";
 
 /** What each grouping sums by; a key is shown by its alias, else its masked name (never its hash alone, if it still exists). */
 const GROUP_BY: Record<UsageGroup, string> = {
@@ -29,6 +29,11 @@ export function usageSummarySql(query: UsageSummaryQuery, param: (n: number) => 
     FROM gateway_usage u LEFT JOIN gateway_keys k ON k.token_hash = u.token_hash
     ${filter.sql} GROUP BY ${groups.join(", ")} ORDER BY ${groups.join(", ")}`;
   return { sql, values: filter.values };
+}
+
+/** A page's rows as `Store.usage` gives them: oldest first, without the row ids. */
+export function oldestFirst(page: UsagePage): UsageRecord[] {
+  return page.rows.map(({ id: _, ...row }) => row).reverse();
 }
 
 /** A page of usage rows, newest first, and the count of all that match. */
