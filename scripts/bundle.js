@@ -2,7 +2,9 @@
 // module and shared chunks, so `paddock exec` reads a handful of files instead
 // of hundreds (Node's ESM loader pays per file). The audit writer is a second
 // entry: the egress proxy starts it as a worker from the same folder.
-import { rmSync } from "node:fs";
+// The dashboard's front end (web/) goes to dist/dashboard: one script, one
+// stylesheet and the page, served by the daemon as they are (no CDN).
+import { copyFileSync, rmSync } from "node:fs";
 import { build } from "esbuild";
 
 const outdir = "dist/cli";
@@ -25,3 +27,20 @@ await build({
   // CommonJS dependencies call require(); in an ES module it has to be made.
   banner: { js: "import { createRequire as paddockRequire } from 'node:module'; const require = paddockRequire(import.meta.url);" },
 });
+
+const web = "dist/dashboard";
+rmSync(web, { recursive: true, force: true });
+await build({
+  entryPoints: { app: "web/main.tsx" },
+  outdir: web,
+  bundle: true,
+  format: "esm",
+  platform: "browser",
+  target: ["chrome110", "firefox115", "safari16"],
+  jsx: "automatic",
+  jsxImportSource: "preact",
+  minify: true,
+  sourcemap: true,
+  logLevel: "warning",
+});
+copyFileSync("web/index.html", `${web}/index.html`);

@@ -10,7 +10,10 @@ export function registerUp(program: Command): void {
     .option("--gateway <config>", "also run the LLM gateway with this paddock.yaml (LiteLLM's format, plus executor:); each agent gets its own key and reaches it at 127.0.0.1:4000; agents can then be A2A workers")
     .option("--listen <host:port>", "also serve the API on TCP; every request must carry the daemon's token")
     .option("--token-file <file>", "the token for --listen (default: a new one, written to the runtime folder)")
-    .action(async (opts: { maxAgents: string; gateway?: string; listen?: string; tokenFile?: string }) => {
+    .option("--dashboard <host:port>", "where the web dashboard listens (default: --listen's host, port 7420; a busy default port gives way to a free one)")
+    .option("--no-dashboard", "serve no web dashboard")
+    .option("--cards <dir>", "the cards the dashboard offers to spawn (default: ./cards, if there is one)")
+    .action(async (opts: { maxAgents: string; gateway?: string; listen?: string; tokenFile?: string; dashboard: string | boolean; cards?: string }) => {
       try {
         const { EgressService } = await import("../egress/index.js");
         const { openStore, storeLocation } = await import("../store/index.js");
@@ -30,6 +33,7 @@ export function registerUp(program: Command): void {
         // Owning the socket first proves no other daemon runs: only then are the agents it left taken care of.
         await api.listen(socket);
         const tcp = opts.listen ? await listenTcp(api, opts.listen, opts.tokenFile, paths.runtime) : undefined;
+        const dashboard = opts.dashboard === false ? undefined : await startDashboard({ supervisor, store, gateway: gateway?.gateway, spawn: (request) => api.spawn(request), paths, listen: typeof opts.dashboard === "string" ? opts.dashboard : undefined, tcp, cards: opts.cards });
         await supervisor.recover();
         // Workers taken over from a previous daemon get their A2A server back (with a new token, shown by `paddock status`).
         for (const agent of await supervisor.list()) {
@@ -45,6 +49,7 @@ export function registerUp(program: Command): void {
             `  state    ${storeLocation(paths)}`,
             `  logs     ${paths.data}/logs`,
             ...(gateway ? [`  gateway  http://${gateway.listen} (agents: 127.0.0.1:4000 inside their sandbox)${gateway.masterKeyFile ? `; master key in ${gateway.masterKeyFile}` : ""}`] : []),
+            ...(dashboard ? [`  web      ${dashboard.url} (log in with the token in ${dashboard.tokenFile})`] : []),
             `  mcp      ${tcp ? `http://${tcp.address}/mcp (with the token)` : `unix:${socket} /mcp`}; or \`paddock mcp\` on stdio`,
             "Ctrl-C stops it and its agents.",
             "",
@@ -55,6 +60,7 @@ export function registerUp(program: Command): void {
         });
         log({ msg: "stopping: agents first" });
         await api.close();
+        await dashboard?.dashboard.close();
         await supervisor.close();
         await a2a?.workers.closeAll();
         await gateway?.gateway.close();
@@ -117,5 +123,45 @@ async function listenTcp(api: import("../supervisor/index.js").SupervisorApi, li
   if (token.length < 16) throw new (await import("../errors/index.js")).PaddockError("token_weak", "the daemon's token must be at least 16 characters", file);
   const i = listen.lastIndexOf(":");
   const address = await api.listenTcp(Number(listen.slice(i + 1)), listen.slice(0, i).replace(/^\[|\]$/g, ""), token);
-  return { address: `${address.address}:${address.port}`, tokenFile: file };
+  return { address: `${address.address}:${address.port}`, host: address.address, token, tokenFile: file };
+}
+
+const DASHBOARD_PORT = 7420;
+
+/** The web dashboard: with --listen, on its host and with its token; otherwise on loopback with a token of its own. */
+async function startDashboard(parts: {
+  supervisor: import("../supervisor/index.js").Supervisor;
+  store: import("../store/index.js").Store;
+  gateway?: import("../gateway/index.js").Gateway;
+  spawn: (request: { card_path: string; name?: string; ttl_seconds?: number }) => Promise<unknown>;
+  paths: import("../paths/index.js").PaddockPaths;
+  listen?: string;
+  tcp?: Awaited<ReturnType<typeof listenTcp>>;
+  cards?: string;
+}) {
+  const { Dashboard } = await import("../dashboard/index.js");
+  const { randomBytes } = await import("node:crypto");
+  const { existsSync, writeFileSync } = await import("node:fs");
+  const { join, resolve } = await import("node:path");
+  const { ROOT_DIR } = await import("./root.js");
+  let token = parts.tcp?.token;
+  let tokenFile = parts.tcp?.tokenFile;
+  if (!token) {
+    tokenFile = join(parts.paths.runtime, "dashboard.token");
+    token = randomBytes(32).toString("base64url");
+    writeFileSync(tokenFile, `${token}\n`, { mode: 0o600 });
+  }
+  const cardsDir = parts.cards ? resolve(parts.cards) : existsSync("cards") ? resolve("cards") : undefined;
+  const dashboard = new Dashboard({ ...parts, token, cardsDir, assetsDir: join(ROOT_DIR, "dist", "dashboard"), uploadsDir: join(parts.paths.data, "dashboard-cards") });
+  const listen = parts.listen ?? `${parts.tcp?.host ?? "127.0.0.1"}:${DASHBOARD_PORT}`;
+  const i = listen.lastIndexOf(":");
+  const host = listen.slice(0, i).replace(/^\[|\]$/g, "");
+  const port = Number(listen.slice(i + 1));
+  const address = await dashboard.listen(port, host).catch(async (err: NodeJS.ErrnoException) => {
+    // The default port taken (another daemon): a free one, which the banner prints; a port asked for is not given up.
+    if (err.code !== "EADDRINUSE" || parts.listen) throw err;
+    return dashboard.listen(0, host);
+  });
+  const shown = address.family === "IPv6" ? `[${address.address}]` : address.address;
+  return { dashboard, url: `http://${shown}:${address.port}/`, tokenFile };
 }

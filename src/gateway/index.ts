@@ -1,6 +1,6 @@
 export { Gateway } from "./server.js";
 export { GatewayConfigSchema, loadGatewayConfig, parseGatewayConfig, type GatewayConfig } from "./config.js";
-export { hashKey } from "./keys.js";
+export { durationMs, hashKey } from "./keys.js";
 export { gatewayAccess, type AgentGatewayAccess, type ModelLimits } from "./access.js";
 export { gatewayChat } from "./client.js";
 export { probeUpstream, type UpstreamFacts } from "./probe.js";

@@ -235,7 +235,7 @@ function later(duration: string): string {
   return new Date(Date.now() + durationMs(duration)).toISOString();
 }
 
-function durationMs(duration: string): number {
+export function durationMs(duration: string): number {
   const n = Number(duration.slice(0, -1));
   return n * { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[duration.slice(-1) as "s" | "m" | "h" | "d"];
 }

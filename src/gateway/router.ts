@@ -2,6 +2,8 @@ import type { DeploymentConfig, GatewayConfig } from "./config.js";
 import { GatewayError } from "./errors.js";
 import { UpstreamUnavailable } from "./upstream.js";
 
+const LATENCY_SAMPLES = 200;
+
 /** One model server behind a model name, with its live state. */
 export class Deployment {
   readonly id: string;
@@ -27,6 +29,8 @@ export class Deployment {
   consecutiveFails = 0;
   coolingUntil = 0;
   private readonly waiting: Array<() => void> = [];
+  /** The last answered requests' latencies (ms), oldest first, for the status the dashboard shows. */
+  private readonly latencies: number[] = [];
 
   constructor(config: DeploymentConfig, index: number) {
     const [provider, ...name] = config.litellm_params.model.split("/");
@@ -51,6 +55,31 @@ export class Deployment {
 
   get waitingCount(): number {
     return this.waiting.length;
+  }
+
+  noteLatency(ms: number): void {
+    if (this.latencies.push(ms) > LATENCY_SAMPLES) this.latencies.shift();
+  }
+
+  /** Its live state: health, slots in use and waiting, and latency percentiles of its last requests. */
+  status(now = Date.now()) {
+    const sorted = [...this.latencies].sort((a, b) => a - b);
+    const at = (p: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]! : null);
+    return {
+      deployment: this.id,
+      model_name: this.modelName,
+      api_base: this.apiBase,
+      healthy: this.coolingUntil <= now,
+      cooling_until: this.coolingUntil > now ? new Date(this.coolingUntil).toISOString() : null,
+      consecutive_fails: this.consecutiveFails,
+      in_flight: this.inFlight,
+      waiting: this.waiting.length,
+      max_parallel: Number.isFinite(this.maxParallel) ? this.maxParallel : null,
+      context_window: this.contextWindow ?? null,
+      latency_p50_ms: at(0.5),
+      latency_p95_ms: at(0.95),
+      samples: sorted.length,
+    };
   }
 
   /** Waits for a free slot; resolves with the function that frees it. */

@@ -210,6 +210,7 @@ export class Gateway {
       stream: billed.stream,
     });
     if (billed.status !== 200) return;
+    deployment?.noteLatency(latencyMs);
     this.metrics.requests.inc({ model: billed.model, status: "200" });
     this.metrics.tokens.inc({ model: billed.model, direction: "input" }, billed.input);
     this.metrics.tokens.inc({ model: billed.model, direction: "output" }, billed.output);
@@ -219,6 +220,11 @@ export class Gateway {
       this.metrics.capped.inc({ model: billed.model });
       this.log({ msg: "max_tokens capped", agent_id: agentId, model: billed.model, deployment: billed.deployment, input_tokens: billed.input });
     }
+  }
+
+  /** Every deployment's live state (health, slots, queue, latency), for the dashboard's models page. */
+  deploymentStatus() {
+    return this.router.all().map((d) => d.status());
   }
 
   private async readiness(res: ServerResponse): Promise<void> {

@@ -165,6 +165,7 @@ export class PostgresStore implements Store {
       input_tokens: Number(r.input_tokens),
       output_tokens: Number(r.output_tokens),
       cost: Number(r.cost),
+      rate_limited: Number(r.rate_limited),
     }));
   }
 

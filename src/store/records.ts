@@ -80,8 +80,8 @@ export const UsageRecordSchema = z.object({
 
 export type UsageRecord = z.infer<typeof UsageRecordSchema>;
 
-/** How usage is summed: per agent, per key (named by its alias, else its masked name), per key's hash, per model or per UTC day. */
-export const USAGE_GROUPS = ["agent", "key", "key_hash", "model", "day"] as const;
+/** How usage is summed: per agent, per key (named by its alias, else its masked name), per key's hash, per model, per UTC day or hour. */
+export const USAGE_GROUPS = ["agent", "key", "key_hash", "model", "day", "hour"] as const;
 
 /** One group's usage (and, with `within`, one subgroup's of it): requests, tokens and cost. */
 export const UsageSummarySchema = z.object({
@@ -91,6 +91,8 @@ export const UsageSummarySchema = z.object({
   input_tokens: z.number(),
   output_tokens: z.number(),
   cost: z.number(),
+  /** Requests the gateway refused for a rate limit (429). */
+  rate_limited: z.number(),
 });
 
 export type UsageSummary = z.infer<typeof UsageSummarySchema>;

@@ -7,6 +7,7 @@ const GROUP_BY: Record<UsageGroup, string> = {
   key_hash: "u.token_hash",
   model: "u.model",
   day: "substr(u.time, 1, 10)",
+  hour: "substr(u.time, 1, 13)",
 };
 
 /** A WHERE clause over usage rows and its values, with `param(n)` making the n-th placeholder ("?" or "$n"). */
@@ -25,7 +26,8 @@ function where(q: { since?: string; until?: string; tokenHash?: string; agentId?
 export function usageSummarySql(query: UsageSummaryQuery, param: (n: number) => string): { sql: string; values: unknown[] } {
   const groups = [GROUP_BY[query.by], ...(query.within ? [GROUP_BY[query.within]] : [])];
   const filter = where(query, param);
-  const sql = `SELECT ${groups[0]} AS "group", ${query.within ? `${groups[1]} AS subgroup, ` : ""}COUNT(*) AS requests, SUM(u.input_tokens) AS input_tokens, SUM(u.output_tokens) AS output_tokens, SUM(u.cost) AS cost
+  const sql = `SELECT ${groups[0]} AS "group", ${query.within ? `${groups[1]} AS subgroup, ` : ""}COUNT(*) AS requests, SUM(u.input_tokens) AS input_tokens, SUM(u.output_tokens) AS output_tokens, SUM(u.cost) AS cost,
+    SUM(CASE WHEN u.status = 429 THEN 1 ELSE 0 END) AS rate_limited
     FROM gateway_usage u LEFT JOIN gateway_keys k ON k.token_hash = u.token_hash
     ${filter.sql} GROUP BY ${groups.join(", ")} ORDER BY ${groups.join(", ")}`;
   return { sql, values: filter.values };

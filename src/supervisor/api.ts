@@ -1,10 +1,10 @@
 import { createHash, timingSafeEqual } from "node:crypto";
-import { chmodSync, createReadStream, existsSync, rmSync, statSync } from "node:fs";
+import { chmodSync, existsSync, rmSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { connect, type AddressInfo } from "node:net";
 import { CardError, loadCard, type Card } from "../card/index.js";
 import { isPaddockError, PaddockError } from "../errors/index.js";
-import { FINAL_STATES } from "../store/index.js";
+import { followLog, writeWithBackpressure } from "./logs.js";
 import type { Supervisor } from "./supervisor.js";
 
 /** What the daemon adds to its agents: A2A servers for those exposed as workers (paddock's a2a module). */
@@ -98,7 +98,8 @@ export class SupervisorApi {
     }
   }
 
-  private async spawn(request: unknown) {
+  /** Spawns from a card file, as POST /v1/agents asks (the dashboard's spawn too). */
+  async spawn(request: unknown) {
     const { card_path, name, a2a, ttl_seconds, worktree, allow_unconfined_seccomp } = request as { card_path?: string; name?: string; a2a?: boolean; ttl_seconds?: number; worktree?: boolean; allow_unconfined_seccomp?: boolean };
     if (typeof card_path !== "string") throw new PaddockError("request_invalid", "card_path is required", "card_path");
     if (ttl_seconds !== undefined && (!Number.isInteger(ttl_seconds) || ttl_seconds < 0)) throw new PaddockError("request_invalid", "ttl_seconds must be a whole number of seconds", "ttl_seconds");
@@ -121,35 +122,13 @@ export class SupervisorApi {
     return { ...agent, a2a: this.options.workers?.get(agent.agent_id) ?? null };
   }
 
-  /** The log file's tail, then (with follow) what the agent writes next, until it ends. */
   private async logs(res: ServerResponse, id: string, follow: boolean, tail: number, since: number | undefined): Promise<void> {
-    const agent = await this.supervisor.status(id);
+    await this.supervisor.status(id);
     if (since !== undefined && Number.isNaN(since)) throw new PaddockError("request_invalid", "since must be an ISO time", "since");
     res.writeHead(200, { "Content-Type": "text/plain; charset=utf-8" });
-    const size = () => (existsSync(agent.log_path) ? statSync(agent.log_path).size : 0);
-    let offset = since !== undefined ? this.supervisor.logOffsetAt(id, since) : tail > 0 ? await tailOffset(agent.log_path, tail) : 0;
-    for (;;) {
-      const end = size();
-      if (end < offset) offset = 0; // rotated under us
-      if (end > offset) {
-        await new Promise<void>((resolve) => createReadStream(agent.log_path, { start: offset, end: end - 1 }).on("end", () => resolve()).pipe(res, { end: false }));
-        offset = end;
-      }
-      const now = await this.supervisor.status(id);
-      if (!follow || res.destroyed || FINAL_STATES.includes(now.state)) break;
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
+    await followLog(this.supervisor, id, { follow, tail, since, closed: () => res.destroyed }, (chunk) => writeWithBackpressure(res, chunk));
     res.end();
   }
-}
-
-async function tailOffset(file: string, lines: number): Promise<number> {
-  if (!existsSync(file)) return 0;
-  const { readFile } = await import("node:fs/promises");
-  const text = await readFile(file);
-  let offset = text.length;
-  for (let seen = 0; offset > 0; offset--) if (text[offset - 1] === 10 && offset !== text.length && ++seen === lines) break;
-  return offset;
 }
 
 function answers(socketPath: string): Promise<boolean> {

@@ -1,3 +1,4 @@
 export { Supervisor, type AgentView, type SupervisorOptions, agentModels } from "./supervisor.js";
 export { SupervisorApi, type Planner, type WorkerEndpoints } from "./api.js";
 export { callDaemon, daemonApi, daemonSocket, type DaemonApi } from "./client.js";
+export { followLog, writeWithBackpressure, type LogFollow } from "./logs.js";

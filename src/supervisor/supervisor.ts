@@ -32,6 +32,8 @@ export interface SupervisorOptions {
 export interface AgentView extends AgentRecord {
   uptime_ms: number | null;
   memory_bytes: number | null;
+  /** CPU time its cgroup has used, where the host reports it. */
+  cpu_micros: number | null;
   ttl_left_s: number | null;
 }
 
@@ -272,6 +274,7 @@ export class Supervisor {
       ...record,
       uptime_ms: uptimeMs,
       memory_bytes: stats?.running ? (stats.memoryBytes ?? null) : null,
+      cpu_micros: stats?.running ? (stats.cpuMicros ?? null) : null,
       ttl_left_s: uptimeMs !== null && ttl > 0 ? Math.max(0, Math.round(ttl - uptimeMs / 1000)) : null,
     };
   }

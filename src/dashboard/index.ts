@@ -1,0 +1,2 @@
+export { Dashboard, type DashboardOptions } from "./server.js";
+export { allowingRule } from "./feeds.js";

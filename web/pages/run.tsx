@@ -1,0 +1,95 @@
+import { get } from "../api.js";
+import { Problems, Section, useReady } from "../components.js";
+import { count, duration, time } from "../format.js";
+import { useFetched } from "../live.js";
+import { Link } from "../router.js";
+
+interface Run {
+  run_id: string;
+  agent_id: string;
+  state: string;
+  prompt: string;
+  model: string | null;
+  outcome: string | null;
+  summary: string | null;
+  questions: string[];
+  recovered: boolean;
+  attempts: Array<{ started_at: string; duration_ms: number; exit: Record<string, unknown> | null; result: string; stdout_bytes: number }>;
+  error: { category: string; message: string; hint: string } | null;
+  changed_files: Array<{ path: string; status: string }>;
+  workspace_notes?: string[];
+  input_tokens: number;
+  output_tokens: number;
+  requests: number;
+  duration_ms: number | null;
+  conversation: string;
+  created_at: string;
+}
+
+export function RunPage(props: { id: string }) {
+  const run = useFetched(() => get<Run>(`/api/runs/${encodeURIComponent(props.id)}`), [props.id], ["runs"]);
+  useReady("run", run.value !== undefined);
+  if (!run.value) return <Problems error={run.error} />;
+  const r = run.value;
+  return (
+    <>
+      <header class="page-head">
+        <h1>{r.run_id}</h1>
+        <span class={`outcome outcome-${r.outcome ?? r.state}`}>{r.outcome ?? r.state}</span>
+        <span class="muted">
+          agent <Link href={`/agents/${encodeURIComponent(r.agent_id)}`}>{r.agent_id}</Link> · {r.model ?? "default model"} · {time(r.created_at)} · {duration(r.duration_ms)} · {count(r.input_tokens)} in / {count(r.output_tokens)} out tokens in {r.requests} requests
+        </span>
+      </header>
+      <Section title="Prompt">
+        <pre class="wrap">{r.prompt}</pre>
+      </Section>
+      <Section title={`Contract${r.recovered ? " (recovered from the narrative)" : ""}`}>
+        <pre class="wrap">{JSON.stringify({ outcome: r.outcome, summary: r.summary, questions: r.questions }, null, 2)}</pre>
+        {r.error && (
+          <p class="error">
+            {r.error.category}: {r.error.message} — {r.error.hint}
+          </p>
+        )}
+      </Section>
+      <Section title={`Attempts (${r.attempts.length})`}>
+        <table>
+          <thead>
+            <tr>
+              <th>#</th>
+              <th>Started</th>
+              <th>Duration</th>
+              <th>Result</th>
+              <th>Exit</th>
+              <th>Output</th>
+            </tr>
+          </thead>
+          <tbody>
+            {r.attempts.map((a, i) => (
+              <tr>
+                <td>{i + 1}</td>
+                <td>{time(a.started_at)}</td>
+                <td>{duration(a.duration_ms)}</td>
+                <td>{a.result}</td>
+                <td>{a.exit ? JSON.stringify(a.exit) : "–"}</td>
+                <td>{a.stdout_bytes} bytes</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </Section>
+      <Section title={`Changed files (${r.changed_files.length})`}>
+        <ul class="files">
+          {r.changed_files.map((f) => (
+            <li>
+              <span class={`file-${f.status}`}>{f.status}</span> {f.path}
+            </li>
+          ))}
+        </ul>
+        {r.workspace_notes?.map((n) => <p class="muted">{n}</p>)}
+      </Section>
+      <Section title="Conversation">
+        <pre class="log wrap">{r.conversation}</pre>
+      </Section>
+    </>
+  );
+}
