@@ -14,11 +14,11 @@ export class RequestFailed extends Error {
   }
 }
 
-let csrf = "";
+let session: Promise<{ csrf: string; gateway: boolean; cards_dir: string | null }> | undefined;
 
-export async function startSession(): Promise<{ gateway: boolean; cards_dir: string | null }> {
-  const session = await get<{ csrf: string; gateway: boolean; cards_dir: string | null }>("/api/session");
-  csrf = session.csrf;
+/** The session's CSRF token, asked for once: reads do not wait for it, changes do. */
+export function startSession(): Promise<{ csrf: string; gateway: boolean; cards_dir: string | null }> {
+  session ??= get("/api/session");
   return session;
 }
 
@@ -37,6 +37,7 @@ export async function get<T>(path: string): Promise<T> {
 }
 
 export async function post<T>(path: string, body: unknown): Promise<T> {
+  const { csrf } = await startSession();
   return parse<T>(await fetch(path, { method: "POST", credentials: "same-origin", headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf }, body: JSON.stringify(body) }));
 }
 

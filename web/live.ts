@@ -1,4 +1,5 @@
 import { useEffect, useState } from "preact/hooks";
+import { get } from "./api.js";
 
 export interface AgentRow {
   agent_id: string;
@@ -31,6 +32,12 @@ class Live {
 
   connect(): void {
     this.source = new EventSource("/api/events");
+    // The first list by a plain request too: whichever comes first is shown.
+    void get<AgentsSnapshot>("/api/agents").then((snapshot) => {
+      if (this.snapshot) return;
+      this.snapshot = snapshot;
+      this.emit();
+    });
     this.source.addEventListener("agents", (e) => {
       this.snapshot = JSON.parse((e as MessageEvent<string>).data) as AgentsSnapshot;
       this.versions.tick++;

@@ -35,10 +35,11 @@ function Page(props: { path: string }) {
 
 function App() {
   const path = usePath();
-  const [ready, setReady] = useState(false);
   const [error, setError] = useState<unknown>();
   useEffect(() => {
-    startSession().then(() => (live.connect(), setReady(true)), setError);
+    // Reads need no CSRF token: the event stream and each page's data start at once, beside the session.
+    live.connect();
+    startSession().catch(setError);
   }, []);
   const section = `/${path.split("/")[1]?.split("?")[0] ?? ""}`;
   return (
@@ -54,7 +55,7 @@ function App() {
           Log out
         </button>
       </nav>
-      <main>{error ? <Problems error={error} /> : ready ? <Page path={path} /> : null}</main>
+      <main>{error ? <Problems error={error} /> : <Page path={path} />}</main>
     </>
   );
 }

@@ -1,6 +1,6 @@
 import { cardBudget, type Card } from "../card/index.js";
 import { durationMs, type Gateway } from "../gateway/index.js";
-import type { EgressRecord, RunRecord, Store } from "../store/index.js";
+import type { EgressRecord, Store } from "../store/index.js";
 import type { Supervisor } from "../supervisor/index.js";
 
 /** What the dashboard reads: the daemon's own parts, never copies of their state. */
@@ -11,20 +11,6 @@ export interface Feeds {
 }
 
 const HOUR = 3_600_000;
-
-/** A run without its conversation (the list's row); the conversation is in the run's own view. */
-export function runSummary(run: RunRecord) {
-  const { conversation: _, prompt, ...rest } = run;
-  return { ...rest, prompt: prompt.length > 300 ? `${prompt.slice(0, 300)}…` : prompt, changed_files: run.changed_files.length };
-}
-
-export async function listRuns(store: Store, filter: { agent?: string; outcome?: string; since?: string; limit: number }) {
-  const runs = await store.listRuns({ agentId: filter.agent || undefined, limit: filter.since || filter.outcome ? undefined : filter.limit });
-  return runs
-    .filter((r) => (!filter.outcome || (r.outcome ?? r.state) === filter.outcome) && (!filter.since || r.created_at >= filter.since))
-    .slice(0, filter.limit)
-    .map(runSummary);
-}
 
 /**
  * The allowlist entry that would have let a denied request through: its host (with the port unless it is

@@ -5,7 +5,7 @@ import { extname, join } from "node:path";
 import { StringDecoder } from "node:string_decoder";
 import { isPaddockError, PaddockError } from "../errors/index.js";
 import { followLog, writeWithBackpressure } from "../supervisor/index.js";
-import { agentEgress, agentUsage, egressOverview, listRuns, usageOverview, type Feeds } from "./feeds.js";
+import { agentEgress, agentUsage, egressOverview, usageOverview, type Feeds } from "./feeds.js";
 import { cookies, readBody, readJson, redirect, SECURITY_HEADERS, sendAsset, sendError, sendJson } from "./http.js";
 import { LiveFeed, send } from "./live.js";
 import { loginPage } from "./login.js";
@@ -136,7 +136,7 @@ export class Dashboard {
         return sendJson(res, 200, await this.live.snapshot());
       case "GET agents/:id": {
         const agent = await supervisor.status(id!);
-        const [runs, egress, usage] = await Promise.all([listRuns(store, { agent: id, limit: 200 }), agentEgress(store, id!), agentUsage(store, id!)]);
+        const [runs, egress, usage] = await Promise.all([store.runSummaries({ agentId: id, limit: 200 }), agentEgress(store, id!), agentUsage(store, id!)]);
         return sendJson(res, 200, { agent, runs, egress, usage });
       }
       case "POST agents":
@@ -150,7 +150,7 @@ export class Dashboard {
       case "GET cards":
         return sendJson(res, 200, this.cards());
       case "GET runs":
-        return sendJson(res, 200, await listRuns(store, { agent: query.get("agent") ?? undefined, outcome: query.get("outcome") ?? undefined, since: query.get("since") ?? undefined, limit: Math.min(Number(query.get("limit") ?? 10_000), 50_000) }));
+        return sendJson(res, 200, await store.runSummaries({ agentId: query.get("agent") || undefined, outcome: query.get("outcome") || undefined, since: query.get("since") || undefined, limit: limit(query.get("limit")) }));
       case "GET runs/:id": {
         const run = await store.getRun(id!);
         if (!run) throw new PaddockError("run_unknown", `no run ${id}`, id);
@@ -218,6 +218,13 @@ export class Dashboard {
     send(res, "end", { state: (await this.options.supervisor.status(id)).state });
     res.end();
   }
+}
+
+/** How many runs a list asks for: 10,000 unless it says otherwise, 50,000 at most. */
+function limit(value: string | null): number {
+  const n = Number(value ?? 10_000);
+  if (!Number.isInteger(n) || n <= 0) throw new PaddockError("request_invalid", "limit must be a positive whole number", "limit");
+  return Math.min(n, 50_000);
 }
 
 function hours(value: string | null, fallback: number): number {

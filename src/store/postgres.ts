@@ -1,7 +1,7 @@
 import pg from "pg";
 import { PaddockError } from "../errors/index.js";
-import { FINAL_STATES, type AgentRecord, type EgressQuery, type EgressRecord, type KeyRecord, type RunRecord, type UsagePage, type UsagePageQuery, type UsageRecord, type UsageSummary, type UsageSummaryQuery } from "./records.js";
-import { oldestFirst, usagePageSql, usageSummarySql } from "./summary.js";
+import { FINAL_STATES, runSummaryOf, type AgentRecord, type EgressQuery, type EgressRecord, type KeyRecord, type RunRecord, type RunSummary, type RunSummaryQuery, type UsagePage, type UsagePageQuery, type UsageRecord, type UsageSummary, type UsageSummaryQuery } from "./records.js";
+import { oldestFirst, runSummaryMigration, runSummarySql, usagePageSql, usageSummarySql } from "./summary.js";
 import type { Store } from "./types.js";
 
 /** The same schema as SQLite's, in PostgreSQL's types; applied in order, recorded in paddock_migrations. */
@@ -35,6 +35,7 @@ const MIGRATIONS = [
    ALTER TABLE gateway_keys ADD COLUMN budget_reset_at TEXT;
    ALTER TABLE gateway_keys ADD COLUMN max_tokens_budget DOUBLE PRECISION;
    ALTER TABLE gateway_keys ADD COLUMN tokens_used DOUBLE PRECISION NOT NULL DEFAULT 0;`,
+  runSummaryMigration("JSONB", "jsonb_build_object", { value: (f) => `record->'${f}'`, text: (f) => `record->>'${f}'`, count: (f) => `jsonb_array_length(record->'${f}')` }),
 ];
 
 const EGRESS = ["time", "agent_id", "method", "host", "port", "address", "decision", "rule", "reason", "status", "bytes_up", "bytes_down", "duration_ms", "credential"] as const;
@@ -215,8 +216,8 @@ export class PostgresStore implements Store {
 
   async saveRun(run: RunRecord): Promise<void> {
     await this.query(
-      "INSERT INTO runs (run_id, agent_id, created_at, record) VALUES ($1, $2, $3, $4) ON CONFLICT (run_id) DO UPDATE SET record = EXCLUDED.record",
-      [run.run_id, run.agent_id, run.created_at, JSON.stringify(run)],
+      "INSERT INTO runs (run_id, agent_id, created_at, record, summary) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (run_id) DO UPDATE SET record = EXCLUDED.record, summary = EXCLUDED.summary",
+      [run.run_id, run.agent_id, run.created_at, JSON.stringify(run), JSON.stringify(runSummaryOf(run))],
     );
   }
 
@@ -229,6 +230,11 @@ export class PostgresStore implements Store {
       ? await this.query<{ record: RunRecord }>("SELECT record FROM runs WHERE agent_id = $1 ORDER BY created_at DESC LIMIT $2", [query.agentId, query.limit ?? 100])
       : await this.query<{ record: RunRecord }>("SELECT record FROM runs ORDER BY created_at DESC LIMIT $1", [query.limit ?? 100]);
     return rows.map((r) => r.record);
+  }
+
+  async runSummaries(query: RunSummaryQuery): Promise<RunSummary[]> {
+    const { sql, values } = runSummarySql(query, (n) => `$${n}`, (f) => `(summary->>'${f}')`);
+    return (await this.query<{ summary: RunSummary }>(sql, values)).map((r) => r.summary);
   }
 
   async close(): Promise<void> {

@@ -173,3 +173,36 @@ export const RunRecordSchema = z.object({
 });
 
 export type RunRecord = z.infer<typeof RunRecordSchema>;
+
+/** A run as a list shows it: what a row needs, read out of the record by the database (never its conversation). */
+export const RunSummarySchema = z.object({
+  run_id: z.string(),
+  agent_id: z.string(),
+  created_at: z.string(),
+  state: RunRecordSchema.shape.state,
+  outcome: RunRecordSchema.shape.outcome,
+  model: z.string().nullable(),
+  /** The prompt's first PROMPT_HEAD characters. */
+  prompt: z.string(),
+  input_tokens: z.number(),
+  output_tokens: z.number(),
+  requests: z.number(),
+  duration_ms: z.number().nullable(),
+  /** How many files the run changed. */
+  changed_files: z.number(),
+  ended_at: z.string().nullable(),
+});
+
+export type RunSummary = z.infer<typeof RunSummarySchema>;
+
+/** The fields a summary copies from its record as they are; the prompt is cut, the changed files counted. */
+export const RUN_SUMMARY_FIELDS = ["run_id", "agent_id", "created_at", "state", "outcome", "model", "input_tokens", "output_tokens", "requests", "duration_ms", "ended_at"] as const;
+export const PROMPT_HEAD = 160;
+
+/** A run's summary, stored beside its record when it is saved: a list reads these and never a conversation. */
+export function runSummaryOf(run: RunRecord): RunSummary {
+  const summary = Object.fromEntries(RUN_SUMMARY_FIELDS.map((f) => [f, run[f]]));
+  return { ...summary, prompt: run.prompt.slice(0, PROMPT_HEAD), changed_files: run.changed_files.length } as RunSummary;
+}
+/** Newest first; `outcome` matches a finished run's outcome or an unfinished one's state. */
+export type RunSummaryQuery = { agentId?: string; outcome?: string; since?: string; limit: number };

@@ -2,8 +2,8 @@ import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
 import { PaddockError } from "../errors/index.js";
-import { FINAL_STATES, type AgentRecord, type EgressQuery, type EgressRecord, type KeyRecord, type RunRecord, type UsagePage, type UsagePageQuery, type UsageRecord, type UsageSummary, type UsageSummaryQuery } from "./records.js";
-import { oldestFirst, usagePageSql, usageSummarySql } from "./summary.js";
+import { FINAL_STATES, runSummaryOf, type AgentRecord, type EgressQuery, type EgressRecord, type KeyRecord, type RunRecord, type RunSummary, type RunSummaryQuery, type UsagePage, type UsagePageQuery, type UsageRecord, type UsageSummary, type UsageSummaryQuery } from "./records.js";
+import { oldestFirst, runSummaryMigration, runSummarySql, usagePageSql, usageSummarySql } from "./summary.js";
 import type { Store } from "./types.js";
 
 /** Schema changes in order; `PRAGMA user_version` records how many have been applied. */
@@ -71,6 +71,7 @@ const MIGRATIONS = [
    ALTER TABLE gateway_keys ADD COLUMN budget_reset_at TEXT;
    ALTER TABLE gateway_keys ADD COLUMN max_tokens_budget INTEGER;
    ALTER TABLE gateway_keys ADD COLUMN tokens_used INTEGER NOT NULL DEFAULT 0;`,
+  runSummaryMigration("TEXT", "json_object", { value: (f) => `json_extract(record, '$.${f}')`, text: (f) => `json_extract(record, '$.${f}')`, count: (f) => `json_array_length(record, '$.${f}')` }),
 ];
 
 const AGENT_COLUMNS = ["agent_id", "kind", "state", "card", "card_path", "sandbox", "pid", "pid_start", "egress_socket", "log_path", "restarts", "created_at", "started_at", "ended_at", "exit", "error"] as const;
@@ -235,7 +236,7 @@ export class SqliteStore implements Store {
   }
 
   async saveRun(run: RunRecord): Promise<void> {
-    this.db.prepare("INSERT OR REPLACE INTO runs (run_id, agent_id, created_at, record) VALUES (?, ?, ?, ?)").run(run.run_id, run.agent_id, run.created_at, JSON.stringify(run));
+    this.db.prepare("INSERT OR REPLACE INTO runs (run_id, agent_id, created_at, record, summary) VALUES (?, ?, ?, ?, ?)").run(run.run_id, run.agent_id, run.created_at, JSON.stringify(run), JSON.stringify(runSummaryOf(run)));
   }
 
   async getRun(runId: string): Promise<RunRecord | undefined> {
@@ -248,6 +249,11 @@ export class SqliteStore implements Store {
       .prepare(`SELECT record FROM runs ${query.agentId ? "WHERE agent_id = @agentId" : ""} ORDER BY created_at DESC LIMIT @limit`)
       .all({ agentId: query.agentId, limit: query.limit ?? 100 }) as Array<{ record: string }>;
     return rows.map((r) => JSON.parse(r.record) as RunRecord);
+  }
+
+  async runSummaries(query: RunSummaryQuery): Promise<RunSummary[]> {
+    const { sql, values } = runSummarySql(query, () => "?", (f) => `json_extract(summary, '$.${f}')`);
+    return (this.db.prepare(sql).pluck().all(...values) as string[]).map((summary) => JSON.parse(summary) as RunSummary);
   }
 
   async close(): Promise<void> {

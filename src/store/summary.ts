@@ -1,4 +1,4 @@
-import type { UsageGroup, UsagePage, UsagePageQuery, UsageRecord, UsageSummaryQuery } from "./records.js";
+import { PROMPT_HEAD, RUN_SUMMARY_FIELDS, type RunSummaryQuery, type UsageGroup, type UsagePage, type UsagePageQuery, type UsageRecord, type UsageSummaryQuery } from "./records.js";
 
 /** What each grouping sums by; a key is shown by its alias, else its masked name (never its hash alone, if it still exists). */
 const GROUP_BY: Record<UsageGroup, string> = {
@@ -46,4 +46,30 @@ export function usagePageSql(query: UsagePageQuery, columns: readonly string[], 
     count: `SELECT COUNT(*) AS total FROM gateway_usage u ${filter.sql}`,
     values: filter.values,
   };
+}
+
+/**
+ * The run list's query for both stores, over the summaries saved beside the records: `field(name)` reads a field of
+ * the summary's JSON (SQLite's json_extract, PostgreSQL's ->>).
+ */
+export function runSummarySql(query: RunSummaryQuery, param: (n: number) => string, field: (name: string) => string): { sql: string; values: unknown[] } {
+  const values: unknown[] = [];
+  const parts: string[] = [];
+  const add = (sql: (p: string) => string, value: unknown) => (values.push(value), parts.push(sql(param(values.length))));
+  if (query.agentId) add((p) => `agent_id = ${p}`, query.agentId);
+  if (query.since) add((p) => `created_at >= ${p}`, query.since);
+  if (query.outcome) add((p) => `COALESCE(${field("outcome")}, ${field("state")}) = ${p}`, query.outcome);
+  return { sql: `SELECT summary FROM runs ${parts.length ? `WHERE ${parts.join(" AND ")}` : ""} ORDER BY created_at DESC LIMIT ${Math.floor(query.limit)}`, values };
+}
+
+/**
+ * The migration that gives every run a summary column, filled for the runs saved before it (as `runSummaryOf` makes
+ * them), and an index for the newest-first list: `object` builds a JSON object; `value`, `text` and `count` read a
+ * field of the record as JSON, as text, and an array field's length.
+ */
+export function runSummaryMigration(type: string, object: string, read: { value: (name: string) => string; text: (name: string) => string; count: (name: string) => string }): string {
+  const pairs = [...RUN_SUMMARY_FIELDS.map((f) => `'${f}', ${read.value(f)}`), `'prompt', substr(${read.text("prompt")}, 1, ${PROMPT_HEAD})`, `'changed_files', ${read.count("changed_files")}`];
+  return `ALTER TABLE runs ADD COLUMN summary ${type};
+   UPDATE runs SET summary = ${object}(${pairs.join(", ")});
+   CREATE INDEX runs_created ON runs (created_at);`;
 }

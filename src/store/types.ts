@@ -1,4 +1,4 @@
-import type { AgentRecord, EgressQuery, EgressRecord, KeyRecord, RunRecord, UsagePage, UsagePageQuery, UsageRecord, UsageSummary, UsageSummaryQuery } from "./records.js";
+import type { AgentRecord, EgressQuery, EgressRecord, KeyRecord, RunRecord, RunSummary, RunSummaryQuery, UsagePage, UsagePageQuery, UsageRecord, UsageSummary, UsageSummaryQuery } from "./records.js";
 
 /** paddock's persistence; async so that a networked database fits behind the same interface. */
 export interface Store {
@@ -29,5 +29,7 @@ export interface Store {
   getRun(runId: string): Promise<RunRecord | undefined>;
   /** Newest first. */
   listRuns(query: { agentId?: string; limit?: number }): Promise<RunRecord[]>;
+  /** Runs as a list shows them, newest first, without reading their conversations. */
+  runSummaries(query: RunSummaryQuery): Promise<RunSummary[]>;
   close(): Promise<void>;
 }
