@@ -4,8 +4,8 @@ import { TaskState, type Artifact, type Message, type Part, Role } from "@a2a-js
 import { AgentEvent, type AgentExecutor, type ExecutionEventBus, type RequestContext } from "@a2a-js/sdk/server";
 import type { Card } from "../card/index.js";
 import type { Executor } from "../executor/index.js";
-import type { RunRecord } from "../store/index.js";
-import { readWorkspaceFiles, workspaceDiff } from "../workspace/index.js";
+import { RUN_DIFF_MAX_BYTES, type RunRecord } from "../store/index.js";
+import { readWorkspaceFiles } from "../workspace/index.js";
 import { filePart, messageText, textPart } from "./card.js";
 
 /** Agent output is sent as progress at most this often, in one status update. */
@@ -14,7 +14,6 @@ const PROGRESS_EVERY_MS = 200;
 const ATTACH_MAX_BYTES = 1 << 20;
 /** All attached files together, and the diff, are cut here. */
 const ATTACH_TOTAL_MAX_BYTES = 16 << 20;
-const DIFF_MAX_BYTES = 4 << 20;
 
 /**
  * A2A's AgentExecutor for a paddock worker: every task is a run of the
@@ -102,7 +101,7 @@ export class WorkerExecutor implements AgentExecutor {
       else if (file.kind === "link") files.push({ content: { $case: "text", value: file.target }, metadata: { link: true }, filename: file.path, mediaType: "inode/symlink" });
       else skipped.push({ path: file.path, reason: file.reason });
     }
-    const diff = await workspaceDiff(workspace, { maxBytes: DIFF_MAX_BYTES, paths: this.executor.paths });
+    const diff = record.diff;
     const result = artifact("result", "The task's contract and run record", [
       {
         content: { $case: "data", value: { outcome: record.outcome, summary: record.summary, questions: record.questions, recovered: record.recovered, changed_files: record.changed_files, skipped_files: skipped, workspace_notes: record.workspace_notes ?? [], diff_truncated: diff?.truncated ?? false, run_id: record.run_id, error: record.error } },
@@ -114,7 +113,7 @@ export class WorkerExecutor implements AgentExecutor {
     return [
       result,
       ...(files.length ? [artifact("changed-files", "The files the task added or modified, as they are now (links as links)", files)] : []),
-      ...(diff ? [artifact("diff", `git diff of the workspace after the task${diff.truncated ? ` (cut at ${DIFF_MAX_BYTES >> 20} MiB)` : ""}`, [textPart(diff.diff, "text/x-diff")])] : []),
+      ...(diff ? [artifact("diff", `git diff of the workspace after the task${diff.truncated ? ` (cut at ${RUN_DIFF_MAX_BYTES >> 20} MiB)` : ""}`, [textPart(diff.text, "text/x-diff")])] : []),
     ];
   }
 }

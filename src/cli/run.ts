@@ -63,15 +63,17 @@ Example:
     .option("--agent <id>", "only this agent's runs")
     .option("--limit <n>", "newest N runs", "20")
     .option("--conversation", "with a run id: print the agent's output of every attempt")
+    .option("--diff", "with a run id: print the workspace's git diff after the run (kept when files changed)")
     .option("--json", "JSON output")
-    .action(async (runId: string | undefined, opts: { agent?: string; limit: string; conversation?: boolean; json?: boolean }) => {
-      const { openStore } = await import("../store/index.js");
+    .action(async (runId: string | undefined, opts: { agent?: string; limit: string; conversation?: boolean; diff?: boolean; json?: boolean }) => {
+      const { openStore, RUN_DIFF_MAX_BYTES } = await import("../store/index.js");
       const store = openStore(paddockPaths());
       try {
         if (runId) {
           const run = await store.getRun(runId);
           if (!run) throw new (await import("../errors/index.js")).PaddockError("run_unknown", `no run ${runId}`, runId, "paddock runs lists them");
           if (opts.conversation) process.stdout.write(run.conversation);
+          else if (opts.diff) process.stdout.write(run.diff ? `${run.diff.text}${run.diff.truncated ? `\n(cut at ${RUN_DIFF_MAX_BYTES >> 20} MiB)\n` : ""}` : "");
           else process.stdout.write(opts.json ? `${JSON.stringify(run, null, 2)}\n` : describeRun(run));
           return;
         }

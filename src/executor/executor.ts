@@ -6,8 +6,8 @@ import type { EgressAttachment, EgressService } from "../egress/index.js";
 import { PaddockError } from "../errors/index.js";
 import type { AgentGatewayAccess } from "../gateway/index.js";
 import type { PaddockPaths } from "../paths/index.js";
-import type { RunRecord, Store } from "../store/index.js";
-import { changedFiles, openSnapshotSession, workspaceState, type InspectionSession, type WorkspaceState } from "../workspace/index.js";
+import { RUN_DIFF_MAX_BYTES, type RunRecord, type Store } from "../store/index.js";
+import { changedFiles, openSnapshotSession, workspaceDiff, workspaceState, type InspectionSession, type WorkspaceState } from "../workspace/index.js";
 import { runAttempt, type AttemptResult } from "./attempt.js";
 import { diagnose, hintFor } from "./classify.js";
 import { contractInstruction, parseContract, stricterInstruction, type Contract } from "./contract.js";
@@ -119,6 +119,10 @@ export class Executor {
       if (contract) Object.assign(run, { outcome: contract.outcome, summary: contract.summary, questions: contract.questions ?? [] });
       const after = await workspaceState(workspace, this.options.paths, session);
       run.changed_files = changedFiles(before, after);
+      if (run.changed_files.length > 0) {
+        const diff = await workspaceDiff(workspace, { maxBytes: RUN_DIFF_MAX_BYTES, paths: this.options.paths }).catch(() => undefined);
+        if (diff) run.diff = { text: diff.diff, truncated: diff.truncated };
+      }
       const notes = [...new Set([...before.notes, ...after.notes])];
       if (notes.length) {
         run.workspace_notes = notes;

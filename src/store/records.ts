@@ -162,6 +162,8 @@ export const RunRecordSchema = z.object({
   changed_files: z.array(z.object({ path: z.string(), status: z.string() })),
   /** What of the workspace could not be read when its changes were computed (absent: all of it was). */
   workspace_notes: z.array(z.string()).optional(),
+  /** When files changed: the workspace's git diff against HEAD after the run, read in an inspection sandbox (cut at RUN_DIFF_MAX_BYTES). */
+  diff: z.object({ text: z.string(), truncated: z.boolean() }).optional(),
   input_tokens: z.number().int(),
   output_tokens: z.number().int(),
   requests: z.number().int(),
@@ -173,6 +175,9 @@ export const RunRecordSchema = z.object({
 });
 
 export type RunRecord = z.infer<typeof RunRecordSchema>;
+
+/** A run keeps at most this much of its diff. */
+export const RUN_DIFF_MAX_BYTES = 1 << 20;
 
 /** A run as a list shows it: what a row needs, read out of the record by the database (never its conversation). */
 export const RunSummarySchema = z.object({

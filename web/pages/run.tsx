@@ -18,6 +18,7 @@ interface Run {
   error: { category: string; message: string; hint: string } | null;
   changed_files: Array<{ path: string; status: string }>;
   workspace_notes?: string[];
+  diff?: { text: string; truncated: boolean };
   input_tokens: number;
   output_tokens: number;
   requests: number;
@@ -87,8 +88,19 @@ export function RunPage(props: { id: string }) {
         </ul>
         {r.workspace_notes?.map((n) => <p class="muted">{n}</p>)}
       </Section>
+      <Section title={`Diff${r.diff?.truncated ? " (cut at 1 MiB)" : ""}`}>
+        {r.diff ? (
+          <pre class="diff">
+            {r.diff.text.split("\n").map((line) => (
+              <div class={line.startsWith("+") && !line.startsWith("+++") ? "add" : line.startsWith("-") && !line.startsWith("---") ? "del" : line.startsWith("@@") ? "hunk" : undefined}>{line}</div>
+            ))}
+          </pre>
+        ) : (
+          <p class="muted">No diff: no tracked file changed (added files are listed above), or the workspace is not a git repository.</p>
+        )}
+      </Section>
       <Section title="Conversation">
-        <pre class="log wrap">{r.conversation}</pre>
+        <pre class="wrap">{r.conversation}</pre>
       </Section>
     </>
   );
