@@ -5,7 +5,7 @@ import { describe, it } from "node:test";
 import { ROOT, run } from "./helpers.js";
 
 /** The suites that exercise the store, run again with PostgreSQL behind them. */
-const STORE_SUITES = /^(gateway-.*|egress-proxy|store-runs)\.test\.js$/;
+const STORE_SUITES = /^(gateway-.*|egress-proxy|store-summaries)\.test\.js$/;
 
 describe("the same store-backed suites against a real PostgreSQL", () => {
   const url = process.env.PADDOCK_TEST_POSTGRES_URL;

@@ -1,6 +1,6 @@
 import { cardBudget, type Card } from "../card/index.js";
 import { durationMs, type Gateway } from "../gateway/index.js";
-import type { EgressRecord, Store } from "../store/index.js";
+import { FINAL_STATES, type EgressRecord, type Store } from "../store/index.js";
 import type { Supervisor } from "../supervisor/index.js";
 
 /** What the dashboard reads: the daemon's own parts, never copies of their state. */
@@ -22,47 +22,37 @@ export function allowingRule(record: Pick<EgressRecord, "host" | "port" | "reaso
   return record.port === 443 || record.port === 80 ? record.host : `${record.host}:${record.port}`;
 }
 
-/** Denied requests grouped by where they went (most recent first), then the allowed ones, of one agent. */
+/** An agent's requests grouped by decision, where they went and why: the denied ones first, the latest first. */
 export async function agentEgress(store: Store, agentId: string) {
-  const records = await store.egressLog({ agentId, limit: 5000 });
-  const groups = new Map<string, { host: string; port: number; decision: string; reason: string; rule: string | null; allow_with: string | null; count: number; last: string; bytes_down: number }>();
-  for (const r of records) {
-    const key = `${r.decision} ${r.host}:${r.port} ${r.reason}`;
-    const group = groups.get(key) ?? { host: r.host, port: r.port, decision: r.decision, reason: r.reason, rule: r.rule, allow_with: r.decision === "denied" ? allowingRule(r) : null, count: 0, last: r.time, bytes_down: 0 };
-    group.count++;
-    group.bytes_down += r.bytes_down;
-    if (r.time > group.last) group.last = r.time;
-    groups.set(key, group);
-  }
-  return [...groups.values()].sort((a, b) => (a.decision === b.decision ? b.last.localeCompare(a.last) : a.decision === "denied" ? -1 : 1));
+  const groups = await store.egressSummary({ by: ["decision", "host", "port", "reason"], agentId });
+  return groups
+    .map((g) => ({ ...g, allow_with: g.decision === "denied" ? allowingRule({ host: g.host!, port: g.port!, reason: g.reason!, address: g.address }) : null }))
+    .sort((a, b) => (a.decision === b.decision ? b.last.localeCompare(a.last) : a.decision === "denied" ? -1 : 1));
 }
 
-/** Allowed and denied requests per time bucket, and each agent's most denied hosts. */
+/** Allowed and denied requests per time bucket (about 120 over the span), and each agent's five most denied hosts. */
 export async function egressOverview(store: Store, sinceMs: number, now = Date.now()) {
   const since = new Date(now - sinceMs).toISOString();
-  const records = await store.egressLog({ since, limit: 50_000 });
-  const bucketMs = Math.max(60_000, Math.ceil(sinceMs / 120 / 60_000) * 60_000);
-  const start = Math.floor((now - sinceMs) / bucketMs) * bucketMs;
-  const buckets = Math.ceil((now - start) / bucketMs);
-  const times = Array.from({ length: buckets }, (_, i) => (start + i * bucketMs) / 1000);
-  const allowed = new Array<number>(buckets).fill(0);
-  const denied = new Array<number>(buckets).fill(0);
-  const deniedHosts = new Map<string, Map<string, number>>();
-  for (const r of records) {
-    const i = Math.min(buckets - 1, Math.max(0, Math.floor((Date.parse(r.time) - start) / bucketMs)));
-    if (r.decision === "allowed") allowed[i]!++;
-    else {
-      denied[i]!++;
-      const hosts = deniedHosts.get(r.agent_id) ?? new Map<string, number>();
-      hosts.set(r.host, (hosts.get(r.host) ?? 0) + 1);
-      deniedHosts.set(r.agent_id, hosts);
-    }
-  }
-  const topDenied = [...deniedHosts].map(([agent_id, hosts]) => ({
-    agent_id,
-    hosts: [...hosts].sort((a, b) => b[1] - a[1]).slice(0, 5).map(([host, count]) => ({ host, count })),
-  }));
-  return { since, bucket_seconds: bucketMs / 1000, times, allowed, denied, top_denied: topDenied, records: records.length };
+  const bucketSeconds = Math.max(60, Math.ceil(sinceMs / 120 / 60_000) * 60);
+  const [counts, denied] = await Promise.all([store.egressSummary({ by: ["bucket", "decision"], since, bucketSeconds }), store.egressSummary({ by: ["agent_id", "host"], decision: "denied", since })]);
+  const start = Math.floor((now - sinceMs) / 1000 / bucketSeconds) * bucketSeconds;
+  const times = Array.from({ length: Math.floor((now / 1000 - start) / bucketSeconds) + 1 }, (_, i) => start + i * bucketSeconds);
+  const at = (decision: string) => {
+    const values = new Array<number>(times.length).fill(0);
+    for (const c of counts) if (c.decision === decision) values[Math.min(times.length - 1, Math.max(0, Math.round((c.bucket! - start) / bucketSeconds)))]! += c.requests;
+    return values;
+  };
+  const byAgent = new Map<string, Array<{ host: string; count: number }>>();
+  for (const d of denied) byAgent.set(d.agent_id!, [...(byAgent.get(d.agent_id!) ?? []), { host: d.host!, count: d.requests }]);
+  return {
+    since,
+    bucket_seconds: bucketSeconds,
+    times,
+    allowed: at("allowed"),
+    denied: at("denied"),
+    top_denied: [...byAgent].map(([agent_id, hosts]) => ({ agent_id, hosts: hosts.sort((a, b) => b.count - a.count).slice(0, 5) })),
+    records: counts.reduce((n, c) => n + c.requests, 0),
+  };
 }
 
 /** Tokens and cost per hour and model, per agent, key and model; budgets of keys and agent cards, and what is left. */
@@ -78,8 +68,9 @@ export async function usageOverview(feeds: Feeds, sinceMs: number, now = Date.no
     feeds.supervisor.list(),
   ]);
   const agentBudgets = await Promise.all(
+    // The budgets of the agents that can still spend: a finished agent's card no longer applies.
     agents.flatMap((agent) => {
-      const budget = cardBudget(agent.card as unknown as Card);
+      const budget = FINAL_STATES.includes(agent.state) ? undefined : cardBudget(agent.card as unknown as Card);
       if (!budget) return [];
       const windowStart = budget.budget_duration ? new Date(now - durationMs(budget.budget_duration)).toISOString() : undefined;
       return [

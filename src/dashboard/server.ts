@@ -95,7 +95,7 @@ export class Dashboard {
    */
   private checkForgery(req: IncomingMessage, session: string): void {
     const origin = req.headers.origin;
-    if (origin !== undefined && origin !== `http://${req.headers.host}`) throw new PaddockError("forbidden", `a request from ${origin} may not change anything here`, "Origin");
+    if (!sameOrigin(req)) throw new PaddockError("forbidden", `a request from ${origin} may not change anything here`, "Origin");
     const given = req.headers["x-csrf-token"];
     if (!this.sessions.csrfMatches(session, typeof given === "string" ? given : undefined)) throw new PaddockError("forbidden", "the request lacks this session's CSRF token", "X-CSRF-Token");
   }
@@ -104,8 +104,7 @@ export class Dashboard {
     const page = (status: number, message?: string) => void res.writeHead(status, { ...SECURITY_HEADERS, "Content-Type": "text/html; charset=utf-8" }).end(loginPage(message));
     if (req.method === "GET") return page(200);
     if (req.method !== "POST") return sendError(res, 405, "method_not_allowed", `${req.method} /login`);
-    const origin = req.headers.origin;
-    if (origin !== undefined && origin !== `http://${req.headers.host}`) return page(403, "That form came from another site.");
+    if (!sameOrigin(req)) return page(403, "That form came from another site.");
     const address = req.socket.remoteAddress ?? "";
     const now = Date.now();
     const recent = (this.failures.get(address) ?? []).filter((t) => t > now - 60_000);
@@ -121,7 +120,7 @@ export class Dashboard {
 
   private async api(req: IncomingMessage, res: ServerResponse, url: URL, session: string): Promise<void> {
     const { supervisor, store } = this.options;
-    const [, , collection, id, action] = url.pathname.split("/").map((p) => decodeURIComponent(p));
+    const [, , collection, id, action] = url.pathname.split("/").map(decodePart);
     const route = `${req.method} ${collection}${id ? "/:id" : ""}${action ? `/${action}` : ""}`;
     const query = url.searchParams;
     switch (route) {
@@ -217,6 +216,20 @@ export class Dashboard {
     if (partial) res.write(line(partial));
     send(res, "end", { state: (await this.options.supervisor.status(id)).state });
     res.end();
+  }
+}
+
+/** No Origin (not a browser's cross-site request), or this server's own: by plain HTTP, or HTTPS through a proxy in front. */
+function sameOrigin(req: IncomingMessage): boolean {
+  const origin = req.headers.origin;
+  return origin === undefined || origin === `http://${req.headers.host}` || origin === `https://${req.headers.host}`;
+}
+
+function decodePart(part: string): string {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    throw new PaddockError("request_invalid", `'${part}' is not a valid URL path segment`);
   }
 }
 

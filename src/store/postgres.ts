@@ -1,7 +1,7 @@
 import pg from "pg";
 import { PaddockError } from "../errors/index.js";
-import { FINAL_STATES, runSummaryOf, type AgentRecord, type EgressQuery, type EgressRecord, type KeyRecord, type RunRecord, type RunSummary, type RunSummaryQuery, type UsagePage, type UsagePageQuery, type UsageRecord, type UsageSummary, type UsageSummaryQuery } from "./records.js";
-import { oldestFirst, runSummaryMigration, runSummarySql, usagePageSql, usageSummarySql } from "./summary.js";
+import { FINAL_STATES, runSummaryOf, type AgentRecord, type EgressQuery, type EgressRecord, type EgressSummary, type EgressSummaryQuery, type KeyRecord, type RunRecord, type RunSummary, type RunSummaryQuery, type UsagePage, type UsagePageQuery, type UsageRecord, type UsageSummary, type UsageSummaryQuery } from "./records.js";
+import { egressSummarySql, oldestFirst, runSummaryMigration, runSummarySql, usagePageSql, usageSummarySql } from "./summary.js";
 import type { Store } from "./types.js";
 
 /** The same schema as SQLite's, in PostgreSQL's types; applied in order, recorded in paddock_migrations. */
@@ -104,6 +104,13 @@ export class PostgresStore implements Store {
     ]);
     const rows = await this.query<Record<string, unknown>>(`SELECT ${EGRESS.join(", ")} FROM egress_audit ${where} ORDER BY id DESC LIMIT ${Number(q.limit ?? 1000)}`, values);
     return rows.map((r) => ({ ...r, bytes_up: Number(r.bytes_up), bytes_down: Number(r.bytes_down) }) as EgressRecord).reverse();
+  }
+
+  async egressSummary(query: EgressSummaryQuery): Promise<EgressSummary[]> {
+    const { sql, values } = egressSummarySql(query, (n) => `$${n}`, (seconds) => `(floor(extract(epoch from time::timestamptz) / ${seconds}) * ${seconds})::bigint`);
+    // COUNT, SUM and bigint come back as strings.
+    const rows = await this.query<Record<string, unknown>>(sql, values);
+    return rows.map((r) => ({ ...r, requests: Number(r.requests), bytes_down: Number(r.bytes_down), ...(r.bucket !== undefined ? { bucket: Number(r.bucket) } : {}) }) as EgressSummary);
   }
 
   async insertKey(key: KeyRecord): Promise<void> {

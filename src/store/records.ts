@@ -34,6 +34,36 @@ export interface EgressQuery {
   limit?: number;
 }
 
+/** What egress decisions are counted by: the agent, the decision, where they went, why, and a time bucket. */
+export const EGRESS_GROUPS = ["agent_id", "decision", "host", "port", "reason", "bucket"] as const;
+export type EgressGroup = (typeof EGRESS_GROUPS)[number];
+
+/** Egress decisions counted per group, from `since`; `bucket` is the start (Unix seconds) of a `bucketSeconds` span. */
+export interface EgressSummaryQuery {
+  by: EgressGroup[];
+  agentId?: string;
+  decision?: "allowed" | "denied";
+  since?: string;
+  bucketSeconds?: number;
+  /** The largest groups first, this many (default: all, in the groups' order). */
+  top?: number;
+}
+
+export interface EgressSummary {
+  agent_id?: string;
+  decision?: "allowed" | "denied";
+  host?: string;
+  port?: number;
+  reason?: string;
+  bucket?: number;
+  requests: number;
+  bytes_down: number;
+  /** The last decision's time, and a rule and an address of the group (the same for a group by host and reason). */
+  last: string;
+  rule: string | null;
+  address: string | null;
+}
+
 /** A gateway virtual key, as LiteLLM's /key endpoints describe it; only its SHA-256 is stored. */
 export const KeyRecordSchema = z.object({
   token_hash: z.string(),

@@ -2,8 +2,8 @@ import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
 import { PaddockError } from "../errors/index.js";
-import { FINAL_STATES, runSummaryOf, type AgentRecord, type EgressQuery, type EgressRecord, type KeyRecord, type RunRecord, type RunSummary, type RunSummaryQuery, type UsagePage, type UsagePageQuery, type UsageRecord, type UsageSummary, type UsageSummaryQuery } from "./records.js";
-import { oldestFirst, runSummaryMigration, runSummarySql, usagePageSql, usageSummarySql } from "./summary.js";
+import { FINAL_STATES, runSummaryOf, type AgentRecord, type EgressQuery, type EgressRecord, type EgressSummary, type EgressSummaryQuery, type KeyRecord, type RunRecord, type RunSummary, type RunSummaryQuery, type UsagePage, type UsagePageQuery, type UsageRecord, type UsageSummary, type UsageSummaryQuery } from "./records.js";
+import { egressSummarySql, oldestFirst, runSummaryMigration, runSummarySql, usagePageSql, usageSummarySql } from "./summary.js";
 import type { Store } from "./types.js";
 
 /** Schema changes in order; `PRAGMA user_version` records how many have been applied. */
@@ -158,6 +158,11 @@ export class SqliteStore implements Store {
     const sql = `SELECT ${COLUMNS.join(", ")} FROM egress_audit ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY id DESC LIMIT @limit`;
     const rows = this.db.prepare(sql).all({ ...params, limit: query.limit ?? 1000 }) as EgressRecord[];
     return rows.reverse();
+  }
+
+  async egressSummary(query: EgressSummaryQuery): Promise<EgressSummary[]> {
+    const { sql, values } = egressSummarySql(query, () => "?", (seconds) => `(CAST(strftime('%s', time) AS INTEGER) / ${seconds} * ${seconds})`);
+    return this.db.prepare(sql).all(...values) as EgressSummary[];
   }
 
   async insertKey(key: KeyRecord): Promise<void> {

@@ -1,4 +1,4 @@
-import { PROMPT_HEAD, RUN_SUMMARY_FIELDS, type RunSummaryQuery, type UsageGroup, type UsagePage, type UsagePageQuery, type UsageRecord, type UsageSummaryQuery } from "./records.js";
+import { PROMPT_HEAD, type EgressSummaryQuery, RUN_SUMMARY_FIELDS, type RunSummaryQuery, type UsageGroup, type UsagePage, type UsagePageQuery, type UsageRecord, type UsageSummaryQuery } from "./records.js";
 
 /** What each grouping sums by; a key is shown by its alias, else its masked name (never its hash alone, if it still exists). */
 const GROUP_BY: Record<UsageGroup, string> = {
@@ -72,4 +72,26 @@ export function runSummaryMigration(type: string, object: string, read: { value:
   return `ALTER TABLE runs ADD COLUMN summary ${type};
    UPDATE runs SET summary = ${object}(${pairs.join(", ")});
    CREATE INDEX runs_created ON runs (created_at);`;
+}
+
+/**
+ * Egress decisions counted per group, for both stores: `bucket(seconds)` is the store's expression for the start
+ * of a row's time bucket in Unix seconds.
+ */
+export function egressSummarySql(query: EgressSummaryQuery, param: (n: number) => string, bucket: (seconds: number) => string): { sql: string; values: unknown[] } {
+  const values: unknown[] = [];
+  const parts: string[] = [];
+  const add = (sql: (p: string) => string, value: unknown) => (values.push(value), parts.push(sql(param(values.length))));
+  if (query.agentId) add((p) => `agent_id = ${p}`, query.agentId);
+  if (query.decision) add((p) => `decision = ${p}`, query.decision);
+  if (query.since) add((p) => `time >= ${p}`, query.since);
+  const seconds = Math.max(1, Math.floor(query.bucketSeconds ?? 60));
+  const columns = query.by.map((g) => (g === "bucket" ? `${bucket(seconds)} AS bucket` : g));
+  const groups = query.by.map((g) => (g === "bucket" ? bucket(seconds) : g));
+  const order = query.top ? `requests DESC LIMIT ${Math.floor(query.top)}` : groups.join(", ");
+  return {
+    sql: `SELECT ${[...columns, "COUNT(*) AS requests", "SUM(bytes_down) AS bytes_down", "MAX(time) AS last", "MAX(rule) AS rule", "MAX(address) AS address"].join(", ")}
+      FROM egress_audit ${parts.length ? `WHERE ${parts.join(" AND ")}` : ""} ${groups.length ? `GROUP BY ${groups.join(", ")}` : ""} ORDER BY ${order || "requests DESC"}`,
+    values,
+  };
 }

@@ -1,9 +1,11 @@
-import type { AgentRecord, EgressQuery, EgressRecord, KeyRecord, RunRecord, RunSummary, RunSummaryQuery, UsagePage, UsagePageQuery, UsageRecord, UsageSummary, UsageSummaryQuery } from "./records.js";
+import type { AgentRecord, EgressQuery, EgressRecord, EgressSummary, EgressSummaryQuery, KeyRecord, RunRecord, RunSummary, RunSummaryQuery, UsagePage, UsagePageQuery, UsageRecord, UsageSummary, UsageSummaryQuery } from "./records.js";
 
 /** paddock's persistence; async so that a networked database fits behind the same interface. */
 export interface Store {
   recordEgress(records: EgressRecord[]): Promise<void>;
   egressLog(query: EgressQuery): Promise<EgressRecord[]>;
+  /** Egress decisions counted per group (agent, decision, host, port, reason, time bucket), by the database. */
+  egressSummary(query: EgressSummaryQuery): Promise<EgressSummary[]>;
   insertKey(key: KeyRecord): Promise<void>;
   keyByHash(tokenHash: string): Promise<KeyRecord | undefined>;
   updateKey(tokenHash: string, patch: Partial<Omit<KeyRecord, "token_hash">>): Promise<KeyRecord | undefined>;

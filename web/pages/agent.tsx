@@ -9,7 +9,7 @@ import type { RunRow } from "./runs.js";
 interface AgentDetail {
   agent: { agent_id: string; kind: string; state: string; card: Record<string, unknown>; card_path: string | null; uptime_ms: number | null; memory_bytes: number | null; ttl_left_s: number | null; restarts: number; created_at: string; ended_at: string | null; error: string | null; exit: Record<string, unknown> | null };
   runs: RunRow[];
-  egress: Array<{ host: string; port: number; decision: string; reason: string; rule: string | null; allow_with: string | null; count: number; last: string; bytes_down: number }>;
+  egress: Array<{ host: string; port: number; decision: string; reason: string; rule: string | null; allow_with: string | null; requests: number; last: string; bytes_down: number }>;
   usage: Array<{ hour: string; input_tokens: number; output_tokens: number; requests: number }>;
 }
 
@@ -68,7 +68,7 @@ export function AgentPage(props: { id: string }) {
                     {e.host}:{e.port}
                   </td>
                   <td>{e.decision === "allowed" ? `rule ${e.rule ?? "–"}` : e.reason}</td>
-                  <td>{e.count}</td>
+                  <td>{e.requests}</td>
                   <td>{time(e.last)}</td>
                   <td>{e.allow_with ? <code>allowed_hosts: [{e.allow_with}]</code> : "–"}</td>
                 </tr>

@@ -3,7 +3,7 @@ import { after, describe, it } from "node:test";
 import Database from "better-sqlite3";
 import pg from "pg";
 import { paddockPaths } from "../src/paths/index.js";
-import { openStoreAt, type RunRecord } from "../src/store/index.js";
+import { openStoreAt, type EgressRecord, type RunRecord } from "../src/store/index.js";
 import { scratch, testStore } from "./helpers.js";
 
 function run(id: string, fields: Partial<RunRecord> = {}): RunRecord {
@@ -72,5 +72,40 @@ describe("run summaries: a list of runs that never reads a conversation", () => 
     } finally {
       await reopened.close();
     }
+  });
+});
+
+describe("egress summaries: decisions counted by the database", () => {
+  const store = openStoreAt(testStore(paddockPaths(scratch().env)));
+  after(() => store.close());
+  const decision = (time: string, agent: string, host: string, allowed: boolean, extra: Partial<EgressRecord> = {}): EgressRecord => ({
+    time, agent_id: agent, method: "CONNECT", host, port: 443, address: allowed ? "93.184.215.14" : null, decision: allowed ? "allowed" : "denied", rule: allowed ? host : null,
+    reason: allowed ? "allowed" : "not_allowed", status: allowed ? 200 : 403, bytes_up: 10, bytes_down: allowed ? 1000 : 0, duration_ms: 3, credential: null, ...extra,
+  });
+
+  it("counts per time bucket and decision, per agent and host, and the largest groups first", async () => {
+    await store.recordEgress([
+      decision("2026-12-03T10:00:05.000Z", "a1", "example.org", true),
+      decision("2026-12-03T10:00:55.500Z", "a1", "evil.example", false),
+      decision("2026-12-03T10:01:10.000Z", "a1", "evil.example", false),
+      decision("2026-12-03T10:01:20.000Z", "a2", "evil.example", false),
+      decision("2026-12-03T10:02:00.000Z", "a2", "10.0.0.5", false, { reason: "blocked_address", address: "10.0.0.5", port: 80 }),
+      decision("2026-12-03T09:00:00.000Z", "a1", "old.example", false),
+    ]);
+    const since = "2026-12-03T10:00:00.000Z";
+    const buckets = await store.egressSummary({ by: ["bucket", "decision"], since, bucketSeconds: 60 });
+    const minute = Date.parse(since) / 1000;
+    assert.deepEqual(buckets.map((b) => [b.bucket, b.decision, b.requests]), [[minute, "allowed", 1], [minute, "denied", 1], [minute + 60, "denied", 2], [minute + 120, "denied", 1]]);
+    const hosts = await store.egressSummary({ by: ["agent_id", "host"], decision: "denied", since });
+    assert.deepEqual(hosts.map((h) => [h.agent_id, h.host, h.requests]), [["a1", "evil.example", 2], ["a2", "10.0.0.5", 1], ["a2", "evil.example", 1]]);
+    const top = await store.egressSummary({ by: ["host"], top: 1 });
+    assert.deepEqual(top.map((h) => [h.host, h.requests]), [["evil.example", 3]]);
+    const groups = await store.egressSummary({ by: ["decision", "host", "port", "reason"], agentId: "a2" });
+    assert.deepEqual(groups.map((g) => [g.decision, g.host, g.port, g.reason, g.requests, g.address, g.last]), [
+      ["denied", "10.0.0.5", 80, "blocked_address", 1, "10.0.0.5", "2026-12-03T10:02:00.000Z"],
+      ["denied", "evil.example", 443, "not_allowed", 1, null, "2026-12-03T10:01:20.000Z"],
+    ]);
+    const allowed = await store.egressSummary({ by: ["agent_id"], decision: "allowed" });
+    assert.deepEqual(allowed.map((a) => [a.agent_id, a.requests, a.bytes_down, a.rule]), [["a1", 1, 1000, "example.org"]]);
   });
 });
