@@ -46,7 +46,7 @@ describe("A2A: a paddock agent as an A2A worker, driven by the SDK's own client"
   });
 
   it("publishes an agent card at the well-known path: skills, streaming, the bearer scheme", async () => {
-    const res = await fetch(new URL(".well-known/agent-card.json", worker.url));
+    const res = await fetch(new URL(".well-known/agent-card.json", worker.url), { headers: { "A2A-Version": "1.0" } });
     assert.equal(res.status, 200);
     const card = (await res.json()) as Record<string, any>;
     assert.equal(card.name, "agent-1");
@@ -134,6 +134,34 @@ describe("A2A: a paddock agent as an A2A worker, driven by the SDK's own client"
     assert.equal(states.at(-1), "TASK_STATE_CANCELED");
     assert.deepEqual(hostProcessesWith("30.2718"), []);
     assert.equal((await client.getTask({ tenant: "", id: taskId, historyLength: undefined })).status?.state, TaskState.TASK_STATE_CANCELED);
+  });
+
+  it("serves A2A 0.3 clients too, driven by the 0.3 SDK's own client: the 0.3 card, a task streamed to its end, NEEDS_INFO as input-required", async () => {
+    const v03 = await import("a2a-sdk-v03/client");
+    const withToken: typeof fetch = (input, init) => fetch(input, { ...init, headers: { ...Object.fromEntries(new Headers(init?.headers).entries()), authorization: `Bearer ${worker.token}` } });
+    // No A2A-Version header: a 0.3 client, as the 1.0 specification tells servers to assume.
+    const card = (await (await fetch(new URL(".well-known/agent-card.json", worker.url))).json()) as Record<string, unknown>;
+    assert.match(String(card.protocolVersion), /^0\.3/);
+    assert.equal(card.url, worker.url);
+    assert.equal(card.preferredTransport, "JSONRPC");
+    const factory = new v03.ClientFactory(v03.ClientFactoryOptions.createFrom(v03.ClientFactoryOptions.default, { transports: [new v03.JsonRpcTransportFactory({ fetchImpl: withToken })] }));
+    const old = await factory.createFromUrl(worker.url);
+    const message = (text: string) => ({ message: { kind: "message" as const, messageId: randomUUID(), role: "user" as const, parts: [{ kind: "text" as const, text }] } });
+    const kinds: string[] = [];
+    let final: string | undefined;
+    for await (const event of old.sendMessageStream(message("write a file"))) {
+      kinds.push(event.kind === "status-update" ? `status:${event.status.state}` : event.kind === "artifact-update" ? `artifact:${event.artifact.name}` : event.kind);
+      if (event.kind === "status-update" && event.final) final = event.status.state;
+    }
+    assert.equal(kinds[0], "task");
+    assert.ok(kinds.includes("status:working"), kinds.join(" "));
+    assert.ok(kinds.includes("artifact:diff") && kinds.includes("artifact:result"), kinds.join(" "));
+    assert.equal(final, "completed");
+    const asked = await old.sendMessage({ ...message("something unclear"), configuration: { blocking: true } });
+    assert.equal(asked.kind, "task");
+    assert.equal(asked.kind === "task" ? asked.status.state : "", "input-required");
+    const anonymous = await new v03.ClientFactory().createFromAgentCard(card as never);
+    await assert.rejects(anonymous.sendMessage(message("hi")), /401/, "the token is needed in 0.3 as in 1.0");
   });
 
   it("answers an unknown task id with the spec's TaskNotFoundError (-32001)", async () => {

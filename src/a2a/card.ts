@@ -10,7 +10,12 @@ export function workerAgentCard(card: Card, url: string): AgentCard {
   return {
     name: card.agent_id,
     description: `A paddock worker: ${what} in a sandbox, on its workspace, reaching only paddock's LLM gateway${card.allowed_hosts.length ? ` and ${card.allowed_hosts.join(", ")}` : ""}. Each task runs headless and ends with a contract: COMPLETE, NEEDS_INFO (input required) or ERROR, with the changed files as artifacts.`,
-    supportedInterfaces: [{ url, protocolBinding: "JSONRPC", tenant: "", protocolVersion: A2A_PROTOCOL_VERSION }],
+    // The same endpoint speaks 1.0 and 0.3 (chosen per request by the A2A-Version header; the SDK matches "0.3" as a
+    // request without one names it).
+    supportedInterfaces: [
+      { url, protocolBinding: "JSONRPC", tenant: "", protocolVersion: A2A_PROTOCOL_VERSION },
+      { url, protocolBinding: "JSONRPC", tenant: "", protocolVersion: "0.3" },
+    ],
     provider: { organization: "paddock", url: "https://paddock.invalid" },
     version: "1.0.0",
     capabilities: { streaming: true, pushNotifications: false, extensions: [], extendedAgentCard: false },

@@ -19,7 +19,7 @@ export interface WorkerServer {
 }
 
 /**
- * Serves one paddock agent as an A2A server (JSON-RPC binding, streaming),
+ * Serves one paddock agent as an A2A server (JSON-RPC binding, streaming; A2A 1.0 and 0.3),
  * outside its sandbox: the agent never holds the socket. The agent card is
  * public, as discovery needs; everything else needs the worker's token.
  */
@@ -34,9 +34,11 @@ export async function startWorkerServer(options: { card: Card; executor: Executo
   const url = `http://${host.includes(":") ? `[${host}]` : host}:${port}/`;
   // Routes go in once the address is known: the agent card names it.
   const requestHandler = new DefaultRequestHandler(workerAgentCard(options.card, url), new InMemoryTaskStore(), new WorkerExecutor(options.card, options.executor));
-  app.use(`/${AGENT_CARD_PATH}`, agentCardHandler({ agentCardProvider: requestHandler }));
+  // Both protocol versions: A2A 1.0, and 0.3 (what most other languages' SDKs still speak) through the SDK's own
+  // translation, chosen per request by the A2A-Version header (absent: 0.3, as the 1.0 specification says).
+  app.use(`/${AGENT_CARD_PATH}`, agentCardHandler({ agentCardProvider: requestHandler, legacyCompat: { enabled: true } }));
   app.use(bearer(token));
-  app.use(jsonRpcHandler({ requestHandler, userBuilder: UserBuilder.noAuthentication }));
+  app.use(jsonRpcHandler({ requestHandler, userBuilder: UserBuilder.noAuthentication, legacyCompat: { enabled: true } }));
   return {
     url,
     token,
