@@ -95,6 +95,34 @@ describe("the executor, with command agents against the real gateway", () => {
     assert.deepEqual(run.attempts.map((a) => a.result), ["unparsed", "parsed"]);
   });
 
+  it("verifies a COMPLETE: a passing command keeps it, a failing one makes it an ERROR with its output as the hint; the command has no model and no network", async () => {
+    const card = sh(`echo bad > out.txt; echo '${CONTRACT}'`);
+    const passing = await stack.executor.run({ card, prompt: "Write out.txt", verify: { command: "grep -q bad out.txt", retries: 0 } });
+    assert.equal(passing.outcome, "COMPLETE");
+    assert.deepEqual(passing.verifications?.map((v) => [v.passed, v.exit_code]), [[true, 0]]);
+    // What a verification sees: the agent's workspace, and neither the gateway's variables nor any way out.
+    const failing = await stack.executor.run({ card, prompt: "Write out.txt", verify: { command: `echo "model: [$OPENAI_BASE_URL] proxy: [$HTTPS_PROXY]"; cat /proc/net/tcp | wc -l; echo "out.txt: $(cat out.txt)"; exit 3`, retries: 0 } });
+    assert.equal(failing.outcome, "ERROR");
+    assert.equal(failing.error?.category, "Verification");
+    assert.match(failing.error!.message, /exited with 3/);
+    assert.match(failing.error!.hint, /model: \[\] proxy: \[\]\n1\nout\.txt: bad/, "no gateway, no proxy, nothing listening: only /proc/net/tcp's header line");
+    assert.equal(failing.verifications?.[0]?.exit_code, 3);
+    assert.deepEqual(await stack.store.getRun(failing.run_id), failing);
+  });
+
+  it("gives the failed verification's output to one more attempt (retries), which can fix it", async () => {
+    const card = sh(`if echo "$PADDOCK_PROMPT" | grep 'out.txt says'; then echo good > out.txt; else echo bad > out.txt; fi; echo '${CONTRACT}'`);
+    const run = await stack.executor.run({ card, prompt: "Make out.txt good", verify: { command: `grep -q good out.txt || { echo "out.txt says: $(cat out.txt)"; exit 1; }`, retries: 1 } });
+    assert.equal(run.outcome, "COMPLETE", JSON.stringify(run.error));
+    assert.deepEqual(run.verifications?.map((v) => v.passed), [false, true]);
+    assert.equal(run.attempts.length, 2);
+    assert.match(run.conversation, /--- attempt 1 \(parsed\) ---[\s\S]*out\.txt says: bad/, "the second attempt was given what the verification printed");
+    const stubborn = sh(`echo bad > out.txt; echo '${CONTRACT}'`);
+    const failed = await stack.executor.run({ card: stubborn, prompt: "Make out.txt good", verify: { command: "grep -q good out.txt", retries: 1 } });
+    assert.equal(failed.outcome, "ERROR");
+    assert.deepEqual(failed.verifications?.map((v) => v.passed), [false, false]);
+  });
+
   it("gives up after the bounded retries, with the output kept", async () => {
     const card = sh("echo 'never a contract'");
     const run = await stack.executorWith({ max_retries: 1, structurer: false }).run({ card, prompt: "Do it" });

@@ -20,7 +20,7 @@ describe("paddock run: the main job from the command line", () => {
 
   it("runs the example OpenCode card end to end on the built-in scripted model, labelled as a smoke test", async () => {
     const ws = workspace("smoke");
-    const r = await paddock(["run", "--card", EXAMPLE_CARD, "--workspace", ws, "--json", "Summarise README.md"], { env: cliEnv, cwd: dir });
+    const r = await paddock(["run", "--card", EXAMPLE_CARD, "--workspace", ws, "--json", "--verify", "grep -q 'paddock smoke test' SMOKE-TEST.md", "Summarise README.md"], { env: cliEnv, cwd: dir });
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /SMOKE TEST/);
     // Progress for people on stderr; paddock's structured logs in its log file, not among them.
@@ -30,6 +30,7 @@ describe("paddock run: the main job from the command line", () => {
     assert.equal(run.outcome, "COMPLETE");
     assert.equal(run.model, "paddock-smoke-test");
     assert.deepEqual(run.changed_files, [{ path: "SMOKE-TEST.md", status: "added" }]);
+    assert.deepEqual(run.verifications?.map((v) => [v.command, v.passed]), [["grep -q 'paddock smoke test' SMOKE-TEST.md", true]], "--verify ran after the COMPLETE");
     assert.match(readFileSync(join(ws, "SMOKE-TEST.md"), "utf8"), /paddock smoke test/);
     // The bash tool's real output: wc counted the lines of both files inside the sandbox.
     assert.match(run.conversation, /\d+ README\.md\s+3 SMOKE-TEST\.md/);

@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import { Option, type Command } from "commander";
+import { InvalidArgumentError, Option, type Command } from "commander";
 import { loadCard } from "../card/index.js";
 import { paddockPaths } from "../paths/index.js";
 import type { RunRecord } from "../store/index.js";
@@ -16,6 +16,8 @@ interface RunOptions {
   json?: boolean;
   quiet?: boolean;
   allowUnconfinedSeccomp?: boolean;
+  verify?: string;
+  verifyRetries: number;
   logFormat: LogFormat;
 }
 
@@ -32,6 +34,8 @@ export function registerRun(program: Command): void {
     .option("--config <file>", "paddock.yaml: model servers (LiteLLM's format) and executor settings (default: ./paddock.yaml, then ~/.config/paddock/paddock.yaml; none: the built-in scripted smoke-test model)")
     .option("--json", "print the run record as JSON on stdout")
     .option("--allow-unconfined-seccomp", "run a card that sets seccomp: unconfined (no system call filter)")
+    .option("--verify <command>", "after a COMPLETE, run this in a fresh sandbox of the card (no model, no network); if it fails, the run is an ERROR with its output")
+    .option("--verify-retries <n>", "after a failed verification, this many more attempts, each given its output", wholeNumber, 0)
     .option("-q, --quiet", "do not show the agent's output while it works")
     .addOption(new Option("--log-format <format>", "paddock's structured logs: human (to the log file, warnings on stderr) or json (JSON lines on stderr; also PADDOCK_LOG=json)").choices(["human", "json"]).default(defaultLogFormat()))
     .argument("<prompt>", "what the agent should do")
@@ -40,9 +44,10 @@ export function registerRun(program: Command): void {
       `
 The result follows a contract: outcome (COMPLETE, NEEDS_INFO or ERROR), summary,
 and the files the task changed. Exit status:
-  0    COMPLETE
+  0    COMPLETE (and, with --verify, its verification passed)
   4    NEEDS_INFO (the questions are in the result)
-  1    ERROR (reported by the agent, or no result could be read; the category and a hint say why)
+  1    ERROR (reported by the agent, no result could be read, or the verification
+       failed; the category and a hint say why)
   124  ended by a timeout (executor.timeout_seconds or inactivity_timeout_seconds)
   125  paddock could not run the agent: an invalid card or paddock.yaml, an
        unknown --model, a sandbox that could not start (the message says why)
@@ -50,7 +55,8 @@ and the files the task changed. Exit status:
   130  cancelled (Ctrl-C)
 
 Example:
-  paddock run --card examples/cards/opencode.yaml "Summarise README.md into SUMMARY.md"`,
+  paddock run --card examples/cards/opencode.yaml "Summarise README.md into SUMMARY.md"
+  paddock run --card card.yaml --verify "npm test" --verify-retries 1 "Fix the failing test in src/date.js"`,
     )
     .action(async (prompt: string, opts: RunOptions) => {
       process.exitCode = await runTask(prompt, opts);
@@ -107,12 +113,13 @@ async function runTask(prompt: string, opts: RunOptions): Promise<number> {
       );
     }
     const progress = !opts.quiet && !opts.json;
-    const run = await local.executor.run({ card, prompt, model: opts.model, workspace: opts.workspace, signal: controller.signal, allowUnconfinedSeccomp: opts.allowUnconfinedSeccomp }, (event) => {
+    const run = await local.executor.run({ card, prompt, model: opts.model, workspace: opts.workspace, signal: controller.signal, allowUnconfinedSeccomp: opts.allowUnconfinedSeccomp, ...(opts.verify ? { verify: { command: opts.verify, retries: opts.verifyRetries } } : {}) }, (event) => {
       if (!progress) return;
       if (event.type === "queued") process.stderr.write(`paddock: ${event.run_id}: waiting for ${event.pool} (position ${event.position})\n`);
       if (event.type === "attempt") process.stderr.write(`paddock: ${event.run_id}: attempt ${event.attempt} (${card.kind} in its sandbox)\n`);
       if (event.type === "output" && event.stream === "stdout") process.stderr.write(event.text);
       if (event.type === "structurer") process.stderr.write(`paddock: ${event.run_id}: no result in the output: asking ${event.model} to extract it\n`);
+      if (event.type === "verification") process.stderr.write(`paddock: ${event.run_id}: verification \`${event.command}\`${event.passed === undefined ? "..." : event.passed ? " passed" : ` failed (exit ${event.exit_code ?? "by a signal"})`}\n`);
     });
     process.stdout.write(opts.json ? `${JSON.stringify(run, null, 2)}\n` : describeRun(run));
     if (run.error?.category === "Timeout") return RUN_EXIT.timeout;
@@ -127,6 +134,11 @@ async function runTask(prompt: string, opts: RunOptions): Promise<number> {
   }
 }
 
+function wholeNumber(value: string): number {
+  if (!/^\d+$/.test(value)) throw new InvalidArgumentError("must be a whole number");
+  return Number(value);
+}
+
 function describeRun(run: RunRecord): string {
   // A failed run's summary is its error: said once, with its category.
   const failure = run.error && run.summary === run.error.message ? run.error : undefined;
@@ -138,6 +150,7 @@ function describeRun(run: RunRecord): string {
     ...(run.error && run.attempts.length ? [`  the agent's own output: paddock runs ${run.run_id} --conversation`] : []),
     ...(run.changed_files.length ? ["  changed files:", ...run.changed_files.map((f) => `    ${f.status.padEnd(8)} ${f.path}`)] : ["  changed files: none"]),
     ...(run.workspace_notes ?? []).map((note) => `  note: ${note}`),
+    ...(run.verifications ?? []).map((v) => `  verification: \`${v.command}\` ${v.passed ? "passed" : v.timed_out ? "ran out of time" : `failed (exit ${v.exit_code ?? "by a signal"})`} in ${(v.duration_ms / 1000).toFixed(1)} s`),
     `  run ${run.run_id} · agent ${run.agent_id} · model ${run.model ?? "-"} · ${run.attempts.length} attempt(s) · ${run.requests} model requests, ${run.input_tokens} in / ${run.output_tokens} out tokens · ${((run.duration_ms ?? 0) / 1000).toFixed(1)} s`,
   ];
   return `${lines.join("\n")}\n`;

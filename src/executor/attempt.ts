@@ -2,16 +2,16 @@ import { once } from "node:events";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Card } from "../card/index.js";
 import type { PaddockPaths } from "../paths/index.js";
-import { createSandbox, prepareSandbox, type ExitReport } from "../sandbox/index.js";
-import type { AgentLaunch } from "../agents/index.js";
+import { createSandbox, prepareSandbox, type AgentSetup, type ExitReport } from "../sandbox/index.js";
 import type { EgressAttachment } from "../egress/index.js";
 
 export interface AttemptOptions {
   card: Card;
-  launch: AgentLaunch;
+  launch: AgentSetup;
   workspace?: string;
   egress?: EgressAttachment;
-  gateway: { socket: string; key: string };
+  /** The way to the models; a verification has none. */
+  gateway?: { socket: string; key: string };
   paths: PaddockPaths;
   timeoutMs: number;
   inactivityMs: number | null;
@@ -36,7 +36,7 @@ export interface AttemptResult {
 /** Output kept per stream: the end of a runaway output is what holds the result. */
 const KEEP_BYTES = 4 << 20;
 
-/** Runs the agent once in a fresh sandbox of its card, with both timeouts ending the whole tree. */
+/** Runs the agent (or a verification) once in a fresh sandbox of its card, with both timeouts ending the whole tree. */
 export async function runAttempt(options: AttemptOptions): Promise<AttemptResult> {
   const spec = prepareSandbox(options.card, {
     agent: options.launch,

@@ -12,6 +12,7 @@ import { runAttempt, type AttemptResult } from "./attempt.js";
 import { diagnose, hintFor } from "./classify.js";
 import { contractInstruction, parseContract, stricterInstruction, type Contract } from "./contract.js";
 import { TaskPool } from "./pool.js";
+import { afterFailedVerification, verifyTask } from "./verify.js";
 import type { ExecutorSettings } from "./settings.js";
 import { structure } from "./structurer.js";
 
@@ -24,6 +25,8 @@ export interface TaskRequest {
   signal?: AbortSignal;
   /** The card may turn the seccomp filter off (the command line said so). */
   allowUnconfinedSeccomp?: boolean;
+  /** A command that must pass (exit 0) for a COMPLETE to stand, and how many more attempts get its output when it fails. */
+  verify?: { command: string; retries: number };
 }
 
 /** What a task reports while it runs (the CLI's progress, A2A's status events). */
@@ -32,6 +35,7 @@ export type TaskEvent =
   | { type: "attempt"; run_id: string; attempt: number }
   | { type: "output"; run_id: string; stream: "stdout" | "stderr"; text: string }
   | { type: "structurer"; run_id: string; model: string }
+  | { type: "verification"; run_id: string; command: string; passed?: boolean; exit_code?: number | null }
   | { type: "finished"; run_id: string; run: RunRecord };
 
 export interface ExecutorOptions {
@@ -117,6 +121,7 @@ export class Executor {
         ? this.unreachableFailure(run, down, log)
         : await this.attempts(task, run, { key, models, model, structurerModel, workspace, egress }, onEvent, log);
       if (contract) Object.assign(run, { outcome: contract.outcome, summary: contract.summary, questions: contract.questions ?? [] });
+      if (task.verify) await this.verify(task, task.verify, run, { key, models, model, structurerModel, workspace, egress }, onEvent, log);
       const after = await workspaceState(workspace, this.options.paths, session);
       run.changed_files = changedFiles(before, after);
       if (run.changed_files.length > 0) {
@@ -224,6 +229,28 @@ export class Executor {
       }
     }
     return undefined;
+  }
+
+  /**
+   * After a COMPLETE: the task's verification, and on failure up to `retries` more attempts given its output; a
+   * COMPLETE whose verification still fails becomes an ERROR with that output as the hint.
+   */
+  private async verify(task: TaskRequest, verify: NonNullable<TaskRequest["verify"]>, run: RunRecord, ctx: Parameters<Executor["attempts"]>[2], onEvent: (event: TaskEvent) => void, log: (fields: Record<string, unknown>) => void): Promise<void> {
+    for (let round = 0; run.outcome === "COMPLETE"; round++) {
+      onEvent({ type: "verification", run_id: run.run_id, command: verify.command });
+      const verification = await verifyTask({ card: task.card, command: verify.command, workspace: ctx.workspace, paths: this.options.paths, timeoutMs: this.options.settings.timeout_seconds * 1000, signal: task.signal, allowUnconfinedSeccomp: task.allowUnconfinedSeccomp });
+      (run.verifications ??= []).push(verification);
+      onEvent({ type: "verification", run_id: run.run_id, command: verify.command, passed: verification.passed, exit_code: verification.exit_code });
+      log({ msg: verification.passed ? "verification passed" : "verification failed", command: verify.command, exit_code: verification.exit_code, duration_ms: verification.duration_ms });
+      if (verification.passed) return;
+      if (round === verify.retries) {
+        run.outcome = "ERROR";
+        run.error = { category: "Verification", message: `the agent reported COMPLETE, but \`${verify.command}\` ${verification.timed_out ? "ran out of time" : `exited with ${verification.exit_code ?? "a signal"}`}`, hint: verification.output_tail };
+        return;
+      }
+      const contract = await this.attempts({ ...task, prompt: afterFailedVerification(task.prompt, verification) }, run, ctx, onEvent, log);
+      if (contract) Object.assign(run, { outcome: contract.outcome, summary: contract.summary, questions: contract.questions ?? [] });
+    }
   }
 
   private unreachableFailure(run: RunRecord, why: string, log: (fields: Record<string, unknown>) => void): undefined {

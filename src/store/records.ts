@@ -192,6 +192,20 @@ export const RunRecordSchema = z.object({
   changed_files: z.array(z.object({ path: z.string(), status: z.string() })),
   /** What of the workspace could not be read when its changes were computed (absent: all of it was). */
   workspace_notes: z.array(z.string()).optional(),
+  /** The verification command's runs after the agent reported COMPLETE (one per attempt at it), when the task had one. */
+  verifications: z
+    .array(
+      z.object({
+        command: z.string(),
+        passed: z.boolean(),
+        exit_code: z.number().int().nullable(),
+        /** The end of what it printed (stdout, then stderr). */
+        output_tail: z.string(),
+        duration_ms: z.number(),
+        timed_out: z.boolean(),
+      }),
+    )
+    .optional(),
   /** When files changed: the workspace's git diff against HEAD after the run, read in an inspection sandbox (cut at RUN_DIFF_MAX_BYTES). */
   diff: z.object({ text: z.string(), truncated: z.boolean() }).optional(),
   input_tokens: z.number().int(),

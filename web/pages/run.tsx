@@ -19,6 +19,7 @@ interface Run {
   changed_files: Array<{ path: string; status: string }>;
   workspace_notes?: string[];
   diff?: { text: string; truncated: boolean };
+  verifications?: Array<{ command: string; passed: boolean; exit_code: number | null; output_tail: string; duration_ms: number; timed_out: boolean }>;
   input_tokens: number;
   output_tokens: number;
   requests: number;
@@ -52,6 +53,18 @@ export function RunPage(props: { id: string }) {
           </p>
         )}
       </Section>
+      {r.verifications && (
+        <Section title="Verification">
+          {r.verifications.map((v) => (
+            <div class="verification">
+              <p>
+                <span class={`outcome outcome-${v.passed ? "COMPLETE" : "ERROR"}`}>{v.passed ? "passed" : v.timed_out ? "ran out of time" : `failed (exit ${v.exit_code ?? "by a signal"})`}</span> <code>{v.command}</code> <span class="muted">{duration(v.duration_ms)}</span>
+              </p>
+              {v.output_tail && <pre class="wrap">{v.output_tail}</pre>}
+            </div>
+          ))}
+        </Section>
+      )}
       <Section title={`Attempts (${r.attempts.length})`}>
         <table>
           <thead>
