@@ -147,6 +147,23 @@ describe("paddock card", () => {
     assert.match(idle.stderr, /b\.yaml:4:\d+: budget_duration: warning: has no effect without max_tokens_budget/);
   });
 
+  it("checks caches: folders inside the workspace, each once, each at its line", async () => {
+    const { dir } = scratch();
+    writeFileSync(join(dir, "c.yaml"), `agent_id: c\nworkspace: ${dir}\ntools: [sh]\ncaches:\n  - ../outside\n  - /abs\n  - ./\n`);
+    const bad = await paddock(["card", "validate", join(dir, "c.yaml")]);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /c\.yaml:5:\d+: caches\[0\]: must be a path inside the workspace/);
+    assert.match(bad.stderr, /c\.yaml:6:\d+: caches\[1\]: must be a path inside the workspace/);
+    assert.match(bad.stderr, /c\.yaml:7:\d+: caches\[2\]: must name a folder inside the workspace, not the workspace itself/);
+    writeFileSync(join(dir, "d.yaml"), `agent_id: d\nworkspace: ${dir}\ntools: [sh]\ncaches: [node_modules, node_modules/]\n`);
+    const twice = await paddock(["card", "validate", join(dir, "d.yaml")]);
+    assert.equal(twice.code, 1);
+    assert.match(twice.stderr, /d\.yaml:4:\d+: caches: lists a folder twice/);
+    writeFileSync(join(dir, "e.yaml"), `agent_id: e\nworkspace: ${dir}\ntools: [sh]\ncaches: [node_modules, .gradle, build/cache]\n`);
+    const good = await paddock(["card", "validate", join(dir, "e.yaml")]);
+    assert.equal(good.code, 0, good.stderr);
+  });
+
   it("schema prints the JSON Schema generated from the validating schema", async () => {
     const out = await paddock(["card", "schema"]);
     assert.equal(out.code, 0);

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { copyFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { diagnose, parseContract } from "../src/executor/index.js";
@@ -195,6 +195,28 @@ describe("the executor, with command agents against the real gateway", () => {
       { path: "out/a.txt", status: "added" },
     ]);
     assert.equal(readFileSync(join(card.workspace, "kept.txt"), "utf8"), "kept\nchanged\n");
+  });
+
+  it("keeps a card's caches per agent, across runs, outside the workspace: never changed files, and the workspace's own copy untouched", async () => {
+    const card = sh(`ls node_modules .gradle/ 2>&1 | sed 's/^/saw: /'; n=$(cat node_modules/count 2>/dev/null || echo 0); echo $((n + 1)) > node_modules/count; mkdir -p node_modules/pkg && echo 'module.exports = 1' > node_modules/pkg/index.js; echo kept > .gradle/state; echo '${CONTRACT}'`, { caches: ["node_modules", "./.gradle/"] });
+    const git = (...args: string[]) => execFileSync("git", ["-C", card.workspace, "-c", "user.name=t", "-c", "user.email=t@t", ...args]);
+    git("init", "-q");
+    mkdirSync(join(card.workspace, "node_modules"));
+    writeFileSync(join(card.workspace, "node_modules", "host-copy"), "the workspace's own\n");
+    writeFileSync(join(card.workspace, "README"), "r\n");
+    git("add", "README");
+    git("commit", "-qm", "base");
+    const first = await stack.executor.run({ card, prompt: "Install" });
+    assert.equal(first.outcome, "COMPLETE");
+    assert.deepEqual(first.changed_files, [], "what went into the caches is no change of the workspace");
+    assert.doesNotMatch(first.conversation, /saw: host-copy/, "the cache shadows the workspace's folder");
+    const second = await stack.executor.run({ card, prompt: "Install again" });
+    assert.match(second.conversation, /saw: count[\s\S]*saw: pkg/, "the second run finds the first one's install");
+    assert.deepEqual(second.changed_files, []);
+    const cache = join(stack.paths.data, "caches", card.agent_id);
+    assert.equal(readFileSync(join(cache, "node_modules", "count"), "utf8"), "2\n");
+    assert.equal(readFileSync(join(cache, ".gradle", "state"), "utf8"), "kept\n");
+    assert.deepEqual(readdirSync(join(card.workspace, "node_modules")), ["host-copy"], "the workspace's own folder is as it was");
   });
 });
 

@@ -12,6 +12,15 @@ export const DEFAULT_TOOLS = ["sh", "coreutils", "findutils", "grep", "sed", "di
 const RESERVED_TARGETS = ["/proc", "/dev", "/workspace", "/output", "/home/agent", "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"];
 
 const absolutePath = z.string().min(1).refine((p) => p.startsWith("/"), "must be an absolute path");
+const workspacePath = z
+  .string()
+  .min(1)
+  .refine((p) => !p.startsWith("/") && !p.split("/").includes(".."), "must be a path inside the workspace (relative, without '..')");
+
+/** A cache folder as one name: `node_modules/`, `./node_modules` and `node_modules` are the same folder. */
+export function normalCache(path: string): string {
+  return path.split("/").filter((part) => part !== "" && part !== ".").join("/");
+}
 const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be an environment variable name ([A-Za-z_][A-Za-z0-9_]*)");
 
 export const ResourceLimitsSchema = z.strictObject({
@@ -44,12 +53,7 @@ export const CardSchema = z
       .max(63, "must be at most 63 characters (it names sockets, cgroups and Kubernetes pods)")
       .describe("Unique identifier for this agent"),
     workspace: z.string().min(1).describe("The agent's working directory, read-write at /workspace; relative paths are resolved against the card's folder"),
-    workdir: z
-      .string()
-      .min(1)
-      .refine((p) => !p.startsWith("/") && !p.split("/").includes(".."), "must be a path inside the workspace (relative, without '..')")
-      .optional()
-      .describe("Where the agent starts, relative to the workspace (default: its root)"),
+    workdir: workspacePath.optional().describe("Where the agent starts, relative to the workspace (default: its root)"),
     api_provider: z.enum(["anthropic", "openai", "ollama", "custom"]).default("anthropic"),
     api_key_file: z.string().min(1).optional().describe("Path to a file containing the upstream API key"),
     proxy: z.url().default("http://127.0.0.1:3128").describe("Egress proxy URL as seen inside the sandbox"),
@@ -95,6 +99,11 @@ export const CardSchema = z
       .default([...DEFAULT_TOOLS])
       .describe(`Executables present inside the sandbox (bundles such as 'coreutils', any program on the host's PATH, or an absolute path); default ${DEFAULT_TOOLS.join(", ")}`),
     mounts: z.array(MountSchema).default([]).describe("Extra bind mounts"),
+    caches: z
+      .array(workspacePath.refine((p) => normalCache(p) !== "", "must name a folder inside the workspace, not the workspace itself"))
+      .default([])
+      .refine((list) => new Set(list.map(normalCache)).size === list.length, "lists a folder twice")
+      .describe("Workspace folders (node_modules, .gradle, target) kept per agent outside the workspace and mounted over it: installs survive runs, and never count as changed files"),
     backend: z.enum(["bwrap", "gvisor"]).default("bwrap").describe("Sandbox backend"),
     seccomp: z
       .enum(["default", "strict", "unconfined"])

@@ -15,6 +15,11 @@ export function agentHomeDir(dataDir: string, agentId: string): string {
   return join(dataDir, "homes", agentId);
 }
 
+/** Where one of an agent's cache folders (a card's `caches`, by its normal name) is kept on the host. */
+export function agentCacheDir(dataDir: string, agentId: string, cache: string): string {
+  return join(dataDir, "caches", agentId, encodeURIComponent(cache));
+}
+
 /** The path inside a sandbox of a tool the card (or an agent's adapter) names by absolute host path. */
 export function toolPathInside(hostPath: string): string {
   return `${TOOL_BIN_DIR}/${hostPath.slice(hostPath.lastIndexOf("/") + 1)}`;

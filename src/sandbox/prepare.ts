@@ -1,12 +1,12 @@
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
-import type { Card } from "../card/index.js";
+import { normalCache, type Card } from "../card/index.js";
 import { paddockPaths, type PaddockPaths } from "../paths/index.js";
 import { fieldName } from "../configfile/index.js";
 import { seccompProgramFile } from "../seccomp/index.js";
 import { secretsInReach } from "./check.js";
-import { agentHomeDir, CA_BUNDLE, ensureEtcDir, SANDBOX_HOME, SANDBOX_PATH, SANDBOX_WORKSPACE } from "./layout.js";
+import { agentCacheDir, agentHomeDir, CA_BUNDLE, ensureEtcDir, SANDBOX_HOME, SANDBOX_PATH, SANDBOX_WORKSPACE } from "./layout.js";
 import { resolveTools } from "./tools.js";
 import { SandboxError, type SandboxSpec } from "./types.js";
 
@@ -69,6 +69,16 @@ export function prepareSandbox(card: Card, options: PrepareOptions = {}): Sandbo
     }
     return { source: m.source, target: m.target, readOnly: m.mode === "ro" };
   });
+  // Cache folders are paddock's, under its data folder (never made through the agent's workspace, whose links the
+  // agent controls); bwrap makes their mount points inside the sandbox, where a link leads nowhere but the sandbox.
+  if (card.caches.length > 0 && card.backend === "gvisor") {
+    throw new SandboxError("caches_unsupported", "caches are mounted by bubblewrap only; gVisor cannot mount them inside the workspace yet", "caches", "use backend: bwrap for this card, or remove caches");
+  }
+  const caches = card.caches.map(normalCache).map((cache) => {
+    const source = agentCacheDir(paths.data, card.agent_id, cache);
+    mkdirSync(source, { recursive: true, mode: 0o700 });
+    return { source, target: join(SANDBOX_WORKSPACE, cache), readOnly: false };
+  });
   if (card.seccomp === "unconfined" && !options.allowUnconfinedSeccomp) {
     throw new SandboxError("seccomp_unconfined_refused", "the card turns the system call filter off (seccomp: unconfined)", "seccomp", "pass --allow-unconfined-seccomp to run it so, or use seccomp: default");
   }
@@ -93,7 +103,7 @@ export function prepareSandbox(card: Card, options: PrepareOptions = {}): Sandbo
     home,
     tools,
     etcDir: ensureEtcDir(paths.runtime),
-    mounts,
+    mounts: [...mounts, ...caches],
     env: {
       ...sandboxEnv(card, options.term, options.agent?.env),
       ...(egress ? { ...proxyEnv(proxyPort(card)), ...egress.env, ...(egress.caBundle ? caEnv() : {}) } : {}),
