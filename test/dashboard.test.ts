@@ -243,6 +243,14 @@ describe("the web dashboard, in Debian's Chromium against a real daemon", () => 
     await page.close();
   });
 
+  it("ends a session at logout: its cookie opens nothing after", async () => {
+    const { cookie, csrf } = await session();
+    assert.equal((await fetch(`${url}api/agents`, { headers: { cookie } })).status, 200);
+    assert.equal((await fetch(`${url}api/logout`, { method: "POST", headers: { cookie, "x-csrf-token": csrf, "content-type": "application/json" }, body: "{}" })).status, 200);
+    assert.equal((await fetch(`${url}api/agents`, { headers: { cookie } })).status, 401);
+    assert.equal((await fetch(url, { headers: { cookie }, redirect: "manual" })).headers.get("location"), "/login");
+  });
+
   it("refuses a card it cannot read, and says where it is wrong", async () => {
     const { cookie, csrf } = await session();
     const res = await fetch(`${url}api/agents`, { method: "POST", headers: { cookie, "x-csrf-token": csrf, "content-type": "application/json" }, body: JSON.stringify({ upload: { filename: "bad.yaml", text: "agent_id: Bad Name\nkind: command\n" } }) });

@@ -111,6 +111,8 @@ export class Dashboard {
     if (recent.length >= LOGIN_FAILURES_PER_MINUTE) return page(429, "Too many wrong tokens; wait a minute.");
     const token = new URLSearchParams(await readBody(req, 8192)).get("token")?.trim() ?? "";
     if (!this.sessions.tokenMatches(token)) {
+      // Addresses whose failures are all over a minute old are forgotten: the map stays as small as the attack is wide.
+      if (this.failures.size > 1000) for (const [key, times] of this.failures) if (times.every((t) => t <= now - 60_000)) this.failures.delete(key);
       this.failures.set(address, [...recent, now]);
       return page(401, "That is not the daemon's token.");
     }

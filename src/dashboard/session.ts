@@ -11,7 +11,8 @@ const SESSION_SECONDS = 12 * 3600;
 export class Sessions {
   private readonly key: Buffer;
   private readonly tokenDigest: Buffer;
-  private readonly ended = new Set<string>();
+  /** Logged-out sessions, by nonce, until they would have expired anyway. */
+  private readonly ended = new Map<string, number>();
 
   constructor(token: string) {
     this.key = createHmac("sha256", token).update("paddock dashboard session").digest();
@@ -38,8 +39,9 @@ export class Sessions {
     return nonce;
   }
 
-  end(nonce: string): void {
-    this.ended.add(nonce);
+  end(nonce: string, now = Date.now()): void {
+    for (const [old, expires] of this.ended) if (expires < now) this.ended.delete(old);
+    this.ended.set(nonce, now + SESSION_SECONDS * 1000);
   }
 
   csrfToken(nonce: string): string {
