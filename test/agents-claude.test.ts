@@ -24,7 +24,7 @@ describe("Claude Code, for real, in a bwrap sandbox through the gateway's Anthro
 
   it("writes the file through its tools, with every request through the gateway on the run's key", async () => {
     const card = stack.card({ kind: "claude-code", allowed_hosts: ["allowed.example.org"] });
-    const run = await stack.executor.run({ card, prompt: "Write the marker file, fetch the secrets page, and show the file." });
+    const run = await stack.executor.run({ card, prompt: "Write the marker file, fetch the secrets page, and show the file.", role: { name: "implementer", systemPrompt: `You are the implementer. Always mention ${marker}-role.`, sections: [] } });
 
     assert.equal(run.outcome, "COMPLETE", run.conversation);
     assert.equal(readFileSync(join(card.workspace, fileName), "utf8"), `${marker}\n`);
@@ -32,6 +32,8 @@ describe("Claude Code, for real, in a bwrap sandbox through the gateway's Anthro
     const chats = stack.model.requests.filter((r) => r.path === "/v1/chat/completions");
     // The Bash tool's output (the file and the unprivileged uid) came back to the model as a tool result.
     assert.ok(chats.some((r) => new RegExp(`${marker}\\\\n1000`).test(JSON.stringify(r.body.messages))), "the Bash result reached the model");
+    // The role's instructions reached the model in the system prompt (--append-system-prompt, through the translation to OpenAI's format).
+    assert.ok(chats.some((r) => (r.body.messages as Array<{ role: string; content: unknown }>).some((m) => m.role === "system" && JSON.stringify(m.content).includes(`${marker}-role`))), "the role's instructions are in the system prompt");
     const usage = await stack.store.usage({ agentId: card.agent_id });
     assert.ok(usage.length >= 4, `${usage.length} usage rows`);
     assert.equal(new Set(usage.map((u) => u.token_hash)).size, 1);

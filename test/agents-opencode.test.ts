@@ -28,7 +28,8 @@ for (const backend of ["bwrap", "gvisor"] as const) describe(`OpenCode, for real
     const card = stack.card({ kind: "opencode", backend, allowed_hosts: ["allowed.example.org"] });
     writeFileSync(join(card.workspace, "AGENTS.md"), `# Rules of this project\nAlways mention ${marker}-rules.\n`);
     execFileSync("git", ["init", "-q", card.workspace]);
-    const run = await stack.executor.run({ card, prompt: "Write the marker file, fetch the secrets page, and show the file." }, (e) => process.env.DEBUG && console.error(JSON.stringify(e).slice(0, 300)));
+    const role = { name: "implementer", systemPrompt: `You are the implementer. Always mention ${marker}-role.`, sections: [] };
+    const run = await stack.executor.run({ card, prompt: "Write the marker file, fetch the secrets page, and show the file.", role }, (e) => process.env.DEBUG && console.error(JSON.stringify(e).slice(0, 300)));
 
     assert.equal(run.outcome, "COMPLETE", run.conversation);
     assert.equal(run.attempts.length, 1);
@@ -43,6 +44,9 @@ for (const backend of ["bwrap", "gvisor"] as const) describe(`OpenCode, for real
     // The project's AGENTS.md reached the model, as OpenCode does it.
     const chats = stack.model.requests.filter((r) => r.path === "/v1/chat/completions");
     assert.ok(chats.some((r) => JSON.stringify(r.body.messages).includes(`${marker}-rules`)), "AGENTS.md is in the prompt");
+    // The role's instructions reached the model in the system prompt (OpenCode's global rules), beside the project's.
+    assert.ok(chats.some((r) => (r.body.messages as Array<{ role: string; content: unknown }>).some((m) => m.role === "system" && JSON.stringify(m.content).includes(`${marker}-role`))), "the role's instructions are in the system prompt");
+    assert.equal(run.role, "implementer");
 
     // Every model request went through the gateway with the run's own key, and the cap kept them inside the window.
     const usage = await stack.store.usage({ agentId: card.agent_id });

@@ -123,6 +123,22 @@ describe("the executor, with command agents against the real gateway", () => {
     assert.deepEqual(failed.verifications?.map((v) => v.passed), [false, false]);
   });
 
+  it("does a task in a role: its instructions reach the agent, and a result without the role's sections is asked for again", async () => {
+    const card = sh(`echo "told: $PADDOCK_SYSTEM_PROMPT"; case "$PADDOCK_PROMPT" in *IMPORTANT*) echo '{"outcome":"COMPLETE","summary":"reviewed","sections":{"Risks":"none","Tests":"added one"}}';; *) echo '{"outcome":"COMPLETE","summary":"reviewed","sections":{"Risks":"none"}}';; esac`);
+    const role = { name: "reviewer", systemPrompt: "You review; list risks.", sections: ["Risks", "Tests"] };
+    const run = await stack.executorWith({ structurer: false }).run({ card, prompt: "Review the change", role });
+    assert.equal(run.outcome, "COMPLETE", JSON.stringify(run.error));
+    assert.equal(run.role, "reviewer");
+    assert.deepEqual(run.sections, { Risks: "none", Tests: "added one" });
+    assert.deepEqual(run.attempts.map((a) => a.result), ["incomplete (no Tests)", "parsed"]);
+    assert.match(run.conversation, /told: You review; list risks\./);
+    const never = sh(`echo '{"outcome":"COMPLETE","summary":"reviewed"}'`);
+    const failed = await stack.executorWith({ structurer: false, max_retries: 1 }).run({ card: never, prompt: "Review", role });
+    assert.equal(failed.outcome, "ERROR");
+    assert.equal(failed.error?.category, "Contract");
+    assert.match(failed.error!.message, /lacks the sections the role reviewer asks for: Risks, Tests/);
+  });
+
   it("gives up after the bounded retries, with the output kept", async () => {
     const card = sh("echo 'never a contract'");
     const run = await stack.executorWith({ max_retries: 1, structurer: false }).run({ card, prompt: "Do it" });

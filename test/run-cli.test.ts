@@ -71,6 +71,37 @@ describe("paddock run: the main job from the command line", () => {
     });
   });
 
+  it("does a task in a role of paddock.yaml: its card, instructions, sections and verification; an unknown role is refused with the known ones", async (t) => {
+    const project = join(dir, "roles");
+    mkdirSync(join(project, "prompts"), { recursive: true });
+    const ws = workspace("role-ws");
+    const script = `echo "told: $PADDOCK_SYSTEM_PROMPT"; echo looked > review.txt; echo '{"outcome":"COMPLETE","summary":"reviewed","sections":{"Risks":"none found"}}'`;
+    writeFileSync(join(project, "reviewer.json"), JSON.stringify({ agent_id: "reviewer", workspace: ws, kind: "command", command: ["sh", "-c", script], tools: ["sh", "coreutils"] }));
+    writeFileSync(join(project, "prompts", "reviewer.md"), "You review changes and name their risks.\n");
+    const model = await new ScriptedModel({ model: "m" }).listen();
+    t.after(() => model.close());
+    writeFileSync(
+      join(project, "paddock.yaml"),
+      `model_list:\n  - model_name: m\n    litellm_params: { model: openai/m, api_base: "${model.url}" }\nroles:\n  reviewer:\n    card: reviewer.json\n    system_prompt_file: prompts/reviewer.md\n    sections: [Risks]\n    verify: test -s review.txt\n`,
+    );
+    // From another folder: the role's files are found beside paddock.yaml.
+    const r = await paddock(["run", "--config", join(project, "paddock.yaml"), "--role", "reviewer", "--json", "Review the last change"], { env: cliEnv, cwd: dir });
+    assert.equal(r.code, 0, `${r.stderr}${r.stdout}`);
+    const run = JSON.parse(r.stdout) as RunRecord;
+    assert.equal(run.role, "reviewer");
+    assert.equal(run.agent_id, "reviewer");
+    assert.deepEqual(run.sections, { Risks: "none found" });
+    assert.match(run.conversation, /told: You review changes and name their risks\./);
+    assert.deepEqual(run.verifications?.map((v) => [v.command, v.passed]), [["test -s review.txt", true]]);
+
+    const unknown = await paddock(["run", "--config", join(project, "paddock.yaml"), "--role", "designer", "hi"], { env: cliEnv, cwd: dir });
+    assert.equal(unknown.code, 125);
+    assert.match(unknown.stderr, /no role 'designer'.*\n.*roles there: reviewer/);
+    const neither = await paddock(["run", "hi"], { env: cliEnv, cwd: dir });
+    assert.equal(neither.code, 125);
+    assert.match(neither.stderr, /give the agent's card \(--card FILE\) or a role of paddock\.yaml \(--role NAME\)/);
+  });
+
   it("refuses bad input with what is wrong and where, and runs nothing", async () => {
     const bad = join(dir, "bad.yaml");
     writeFileSync(bad, "agent_id: Bad_Id\nworkspace: .\nkind: opencode\n");

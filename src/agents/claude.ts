@@ -33,7 +33,7 @@ export const claudeCode: Adapter = (card, options) => {
   return {
     command:
       options.mode === "task"
-        ? [inside, "-p", options.prompt ?? "", ...headless]
+        ? [inside, "-p", options.prompt ?? "", ...headless, ...(options.systemPrompt ? ["--append-system-prompt", options.systemPrompt] : [])]
         : options.mode === "serve" || options.mode === "worker"
           ? // Claude Code has no server: its agent waits in its sandbox, where `paddock attach` starts the UI and tasks run.
             ["sh", "-c", "exec sleep infinity"]

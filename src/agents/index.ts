@@ -8,10 +8,13 @@ export { agentBinary } from "./binaries.js";
 export { chooseModel } from "./model.js";
 export { OPENCODE_SERVE_PORT, type AgentLaunch, type AgentMode, type LaunchOptions } from "./types.js";
 
-/** A plain command: the card's argv; a task's prompt is in $PADDOCK_PROMPT. */
+/** A plain command: the card's argv; a task's prompt is in $PADDOCK_PROMPT, a role's instructions in $PADDOCK_SYSTEM_PROMPT. */
 const command: Adapter = (card, options) => ({
   command: options.mode === "worker" ? ["sh", "-c", "exec sleep infinity"] : (card.command ?? ["sh"]),
-  env: options.prompt === undefined ? {} : ({ PADDOCK_PROMPT: options.prompt } as Record<string, string>),
+  env: {
+    ...(options.prompt === undefined ? {} : { PADDOCK_PROMPT: options.prompt }),
+    ...(options.systemPrompt === undefined ? {} : { PADDOCK_SYSTEM_PROMPT: options.systemPrompt }),
+  },
   tools: options.mode === "worker" ? ["sh", "sleep"] : [],
   homeFiles: {},
   model: chooseModel(card, options),

@@ -48,6 +48,9 @@ export const opencode: Adapter = (card, options) => {
       // OpenCode installs its plugin package into each config folder on every start, with npm's own installer, which reads
       // this folder's .npmrc: offline, it makes no request (and downloads nothing into HOME even where a card allows the registry).
       ".config/opencode/.npmrc": "offline=true\n",
+      // OpenCode's global rules, read into its system prompt: a role's instructions, written (empty without one) on
+      // every launch so that no earlier role's stay in the agent's HOME.
+      ".config/opencode/AGENTS.md": options.systemPrompt ?? "",
     },
     // Nothing OpenCode would fetch on its own is reachable (or wanted): model catalogues, updates, LSP servers, plugins.
     env: {

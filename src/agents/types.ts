@@ -21,6 +21,8 @@ export interface LaunchOptions {
   models: ModelLimits[];
   /** The agent's gateway key (Claude Code records the key as approved). */
   key?: string;
+  /** A role's instructions, added to the agent's own system prompt. */
+  systemPrompt?: string;
 }
 
 /** What the sandbox needs to run an agent (argv, environment, extra tools, HOME files), and the model it was configured with. */

@@ -1,6 +1,7 @@
 import { join } from "node:path";
 import { InvalidArgumentError, Option, type Command } from "commander";
 import { loadCard } from "../card/index.js";
+import { PaddockError } from "../errors/index.js";
 import { paddockPaths } from "../paths/index.js";
 import type { RunRecord } from "../store/index.js";
 import { EXIT, report } from "./fail.js";
@@ -9,7 +10,8 @@ import { commandLog, defaultLogFormat, type LogFormat } from "./log.js";
 import { printTable } from "./table.js";
 
 interface RunOptions {
-  card: string;
+  card?: string;
+  role?: string;
   model?: string;
   workspace?: string;
   config?: string;
@@ -28,7 +30,8 @@ export function registerRun(program: Command): void {
   program
     .command("run")
     .description("run one task headless with the card's agent, in its sandbox, and report a structured result")
-    .requiredOption("--card <file>", "agent card (JSON, YAML or TOML)")
+    .option("--card <file>", "agent card (JSON, YAML or TOML); with --role, instead of the role's")
+    .option("--role <name>", "do the task in a role of paddock.yaml's roles: its card, model, instructions, result sections and verification")
     .option("--model <name>", "model to use (default: the card's, else the gateway's first)")
     .option("--workspace <dir>", "use this folder as /workspace instead of the card's")
     .option("--config <file>", "paddock.yaml: model servers (LiteLLM's format) and executor settings (default: ./paddock.yaml, then ~/.config/paddock/paddock.yaml; none: the built-in scripted smoke-test model)")
@@ -102,10 +105,14 @@ async function runTask(prompt: string, opts: RunOptions): Promise<number> {
   const onSignal = () => controller.abort();
   process.once("SIGINT", onSignal).once("SIGTERM", onSignal);
   try {
-    const { card, warnings } = await loadCard(opts.card);
-    warnAbout(warnings);
+    if (!opts.card && !opts.role) throw new PaddockError("card_missing", "give the agent's card (--card FILE) or a role of paddock.yaml (--role NAME)", "--card");
     const paths = paddockPaths();
     local = await startLocal({ configFile: opts.config, paths, log: commandLog(opts.logFormat, join(paths.data, "logs", "paddock.log")) });
+    const role = opts.role ? await (await import("../config/index.js")).resolveRole(local.config, opts.role) : undefined;
+    const loaded = await loadCard(opts.card ?? role!.card);
+    warnAbout(loaded.warnings);
+    const card = role?.small_model ? { ...loaded.card, small_model: role.small_model } : loaded.card;
+    const verify = opts.verify ?? role?.verify;
     if (local.smoke) {
       process.stderr.write(
         "paddock: no paddock.yaml: using the built-in scripted model (a SMOKE TEST: it replays real tool calls to prove the chain; it does not think).\n" +
@@ -113,14 +120,26 @@ async function runTask(prompt: string, opts: RunOptions): Promise<number> {
       );
     }
     const progress = !opts.quiet && !opts.json;
-    const run = await local.executor.run({ card, prompt, model: opts.model, workspace: opts.workspace, signal: controller.signal, allowUnconfinedSeccomp: opts.allowUnconfinedSeccomp, ...(opts.verify ? { verify: { command: opts.verify, retries: opts.verifyRetries } } : {}) }, (event) => {
-      if (!progress) return;
-      if (event.type === "queued") process.stderr.write(`paddock: ${event.run_id}: waiting for ${event.pool} (position ${event.position})\n`);
-      if (event.type === "attempt") process.stderr.write(`paddock: ${event.run_id}: attempt ${event.attempt} (${card.kind} in its sandbox)\n`);
-      if (event.type === "output" && event.stream === "stdout") process.stderr.write(event.text);
-      if (event.type === "structurer") process.stderr.write(`paddock: ${event.run_id}: no result in the output: asking ${event.model} to extract it\n`);
-      if (event.type === "verification") process.stderr.write(`paddock: ${event.run_id}: verification \`${event.command}\`${event.passed === undefined ? "..." : event.passed ? " passed" : ` failed (exit ${event.exit_code ?? "by a signal"})`}\n`);
-    });
+    const run = await local.executor.run(
+      {
+        card,
+        prompt,
+        model: opts.model ?? role?.model,
+        workspace: opts.workspace,
+        signal: controller.signal,
+        allowUnconfinedSeccomp: opts.allowUnconfinedSeccomp,
+        ...(verify ? { verify: { command: verify, retries: opts.verify ? opts.verifyRetries : (role?.verify_retries ?? 0) } } : {}),
+        ...(role ? { role: { name: role.name, systemPrompt: role.systemPrompt, sections: role.sections } } : {}),
+      },
+      (event) => {
+        if (!progress) return;
+        if (event.type === "queued") process.stderr.write(`paddock: ${event.run_id}: waiting for ${event.pool} (position ${event.position})\n`);
+        if (event.type === "attempt") process.stderr.write(`paddock: ${event.run_id}: attempt ${event.attempt} (${card.kind} in its sandbox${role ? `, as ${role.name}` : ""})\n`);
+        if (event.type === "output" && event.stream === "stdout") process.stderr.write(event.text);
+        if (event.type === "structurer") process.stderr.write(`paddock: ${event.run_id}: no result in the output: asking ${event.model} to extract it\n`);
+        if (event.type === "verification") process.stderr.write(`paddock: ${event.run_id}: verification \`${event.command}\`${event.passed === undefined ? "..." : event.passed ? " passed" : ` failed (exit ${event.exit_code ?? "by a signal"})`}\n`);
+      },
+    );
     process.stdout.write(opts.json ? `${JSON.stringify(run, null, 2)}\n` : describeRun(run));
     if (run.error?.category === "Timeout") return RUN_EXIT.timeout;
     if (run.error?.category === "Cancelled") return RUN_EXIT.cancelled;
@@ -149,9 +168,10 @@ function describeRun(run: RunRecord): string {
     ...(run.error?.hint ? [`  hint: ${run.error.hint}`] : []),
     ...(run.error && run.attempts.length ? [`  the agent's own output: paddock runs ${run.run_id} --conversation`] : []),
     ...(run.changed_files.length ? ["  changed files:", ...run.changed_files.map((f) => `    ${f.status.padEnd(8)} ${f.path}`)] : ["  changed files: none"]),
+    ...Object.entries(run.sections ?? {}).map(([name, text]) => `  ${name}: ${text}`),
     ...(run.workspace_notes ?? []).map((note) => `  note: ${note}`),
     ...(run.verifications ?? []).map((v) => `  verification: \`${v.command}\` ${v.passed ? "passed" : v.timed_out ? "ran out of time" : `failed (exit ${v.exit_code ?? "by a signal"})`} in ${(v.duration_ms / 1000).toFixed(1)} s`),
-    `  run ${run.run_id} · agent ${run.agent_id} · model ${run.model ?? "-"} · ${run.attempts.length} attempt(s) · ${run.requests} model requests, ${run.input_tokens} in / ${run.output_tokens} out tokens · ${((run.duration_ms ?? 0) / 1000).toFixed(1)} s`,
+    `  run ${run.run_id} · agent ${run.agent_id}${run.role ? ` as ${run.role}` : ""} · model ${run.model ?? "-"} · ${run.attempts.length} attempt(s) · ${run.requests} model requests, ${run.input_tokens} in / ${run.output_tokens} out tokens · ${((run.duration_ms ?? 0) / 1000).toFixed(1)} s`,
   ];
   return `${lines.join("\n")}\n`;
 }

@@ -11,16 +11,27 @@ export const ContractSchema = z.looseObject({
 
 export type Contract = z.infer<typeof ContractSchema>;
 
-const SHAPE = `{"outcome": "COMPLETE" | "NEEDS_INFO" | "ERROR", "summary": "<one or two sentences: what you did or why not>", "questions": ["<only for NEEDS_INFO: what you need to know>"]}`;
-
-/** The instruction appended to every task's prompt. */
-export function contractInstruction(): string {
-  return `\n\nWhen you are done, end your reply with this JSON object, alone in a \`\`\`json fenced block:\n${SHAPE}`;
+/** The contract's shape as the agent is told it; a role's sections are named keys of a "sections" object. */
+function shape(sections: readonly string[]): string {
+  const named = sections.length ? `, "sections": {${sections.map((n) => `${JSON.stringify(n)}: "<...>"`).join(", ")}}` : "";
+  return `{"outcome": "COMPLETE" | "NEEDS_INFO" | "ERROR", "summary": "<one or two sentences: what you did or why not>", "questions": ["<only for NEEDS_INFO: what you need to know>"]${named}}`;
 }
 
-/** The instruction of a retry, after a reply without a readable result. */
-export function stricterInstruction(): string {
-  return `\n\nIMPORTANT: your previous reply did not end with the required JSON result. Do the task, then make the very last thing you print exactly one \`\`\`json fenced block containing only:\n${SHAPE}\nNo text after it.`;
+/** The instruction appended to every task's prompt. */
+export function contractInstruction(sections: readonly string[] = []): string {
+  return `\n\nWhen you are done, end your reply with this JSON object, alone in a \`\`\`json fenced block:\n${shape(sections)}`;
+}
+
+/** The instruction of a retry, after a reply without a readable (or complete) result. */
+export function stricterInstruction(sections: readonly string[] = []): string {
+  return `\n\nIMPORTANT: your previous reply did not end with the required JSON result${sections.length ? ` (with every one of its sections: ${sections.join(", ")})` : ""}. Do the task, then make the very last thing you print exactly one \`\`\`json fenced block containing only:\n${shape(sections)}\nNo text after it.`;
+}
+
+/** The sections a COMPLETE contract lacks (absent, or not a non-empty string), of those a role requires. */
+export function missingSections(contract: Contract, sections: readonly string[]): string[] {
+  if (contract.outcome !== "COMPLETE") return [];
+  const given = typeof contract.sections === "object" && contract.sections !== null ? (contract.sections as Record<string, unknown>) : {};
+  return sections.filter((name) => typeof given[name] !== "string" || (given[name] as string).trim() === "");
 }
 
 /**

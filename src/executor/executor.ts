@@ -10,7 +10,7 @@ import { RUN_DIFF_MAX_BYTES, type RunRecord, type Store } from "../store/index.j
 import { changedFiles, openSnapshotSession, workspaceDiff, workspaceState, type InspectionSession, type WorkspaceState } from "../workspace/index.js";
 import { runAttempt, type AttemptResult } from "./attempt.js";
 import { diagnose, hintFor } from "./classify.js";
-import { contractInstruction, parseContract, stricterInstruction, type Contract } from "./contract.js";
+import { contractInstruction, missingSections, parseContract, stricterInstruction, type Contract } from "./contract.js";
 import { TaskPool } from "./pool.js";
 import { afterFailedVerification, verifyTask } from "./verify.js";
 import type { ExecutorSettings } from "./settings.js";
@@ -27,6 +27,8 @@ export interface TaskRequest {
   allowUnconfinedSeccomp?: boolean;
   /** A command that must pass (exit 0) for a COMPLETE to stand, and how many more attempts get its output when it fails. */
   verify?: { command: string; retries: number };
+  /** The role the task is done in: its instructions go into the agent's system prompt, its sections into the contract. */
+  role?: { name: string; systemPrompt?: string; sections: string[] };
 }
 
 /** What a task reports while it runs (the CLI's progress, A2A's status events). */
@@ -74,7 +76,7 @@ export class Executor {
     const runId = `run-${new Date().toISOString().replace(/\D/g, "").slice(0, 14)}-${randomBytes(3).toString("hex")}`;
     const model = chooseModel(card, { mode: "task", model: task.model, models }) ?? null;
     const run: RunRecord = {
-      run_id: runId, agent_id: card.agent_id, state: "queued", prompt: task.prompt, model, outcome: null, summary: null, questions: [], recovered: false,
+      run_id: runId, agent_id: card.agent_id, state: "queued", prompt: task.prompt, model, ...(task.role ? { role: task.role.name } : {}), outcome: null, summary: null, questions: [], recovered: false,
       attempts: [], error: null, changed_files: [], input_tokens: 0, output_tokens: 0, requests: 0, duration_ms: null, conversation: "", created_at: new Date().toISOString(), ended_at: null,
     };
     await this.options.store.saveRun(run);
@@ -120,7 +122,7 @@ export class Executor {
       const contract = down
         ? this.unreachableFailure(run, down, log)
         : await this.attempts(task, run, { key, models, model, structurerModel, workspace, egress }, onEvent, log);
-      if (contract) Object.assign(run, { outcome: contract.outcome, summary: contract.summary, questions: contract.questions ?? [] });
+      if (contract) Object.assign(run, outcomeOf(contract));
       if (task.verify) await this.verify(task, task.verify, run, { key, models, model, structurerModel, workspace, egress }, onEvent, log);
       const after = await workspaceState(workspace, this.options.paths, session);
       run.changed_files = changedFiles(before, after);
@@ -172,8 +174,9 @@ export class Executor {
     };
     for (let attempt = 1; attempt <= settings.max_retries + 1; attempt++) {
       onEvent({ type: "attempt", run_id: run.run_id, attempt });
-      const prompt = `${task.prompt}${attempt === 1 ? contractInstruction() : stricterInstruction()}`;
-      const launch = agentLaunch(task.card, { mode: "task", prompt, model: ctx.model ?? undefined, models: ctx.models, key: ctx.key });
+      const sections = task.role?.sections ?? [];
+      const prompt = `${task.prompt}${attempt === 1 ? contractInstruction(sections) : stricterInstruction(sections)}`;
+      const launch = agentLaunch(task.card, { mode: "task", prompt, model: ctx.model ?? undefined, models: ctx.models, key: ctx.key, systemPrompt: task.role?.systemPrompt });
       const startedAt = new Date().toISOString();
       const result = await runAttempt({
         card: task.card,
@@ -198,9 +201,16 @@ export class Executor {
         return this.ended(result, settings, fail);
       }
       const contract = parseContract(result.stdout);
-      if (contract) {
+      const missing = contract ? missingSections(contract, sections) : [];
+      if (contract && missing.length === 0) {
         record("parsed");
         return contract;
+      }
+      if (contract) {
+        // A result without the role's sections is asked for again, like one that could not be read.
+        record(`incomplete (no ${missing.join(", ")})`);
+        if (attempt === settings.max_retries + 1) return fail("Contract", `the result lacks the sections the role ${task.role?.name} asks for: ${missing.join(", ")}`, "see the agent's output: paddock runs RUN_ID --conversation; the role's system prompt may need to ask for them");
+        continue;
       }
       const diagnosis = diagnose(`${result.stderr}\n${result.stdout}`);
       if (diagnosis?.fatal) {
@@ -214,7 +224,7 @@ export class Executor {
         log({ msg: "invoking the structurer", model: ctx.structurerModel });
         const structured = await structure({ socket: this.options.gateway.socket, key: ctx.key, model: ctx.structurerModel, narrative: result.stdout, timeoutMs: settings.structurer_timeout_seconds * 1000 });
         run.conversation += `--- structurer (${ctx.structurerModel}) ---\n${structured.reply}\n`;
-        if (structured.contract) {
+        if (structured.contract && missingSections(structured.contract, sections).length === 0) {
           log({ msg: "structurer recovered the result", outcome: structured.contract.outcome });
           run.conversation += "Recovered via the structurer.\n";
           run.recovered = true;
@@ -249,7 +259,7 @@ export class Executor {
         return;
       }
       const contract = await this.attempts({ ...task, prompt: afterFailedVerification(task.prompt, verification) }, run, ctx, onEvent, log);
-      if (contract) Object.assign(run, { outcome: contract.outcome, summary: contract.summary, questions: contract.questions ?? [] });
+      if (contract) Object.assign(run, outcomeOf(contract));
     }
   }
 
@@ -271,6 +281,17 @@ export class Executor {
     }
     return fail("Cancelled", "the task was cancelled", "");
   }
+}
+
+/** What a run takes from its contract: the outcome, the summary, the questions, and a role's sections. */
+function outcomeOf(contract: Contract): Pick<RunRecord, "outcome" | "summary" | "questions" | "sections"> {
+  const sections = typeof contract.sections === "object" && contract.sections !== null ? (contract.sections as Record<string, unknown>) : undefined;
+  return {
+    outcome: contract.outcome,
+    summary: contract.summary,
+    questions: contract.questions ?? [],
+    ...(sections ? { sections: Object.fromEntries(Object.entries(sections).filter((e): e is [string, string] => typeof e[1] === "string")) } : {}),
+  };
 }
 
 /** The failure paddock reports itself when no model server answers (before the agent starts, or as the gateway saw it). */

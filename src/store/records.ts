@@ -175,6 +175,10 @@ export const RunRecordSchema = z.object({
   outcome: z.enum(["COMPLETE", "NEEDS_INFO", "ERROR"]).nullable(),
   summary: z.string().nullable(),
   questions: z.array(z.string()),
+  /** The role the task was done in (paddock.yaml's roles), if any. */
+  role: z.string().optional(),
+  /** The named parts of the result a role asks for (its `sections`), as the agent wrote them. */
+  sections: z.record(z.string(), z.string()).optional(),
   /** The contract was extracted from the narrative by the structurer, not written by the agent. */
   recovered: z.boolean(),
   attempts: z.array(

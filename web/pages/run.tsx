@@ -19,6 +19,8 @@ interface Run {
   changed_files: Array<{ path: string; status: string }>;
   workspace_notes?: string[];
   diff?: { text: string; truncated: boolean };
+  role?: string;
+  sections?: Record<string, string>;
   verifications?: Array<{ command: string; passed: boolean; exit_code: number | null; output_tail: string; duration_ms: number; timed_out: boolean }>;
   input_tokens: number;
   output_tokens: number;
@@ -39,14 +41,15 @@ export function RunPage(props: { id: string }) {
         <h1>{r.run_id}</h1>
         <span class={`outcome outcome-${r.outcome ?? r.state}`}>{r.outcome ?? r.state}</span>
         <span class="muted">
-          agent <Link href={`/agents/${encodeURIComponent(r.agent_id)}`}>{r.agent_id}</Link> · {r.model ?? "default model"} · {time(r.created_at)} · {duration(r.duration_ms)} · {count(r.input_tokens)} in / {count(r.output_tokens)} out tokens in {r.requests} requests
+          agent <Link href={`/agents/${encodeURIComponent(r.agent_id)}`}>{r.agent_id}</Link>
+          {r.role ? ` as ${r.role}` : ""} · {r.model ?? "default model"} · {time(r.created_at)} · {duration(r.duration_ms)} · {count(r.input_tokens)} in / {count(r.output_tokens)} out tokens in {r.requests} requests
         </span>
       </header>
       <Section title="Prompt">
         <pre class="wrap">{r.prompt}</pre>
       </Section>
       <Section title={`Contract${r.recovered ? " (recovered from the narrative)" : ""}`}>
-        <pre class="wrap">{JSON.stringify({ outcome: r.outcome, summary: r.summary, questions: r.questions }, null, 2)}</pre>
+        <pre class="wrap">{JSON.stringify({ outcome: r.outcome, summary: r.summary, questions: r.questions, ...(r.sections ? { sections: r.sections } : {}) }, null, 2)}</pre>
         {r.error && (
           <p class="error">
             {r.error.category}: {r.error.message} — {r.error.hint}
