@@ -54,6 +54,8 @@ export class LiveFeed {
       this.agents = agents.map((a) => this.row(a, now));
       const live = new Set(agents.map((a) => a.agent_id));
       for (const id of this.samples.keys()) if (!live.has(id)) this.samples.delete(id);
+      // With no page open, only the samples are kept (for the sparklines a page shows when it opens); the store is not asked.
+      if (this.clients.size === 0) return void this.marks.clear();
       const changed = await this.changes();
       for (const res of this.clients) {
         send(res, "agents", { agents: this.agents, samples: Object.fromEntries(this.samples) });
