@@ -3,32 +3,8 @@ import { Problems, Section, useReady } from "../components.js";
 import { count, duration, time } from "../format.js";
 import { useFetched } from "../live.js";
 import { Link } from "../router.js";
-
-interface Run {
-  run_id: string;
-  agent_id: string;
-  state: string;
-  prompt: string;
-  model: string | null;
-  outcome: string | null;
-  summary: string | null;
-  questions: string[];
-  recovered: boolean;
-  attempts: Array<{ started_at: string; duration_ms: number; exit: Record<string, unknown> | null; result: string; stdout_bytes: number }>;
-  error: { category: string; message: string; hint: string } | null;
-  changed_files: Array<{ path: string; status: string }>;
-  workspace_notes?: string[];
-  diff?: { text: string; truncated: boolean };
-  role?: string;
-  sections?: Record<string, string>;
-  verifications?: Array<{ command: string; passed: boolean; exit_code: number | null; output_tail: string; duration_ms: number; timed_out: boolean }>;
-  input_tokens: number;
-  output_tokens: number;
-  requests: number;
-  duration_ms: number | null;
-  conversation: string;
-  created_at: string;
-}
+// The store's own types (erased from the bundle): one definition of a run, the server's.
+import type { RunRecord as Run } from "../../src/store/records.js";
 
 export function RunPage(props: { id: string }) {
   const run = useFetched(() => get<Run>(`/api/runs/${encodeURIComponent(props.id)}`), [props.id], ["runs"]);

@@ -4,22 +4,10 @@ import { Problems, Section, useReady, VirtualRows } from "../components.js";
 import { count, duration, time } from "../format.js";
 import { useFetched, useLive } from "../live.js";
 import { Link, navigate } from "../router.js";
+import type { RunSummary } from "../../src/store/records.js";
 
-export interface RunRow {
-  run_id: string;
-  agent_id: string;
-  state: string;
-  prompt: string;
-  model: string | null;
-  outcome: string | null;
-  input_tokens: number;
-  output_tokens: number;
-  requests: number;
-  duration_ms: number | null;
-  changed_files: number;
-  created_at: string;
-  ended_at: string | null;
-}
+/** A row of the runs list, as the store summarises a run. */
+export type RunRow = RunSummary;
 
 const SPANS: Record<string, number | null> = { "1 hour": 1, "24 hours": 24, "7 days": 168, "30 days": 720, all: null };
 
