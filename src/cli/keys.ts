@@ -3,6 +3,7 @@ import { isPaddockError, PaddockError } from "../errors/index.js";
 import { adminCall, DEFAULT_GATEWAY_URL, findMasterKey, type AdminTarget } from "../gateway/index.js";
 import { paddockPaths } from "../paths/index.js";
 import { EXIT, report } from "./fail.js";
+import { number } from "./parse.js";
 
 interface TargetOptions {
   gateway?: string;
@@ -107,14 +108,6 @@ function withFields(command: Command): Command {
 function duration(value: string): string {
   if (!/^\d+[smhd]$/.test(value)) throw new InvalidArgumentError("must look like 30s, 15m, 24h or 30d");
   return value;
-}
-
-function number(min: number, whole: boolean): (value: string) => number {
-  return (value) => {
-    const n = Number(value);
-    if (!Number.isFinite(n) || n < min || (whole && !Number.isInteger(n))) throw new InvalidArgumentError(`must be ${whole ? "a whole number" : "a number"} of at least ${min}`);
-    return n;
-  };
 }
 
 /** The command line's fields in LiteLLM's names; what was not given is left out (update changes only those). */

@@ -16,6 +16,7 @@ const MODULES: Array<[string[], () => Promise<Register>]> = [
   [["card"], () => import("./card.js").then((m) => m.registerCard)],
   [["exec"], () => import("./exec.js").then((m) => m.registerExec)],
   [["run", "runs"], () => import("./run.js").then((m) => m.registerRun)],
+  [["eval"], () => import("./eval.js").then((m) => m.registerEval)],
   [["doctor"], () => import("./doctor.js").then((m) => m.registerDoctor)],
   [["captain"], () => import("./captain.js").then((m) => m.registerCaptain)],
   [["mcp"], () => import("./mcp.js").then((m) => m.registerMcp)],

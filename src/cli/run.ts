@@ -1,12 +1,14 @@
 import { join } from "node:path";
-import { InvalidArgumentError, Option, type Command } from "commander";
+import { Option, type Command } from "commander";
 import { loadCard } from "../card/index.js";
 import { PaddockError } from "../errors/index.js";
 import { paddockPaths } from "../paths/index.js";
 import type { RunRecord } from "../store/index.js";
+import { registerCompare } from "./compare.js";
 import { EXIT, report } from "./fail.js";
 import { warnAbout } from "./warn.js";
 import { commandLog, defaultLogFormat, type LogFormat } from "./log.js";
+import { number } from "./parse.js";
 import { printTable } from "./table.js";
 
 interface RunOptions {
@@ -38,7 +40,7 @@ export function registerRun(program: Command): void {
     .option("--json", "print the run record as JSON on stdout")
     .option("--allow-unconfined-seccomp", "run a card that sets seccomp: unconfined (no system call filter)")
     .option("--verify <command>", "after a COMPLETE, run this in a fresh sandbox of the card (no model, no network); if it fails, the run is an ERROR with its output")
-    .option("--verify-retries <n>", "after a failed verification, this many more attempts, each given its output", wholeNumber, 0)
+    .option("--verify-retries <n>", "after a failed verification, this many more attempts, each given its output", number(0, true), 0)
     .option("-q, --quiet", "do not show the agent's output while it works")
     .addOption(new Option("--log-format <format>", "paddock's structured logs: human (to the log file, warnings on stderr) or json (JSON lines on stderr; also PADDOCK_LOG=json)").choices(["human", "json"]).default(defaultLogFormat()))
     .argument("<prompt>", "what the agent should do")
@@ -65,7 +67,7 @@ Example:
       process.exitCode = await runTask(prompt, opts);
     });
 
-  program
+  const runs = program
     .command("runs")
     .description("list the recorded runs, or show one")
     .argument("[run-id]", "show this run whole")
@@ -96,6 +98,7 @@ Example:
         await store.close();
       }
     });
+  registerCompare(runs);
 }
 
 async function runTask(prompt: string, opts: RunOptions): Promise<number> {
@@ -151,11 +154,6 @@ async function runTask(prompt: string, opts: RunOptions): Promise<number> {
     process.off("SIGINT", onSignal).off("SIGTERM", onSignal);
     await local?.close();
   }
-}
-
-function wholeNumber(value: string): number {
-  if (!/^\d+$/.test(value)) throw new InvalidArgumentError("must be a whole number");
-  return Number(value);
 }
 
 function describeRun(run: RunRecord): string {

@@ -1,9 +1,9 @@
-import { InvalidArgumentError, Option, type Command } from "commander";
+import { Option, type Command } from "commander";
 import { paddockPaths } from "../paths/index.js";
 import { report } from "./fail.js";
+import { since } from "./parse.js";
 import { printTable } from "./table.js";
 
-const UNIT_MS = { m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
 
 export function registerUsage(program: Command): void {
   program
@@ -32,13 +32,4 @@ export function registerUsage(program: Command): void {
         await store.close();
       }
     });
-}
-
-/** --since as an ISO 8601 time: a span back from now, or a date or time as given. */
-function since(value: string): string {
-  const span = /^(\d+)([mhd])$/.exec(value);
-  if (span) return new Date(Date.now() - Number(span[1]) * UNIT_MS[span[2] as keyof typeof UNIT_MS]).toISOString();
-  const time = Date.parse(value);
-  if (!/^\d{4}-\d{2}-\d{2}/.test(value) || Number.isNaN(time)) throw new InvalidArgumentError("must be a span (30m, 24h, 7d) or a date (2026-12-01)");
-  return new Date(time).toISOString();
 }

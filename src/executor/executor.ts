@@ -29,6 +29,8 @@ export interface TaskRequest {
   verify?: { command: string; retries: number };
   /** The role the task is done in: its instructions go into the agent's system prompt, its sections into the contract. */
   role?: { name: string; systemPrompt?: string; sections: string[] };
+  /** The task is a candidate's in an evaluation: recorded with the run, for `paddock runs compare`. */
+  candidate?: RunRecord["candidate"];
 }
 
 /** What a task reports while it runs (the CLI's progress, A2A's status events). */
@@ -76,7 +78,7 @@ export class Executor {
     const runId = `run-${new Date().toISOString().replace(/\D/g, "").slice(0, 14)}-${randomBytes(3).toString("hex")}`;
     const model = chooseModel(card, { mode: "task", model: task.model, models }) ?? null;
     const run: RunRecord = {
-      run_id: runId, agent_id: card.agent_id, state: "queued", prompt: task.prompt, model, ...(task.role ? { role: task.role.name } : {}), outcome: null, summary: null, questions: [], recovered: false,
+      run_id: runId, agent_id: card.agent_id, state: "queued", prompt: task.prompt, model, ...(task.role ? { role: task.role.name } : {}), ...(task.candidate ? { candidate: task.candidate } : {}), outcome: null, summary: null, questions: [], recovered: false,
       attempts: [], error: null, changed_files: [], input_tokens: 0, output_tokens: 0, requests: 0, duration_ms: null, conversation: "", created_at: new Date().toISOString(), ended_at: null,
     };
     await this.options.store.saveRun(run);

@@ -24,7 +24,7 @@ export interface AgentGatewayAccess {
   models(): Promise<ModelLimits[]>;
   /** The deployments serving `model` (a pool key naming them) and how many requests they serve at once (Infinity: no limit). */
   slots(model: string): { key: string; size: number } | undefined;
-  usage(key: string): Promise<{ requests: number; input_tokens: number; output_tokens: number }>;
+  usage(key: string): Promise<{ requests: number; input_tokens: number; output_tokens: number; cost: number }>;
   /** Why no server of `model` takes connections right now, or undefined if one does (or is only slow). */
   unreachable(model: string): Promise<string | undefined>;
   /** Tells of each request with `key` that no model server answered, as it happens; returns the unsubscribe. */

@@ -143,10 +143,10 @@ export class Gateway {
   }
 
   /** What one key has used so far: requests and tokens (after the pending usage rows are written). */
-  async keyUsage(key: string): Promise<{ requests: number; input_tokens: number; output_tokens: number }> {
+  async keyUsage(key: string): Promise<{ requests: number; input_tokens: number; output_tokens: number; cost: number }> {
     await this.usage.flush();
     const [row] = await this.store.usageSummary({ by: "key_hash", tokenHash: hashKey(key) });
-    return { requests: row?.requests ?? 0, input_tokens: row?.input_tokens ?? 0, output_tokens: row?.output_tokens ?? 0 };
+    return { requests: row?.requests ?? 0, input_tokens: row?.input_tokens ?? 0, output_tokens: row?.output_tokens ?? 0, cost: row?.cost ?? 0 };
   }
 
   /** Usage rows reach the store in batches; tests and shutdown wait for them. */

@@ -4,7 +4,7 @@ import type { BackendName, Sandbox, SandboxSpec } from "./types.js";
 
 export { prepareSandbox, type AgentSetup, type PrepareOptions } from "./prepare.js";
 export { enterSandbox } from "./enter.js";
-export { toolPathInside } from "./layout.js";
+export { removeAgentState, toolPathInside } from "./layout.js";
 export { adoptSandbox, processStart, recordedExitCode, type AdoptionRecord } from "./adopt.js";
 export { ToolError } from "./tools.js";
 export { cardHostProblems } from "./check.js";

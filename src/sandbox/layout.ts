@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { SandboxSpec } from "./types.js";
 
@@ -15,9 +15,18 @@ export function agentHomeDir(dataDir: string, agentId: string): string {
   return join(dataDir, "homes", agentId);
 }
 
+/** Removes what paddock keeps of an agent between its sandboxes (its HOME, its caches): for one-shot agents (an evaluation's candidates). Links inside are removed, never followed. */
+export function removeAgentState(dataDir: string, agentId: string): void {
+  for (const dir of [agentHomeDir(dataDir, agentId), agentCachesDir(dataDir, agentId)]) rmSync(dir, { recursive: true, force: true });
+}
+
 /** Where one of an agent's cache folders (a card's `caches`, by its normal name) is kept on the host. */
 export function agentCacheDir(dataDir: string, agentId: string, cache: string): string {
-  return join(dataDir, "caches", agentId, encodeURIComponent(cache));
+  return join(agentCachesDir(dataDir, agentId), encodeURIComponent(cache));
+}
+
+function agentCachesDir(dataDir: string, agentId: string): string {
+  return join(dataDir, "caches", agentId);
 }
 
 /** The path inside a sandbox of a tool the card (or an agent's adapter) names by absolute host path. */

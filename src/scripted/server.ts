@@ -10,6 +10,8 @@ export interface ScriptedTurn {
   system?: RegExp;
   /** Also required: matches the names of the tools the request offers, joined by commas (tells one agent from another). */
   tools?: RegExp;
+  /** Also required: the conversation holds exactly this many tool results, so that, with `repeat`, concurrent conversations each walk the script's steps. */
+  toolResults?: number;
   content?: string;
   tool_calls?: Array<{ name: string; arguments: Record<string, unknown> }>;
   /** Fail instead: an HTTP status with an OpenAI-style error body. */
@@ -182,8 +184,10 @@ export class ScriptedModel {
     return true;
   }
 
-  private nextTurn(lastText: string, systemText = "", toolNames = ""): ScriptedTurn {
-    const i = this.script.findIndex((t) => (!t.when || t.when.test(lastText)) && (!t.system || t.system.test(systemText)) && (!t.tools || t.tools.test(toolNames)));
+  private nextTurn(lastText: string, systemText = "", toolNames = "", toolResults = 0): ScriptedTurn {
+    const i = this.script.findIndex(
+      (t) => (!t.when || t.when.test(lastText)) && (!t.system || t.system.test(systemText)) && (!t.tools || t.tools.test(toolNames)) && (t.toolResults === undefined || t.toolResults === toolResults),
+    );
     if (i < 0) return { content: "ok" };
     const turn = this.script[i]!;
     if (!turn.repeat) this.script.splice(i, 1);
@@ -198,7 +202,7 @@ export class ScriptedModel {
     const last = body.messages[body.messages.length - 1]!;
     const system = body.messages.filter((m) => m.role === "system").map((m) => (typeof m.content === "string" ? m.content : JSON.stringify(m.content ?? ""))).join("\n");
     const tools = ((body.tools ?? []) as Array<{ function?: { name?: string } }>).map((t) => t.function?.name ?? "").join(",");
-    const turn = this.nextTurn(typeof last.content === "string" ? last.content : JSON.stringify(last.content ?? ""), system, tools);
+    const turn = this.nextTurn(typeof last.content === "string" ? last.content : JSON.stringify(last.content ?? ""), system, tools, body.messages.filter((m) => m.role === "tool").length);
     if (turn.delayMs) await new Promise((resolve) => setTimeout(resolve, turn.delayMs));
     if (turn.fail) return vllmError(res, turn.fail, `scripted failure ${turn.fail}`, turn.fail >= 500 ? "InternalServerError" : "BadRequestError");
     const id = `chatcmpl-${Math.random().toString(36).slice(2)}`;

@@ -18,12 +18,12 @@ export function smokeTestScript(): ScriptedTurn[] {
   const claude = /(^|,)Write(,|$)/;
   return [
     { system: /title generator/i, content: "paddock smoke test", repeat: true },
-    { tools: opencode, tool_calls: [{ name: "read", arguments: { filePath: "/workspace/README.md" } }] },
-    { tools: opencode, tool_calls: [{ name: "write", arguments: { filePath: "/workspace/SMOKE-TEST.md", content: note } }] },
-    { tools: opencode, tool_calls: [{ name: "bash", arguments: { command, description: "Count the lines of both files" } }] },
-    { tools: claude, tool_calls: [{ name: "Read", arguments: { file_path: "/workspace/README.md" } }] },
-    { tools: claude, tool_calls: [{ name: "Write", arguments: { file_path: "/workspace/SMOKE-TEST.md", content: note } }] },
-    { tools: claude, tool_calls: [{ name: "Bash", arguments: { command, description: "Count the lines of both files" } }] },
+    { tools: opencode, toolResults: 0, repeat: true, tool_calls: [{ name: "read", arguments: { filePath: "/workspace/README.md" } }] },
+    { tools: opencode, toolResults: 1, repeat: true, tool_calls: [{ name: "write", arguments: { filePath: "/workspace/SMOKE-TEST.md", content: note } }] },
+    { tools: opencode, toolResults: 2, repeat: true, tool_calls: [{ name: "bash", arguments: { command, description: "Count the lines of both files" } }] },
+    { tools: claude, toolResults: 0, repeat: true, tool_calls: [{ name: "Read", arguments: { file_path: "/workspace/README.md" } }] },
+    { tools: claude, toolResults: 1, repeat: true, tool_calls: [{ name: "Write", arguments: { file_path: "/workspace/SMOKE-TEST.md", content: note } }] },
+    { tools: claude, toolResults: 2, repeat: true, tool_calls: [{ name: "Bash", arguments: { command, description: "Count the lines of both files" } }] },
     { content: `I read README.md, wrote SMOKE-TEST.md and counted the lines.\n\n\`\`\`json\n${JSON.stringify({ outcome: "COMPLETE", summary })}\n\`\`\`\n`, repeat: true },
   ];
 }

@@ -164,6 +164,14 @@ export const AgentRecordSchema = z.object({
 
 export type AgentRecord = z.infer<typeof AgentRecordSchema>;
 
+/** Which evaluation a run belongs to, as which candidate (its name, its card's agent id) and which of its repeats. */
+export const CandidateRunSchema = z.object({
+  eval_id: z.string(),
+  name: z.string(),
+  card: z.string(),
+  repeat: z.number().int(),
+});
+
 /** One one-shot task (`paddock run`, an A2A task): what was asked, each attempt, and how it ended. */
 export const RunRecordSchema = z.object({
   run_id: z.string(),
@@ -215,6 +223,10 @@ export const RunRecordSchema = z.object({
   input_tokens: z.number().int(),
   output_tokens: z.number().int(),
   requests: z.number().int(),
+  /** What the run's model requests cost (USD, by the deployments' token prices; 0 for local models). */
+  cost: z.number().optional(),
+  /** The run was one candidate's in a `paddock eval`. */
+  candidate: CandidateRunSchema.optional(),
   duration_ms: z.number().nullable(),
   /** The agent's output of every attempt (and the structurer's), in order. */
   conversation: z.string(),
@@ -244,6 +256,13 @@ export const RunSummarySchema = z.object({
   /** How many files the run changed. */
   changed_files: z.number(),
   ended_at: z.string().nullable(),
+  role: z.string().optional(),
+  cost: z.number().optional(),
+  candidate: CandidateRunSchema.optional(),
+  /** Its last verification passed (absent: the task had none). */
+  verified: z.boolean().optional(),
+  /** Lines added and removed in its diff. */
+  changed_lines: z.number().optional(),
 });
 
 export type RunSummary = z.infer<typeof RunSummarySchema>;
@@ -255,7 +274,24 @@ export const PROMPT_HEAD = 160;
 /** A run's summary, stored beside its record when it is saved: a list reads these and never a conversation. */
 export function runSummaryOf(run: RunRecord): RunSummary {
   const summary = Object.fromEntries(RUN_SUMMARY_FIELDS.map((f) => [f, run[f]]));
-  return { ...summary, prompt: run.prompt.slice(0, PROMPT_HEAD), changed_files: run.changed_files.length } as RunSummary;
+  const verified = run.verifications?.at(-1)?.passed;
+  return {
+    ...summary,
+    prompt: run.prompt.slice(0, PROMPT_HEAD),
+    changed_files: run.changed_files.length,
+    ...(run.role ? { role: run.role } : {}),
+    ...(run.cost !== undefined ? { cost: run.cost } : {}),
+    ...(run.candidate ? { candidate: run.candidate } : {}),
+    ...(verified !== undefined ? { verified } : {}),
+    ...(run.diff ? { changed_lines: changedLines(run.diff.text) } : {}),
+  } as RunSummary;
+}
+
+/** The lines a unified diff adds and removes (its file headers not counted). */
+export function changedLines(diff: string): number {
+  let lines = 0;
+  for (const line of diff.split("\n")) if ((line.startsWith("+") && !line.startsWith("+++ ")) || (line.startsWith("-") && !line.startsWith("--- "))) lines++;
+  return lines;
 }
 /** Newest first; `outcome` matches a finished run's outcome or an unfinished one's state. */
-export type RunSummaryQuery = { agentId?: string; outcome?: string; since?: string; limit: number };
+export type RunSummaryQuery = { agentId?: string; outcome?: string; since?: string; limit: number; /** Only the runs of candidates in an evaluation. */ candidates?: boolean };

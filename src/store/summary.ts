@@ -59,6 +59,7 @@ export function runSummarySql(query: RunSummaryQuery, param: (n: number) => stri
   if (query.agentId) add((p) => `agent_id = ${p}`, query.agentId);
   if (query.since) add((p) => `created_at >= ${p}`, query.since);
   if (query.outcome) add((p) => `COALESCE(${field("outcome")}, ${field("state")}) = ${p}`, query.outcome);
+  if (query.candidates) parts.push(`${field("candidate")} IS NOT NULL`);
   return { sql: `SELECT summary FROM runs ${parts.length ? `WHERE ${parts.join(" AND ")}` : ""} ORDER BY created_at DESC LIMIT ${Math.floor(query.limit)}`, values };
 }
 

@@ -10,20 +10,9 @@ import { BUNDLE, CLONE, CREATE_BRANCH, IMPORT_BUNDLE } from "./scripts.js";
  * repository. The agent commits in its clone; its branch is brought into the
  * repository when the agent ends. The repository itself is never mounted in
  * the agent's sandbox, so its config, hooks and other branches are out of reach.
+ * The clone is kept after the agent ends (it holds uncommitted work too).
  */
-export interface AgentWorktree {
-  /** The agent's workspace: the clone's root (git needs its .git inside the sandbox). */
-  workspace: string;
-  /** Where the card's workspace is in the repository ("" at its root): the agent starts there. */
-  workdir: string;
-  branch: string;
-  /** The clone, kept after the agent ends (it holds uncommitted work too). */
-  path: string;
-  /** The repository it was cloned from. */
-  repository: string;
-  /** The commit the branch started from. */
-  base: string;
-}
+export type AgentWorktree = WorkspaceClone;
 
 const GIT_TIMEOUT_MS = 300_000;
 /** A worker's commits are brought back as a bundle of at most this size. */
@@ -42,30 +31,52 @@ export function repositoryOf(dir: string): string | undefined {
   }
 }
 
+/** A clone of the repository that holds a workspace, made by paddock for one agent, on a branch of its own. */
+export interface WorkspaceClone {
+  /** The agent's workspace: the clone's root (git needs its .git inside the sandbox). */
+  workspace: string;
+  /** Where the card's workspace is in the repository ("" at its root): the agent starts there. */
+  workdir: string;
+  branch: string;
+  path: string;
+  repository: string;
+  /** The commit the branch starts from. */
+  base: string;
+}
+
 /**
- * Makes the worker's clone under `root` (inside a sandbox, the repository
- * read-only) and its branch in the repository (inside a sandbox that sees the
- * repository's git folder only). Undefined when the workspace is in no repository.
+ * Clones the repository that holds `workspace` into `path` (a new folder), inside a sandbox that sees the repository
+ * read-only, on a new branch at `commit` (default: the repository's HEAD). Undefined when the workspace is in no repository.
  */
-export async function agentWorktree(workspace: string, id: string, root: string, paths?: PaddockPaths): Promise<AgentWorktree | undefined> {
+export async function cloneWorkspace(workspace: string, path: string, branch: string, options: { commit?: string; paths?: PaddockPaths; field?: string } = {}): Promise<WorkspaceClone | undefined> {
   const repository = repositoryOf(workspace);
   if (!repository) return undefined;
-  const path = join(root, id);
-  const branch = `paddock/${id}`;
-  if (existsSync(path)) throw new WorkspaceError("worktree_exists", `${path} already exists (the clone of an earlier agent ${id})`, "worktree", `remove it (rm -r ${path}) or spawn under another --name`);
+  const field = options.field ?? "worktree";
+  if (existsSync(path)) throw new WorkspaceError("worktree_exists", `${path} already exists`, field, `remove it (rm -r ${path}) or use another name`);
   mkdirSync(path, { recursive: true });
-  const clone = await inspect({ dir: repository, outputDir: path, argv: ["sh", "-c", CLONE, "paddock-clone", branch, repository], maxBytes: 4096, timeoutMs: GIT_TIMEOUT_MS, paths });
+  const clone = await inspect({ dir: repository, outputDir: path, argv: ["sh", "-c", CLONE, "paddock-clone", branch, repository, options.commit ?? "HEAD"], maxBytes: 4096, timeoutMs: GIT_TIMEOUT_MS, paths: options.paths });
   const base = clone.stdout.toString().trim();
   if (clone.code !== 0 || !COMMIT.test(base)) {
     rmSync(path, { recursive: true, force: true });
-    throw new WorkspaceError("worktree_failed", `git could not clone ${repository} for ${id}: ${clone.stderr || `exit ${clone.code}`}`, "worktree", "the repository needs at least one commit");
-  }
-  const created = await inspect({ dir: join(repository, ".git"), writable: true, argv: ["sh", "-c", CREATE_BRANCH, "paddock-branch", branch, base], maxBytes: 4096, timeoutMs: GIT_TIMEOUT_MS, paths });
-  if (created.code !== 0) {
-    rmSync(path, { recursive: true, force: true });
-    throw new WorkspaceError("worktree_failed", `git could not make branch ${branch} in ${repository}: ${created.stderr || `exit ${created.code}`}`, "worktree", `delete it (git branch -D ${branch}) or spawn under another --name`);
+    throw new WorkspaceError("worktree_failed", `git could not clone ${repository}: ${clone.stderr || `exit ${clone.code}`}`, field, "the repository needs at least one commit");
   }
   return { workspace: path, workdir: relative(repository, resolve(workspace)), branch, path, repository, base };
+}
+
+/**
+ * Makes the worker's clone under `root` and its branch in the repository (inside a sandbox that sees the
+ * repository's git folder only). Undefined when the workspace is in no repository.
+ */
+export async function agentWorktree(workspace: string, id: string, root: string, paths?: PaddockPaths): Promise<AgentWorktree | undefined> {
+  const branch = `paddock/${id}`;
+  const tree = await cloneWorkspace(workspace, join(root, id), branch, { paths });
+  if (!tree) return undefined;
+  const created = await inspect({ dir: join(tree.repository, ".git"), writable: true, argv: ["sh", "-c", CREATE_BRANCH, "paddock-branch", branch, tree.base], maxBytes: 4096, timeoutMs: GIT_TIMEOUT_MS, paths });
+  if (created.code !== 0) {
+    rmSync(tree.path, { recursive: true, force: true });
+    throw new WorkspaceError("worktree_failed", `git could not make branch ${branch} in ${tree.repository}: ${created.stderr || `exit ${created.code}`}`, "worktree", `delete it (git branch -D ${branch}) or spawn under another --name`);
+  }
+  return tree;
 }
 
 /**

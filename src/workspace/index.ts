@@ -7,5 +7,5 @@
 export { changedFiles, openSnapshotSession, workspaceState, type ChangedFile, type WorkspaceState } from "./changes.js";
 export type { InspectionSession } from "./session.js";
 export { readWorkspaceFiles, workspaceDiff, type WorkspaceFile } from "./files.js";
-export { agentWorktree, dropWorktree, importWorktreeBranch, repositoryOf, type AgentWorktree } from "./clone.js";
+export { agentWorktree, cloneWorkspace, dropWorktree, importWorktreeBranch, repositoryOf, type AgentWorktree, type WorkspaceClone } from "./clone.js";
 export { WorkspaceError } from "./inspect.js";

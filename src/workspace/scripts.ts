@@ -88,13 +88,13 @@ g diff --no-ext-diff --no-textconv --no-color HEAD -- .
 /**
  * A worker's clone: the repository at /workspace (read-only) cloned into
  * /output, on a new branch; prints the commit it starts from.
- * $1: the branch, $2: the repository's host path (the clone's origin).
+ * $1: the branch, $2: the repository's host path (the clone's origin), $3: the commit (or HEAD).
  */
 export const CLONE = `set -f
 ${GIT}
 g clone -q --no-hardlinks -- /workspace /output || exit 1
 cd /output || exit 70
-g checkout -q -b "$1" || exit 1
+g checkout -q -b "$1" "$3" || exit 1
 g remote set-url origin "$2"
 g rev-parse HEAD
 `;
