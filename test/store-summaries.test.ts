@@ -56,6 +56,16 @@ describe("run summaries: a list of runs that never reads a conversation", () => 
     assert.equal((await store.runSummaries({ limit: 1 }))[0]!.outcome, "NEEDS_INFO");
   });
 
+  it("keeps a candidate run's evaluation, role, verification, cost and changed lines in its summary, and lists candidate runs alone", async () => {
+    const candidate = { eval_id: "eval-1", name: "fast", card: "coder-card", repeat: 2 };
+    const verifications = [{ command: "npm test", passed: false, exit_code: 1, output_tail: "", duration_ms: 5, timed_out: false }, { command: "npm test", passed: true, exit_code: 0, output_tail: "", duration_ms: 5, timed_out: false }];
+    await store.saveRun(run("c1", { candidate, role: "implementer", cost: 0.25, verifications, diff: { text: "--- a/x\n+++ b/x\n@@ -1 +1,2 @@\n-old\n+new\n+more\n", truncated: false }, created_at: "2026-12-04T10:00:00.000Z" }));
+    const [summary, ...others] = await store.runSummaries({ candidates: true, limit: 10 });
+    assert.deepEqual(others, [], "runs of no evaluation are left out");
+    assert.deepEqual([summary!.run_id, summary!.candidate, summary!.role, summary!.cost, summary!.verified, summary!.changed_lines], ["c1", candidate, "implementer", 0.25, true, 3]);
+    assert.ok((await store.runSummaries({ limit: 10 })).some((r) => r.run_id === "r1"));
+  });
+
   it("gives the runs a store had before summaries existed their summaries when it is opened", async () => {
     const older = testStore(paddockPaths(scratch().env));
     const first = openStoreAt(older);

@@ -33,6 +33,8 @@ const program = new Command("paddock")
   .description("Run AI coding agents on your own hardware, each in a sandbox whose only exits paddock owns.")
   .version("0.1.0")
   .showHelpAfterError()
+  // A command's options after its subcommand are the subcommand's (`runs compare --json`).
+  .enablePositionalOptions()
   .exitOverride((err) => {
     process.exit(err.exitCode === 0 ? EXIT.ok : EXIT.usage);
   });

@@ -98,7 +98,7 @@ Example:
         await store.close();
       }
     });
-  registerCompare(runs);
+  registerCompare(runs.enablePositionalOptions());
 }
 
 async function runTask(prompt: string, opts: RunOptions): Promise<number> {

@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { PaddockError } from "../errors/index.js";
 import type { Executor, TaskEvent, TaskRequest } from "../executor/index.js";
@@ -93,11 +94,20 @@ export async function evaluate(request: EvalRequest, onEvent: (event: EvalEvent)
   };
 }
 
-/** One clone per run under `root`, the first at the repository's HEAD and the others at the commit it got. */
+/**
+ * One clone per run under `root`, all at once at the repository's HEAD; should HEAD move meanwhile (a commit in
+ * between), those that got another commit are cloned again at the first one's.
+ */
 async function cloneAll(workspace: string, root: string, evalId: string, names: string[], executor: Executor): Promise<WorkspaceClone[]> {
   const cloneOne = (name: string, commit?: string) => cloneWorkspace(workspace, join(root, name), `paddock/${evalId}/${name}`, { commit, paths: executor.paths, field: "workspace" });
-  const first = await cloneOne(names[0]!);
+  const clones = await Promise.all(names.map((name) => cloneOne(name)));
+  const first = clones[0];
   if (!first) throw new PaddockError("eval_no_repository", `${workspace} is in no git repository`, "workspace", "candidates start from clones of one commit: run paddock eval in a git repository (or give the task file a workspace: in one)");
-  const rest = await Promise.all(names.slice(1).map((name) => cloneOne(name, first.base)));
-  return [first, ...rest.map((clone) => clone!)];
+  return Promise.all(
+    clones.map(async (clone, i) => {
+      if (clone!.base === first.base) return clone!;
+      rmSync(clone!.path, { recursive: true, force: true });
+      return (await cloneOne(names[i]!, first.base))!;
+    }),
+  );
 }
