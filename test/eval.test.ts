@@ -67,7 +67,7 @@ describe("paddock eval: one task, several candidates side by side, verified", ()
 
     const compared = await paddock(["runs", "compare"], { env: cliEnv });
     assert.equal(compared.code, 0, compared.stderr);
-    assert.match(compared.stdout, /fixer\s+paddock-smoke-test\s+1\/1 100% \[21%–100%\]\s+2\/2 100%/);
+    assert.match(compared.stdout, /fixer\s+paddock-smoke-test\s+prompt\s+1\/1 100% \[21%–100%\]\s+2\/2 100%/);
   });
 
   it("runs the real OpenCode on the built-in model beside a candidate that does nothing: OpenCode's verified work wins", async () => {
@@ -77,7 +77,7 @@ describe("paddock eval: one task, several candidates side by side, verified", ()
     writeFileSync(candidate, `name: opencode\ncard: ${join(ROOT, "examples", "cards", "opencode.yaml")}\n`);
     const r = await paddock(["eval", "--task", smoke, "--candidates", `${candidate},${commandCard(dir, "idle", "true")}`], { env: cliEnv, cwd: dir });
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /^opencode\s+demo-opencode\s+paddock-smoke-test\s+1\/1 100%/m);
+    assert.match(r.stdout, /^opencode\s+demo-opencode\s+paddock-smoke-test\s+prompt\s+1\/1 100%/m);
     assert.match(r.stdout, /^idle\s+idle\s+\S+\s+0\/1 0%/m);
     assert.match(r.stdout, /^winner: opencode$/m);
     assert.match(r.stderr, /opencode #1: verification passed/);
@@ -106,6 +106,11 @@ describe("paddock eval: one task, several candidates side by side, verified", ()
     const outside = await paddock(["eval", "--task", task, "--candidates", fixer, "--workspace", join(dir, "config")], { env: cliEnv });
     assert.equal(outside.code, 125);
     assert.match(outside.stderr, /in no git repository/);
+    const schemaOnOpenCode = join(dir, "schema-opencode.yaml");
+    writeFileSync(schemaOnOpenCode, `card: ${join(ROOT, "examples", "cards", "opencode.yaml")}\ncontract: schema\n`);
+    const wrongMode = await paddock(["eval", "--task", task, "--candidates", schemaOnOpenCode], { env: cliEnv });
+    assert.equal(wrongMode.code, 125);
+    assert.match(wrongMode.stderr, /schema-opencode\.yaml: contract.*needs Claude Code's --json-schema/);
     const zero = await paddock(["eval", "--task", task, "--candidates", fixer, "--repeat", "0"], { env: cliEnv });
     assert.equal(zero.code, 2);
     assert.match(zero.stderr, /--repeat.*at least 1/);
@@ -143,8 +148,8 @@ describe("paddock runs compare: win rates from recorded evaluations", () => {
 
     const r = await paddock(["runs", "compare", "--role", "impl"], { env });
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /^impl\s+card-a\s+qwen\s+2\/3 67% \[21%–94%\]\s+2\/3 67%/m);
-    assert.match(r.stdout, /^impl\s+card-b\s+llama\s+1\/3 33% \[6%–79%\]/m);
+    assert.match(r.stdout, /^impl\s+card-a\s+qwen\s+prompt\s+2\/3 67% \[21%–94%\]\s+2\/3 67%/m);
+    assert.match(r.stdout, /^impl\s+card-b\s+llama\s+prompt\s+1\/3 33% \[6%–79%\]/m);
     assert.doesNotMatch(r.stdout, /review/);
     const all = JSON.parse((await paddock(["runs", "compare", "--json"], { env })).stdout) as Array<{ role: string; card: string; wins: number }>;
     assert.deepEqual(all.filter((row) => row.role === "review").map((row) => [row.card, row.wins]), [["card-b", 1], ["card-a", 0]]);

@@ -29,7 +29,9 @@ export const claudeCode: Adapter = (card, options) => {
     projects: { "/workspace": { hasTrustDialogAccepted: true, hasCompletedProjectOnboarding: true, allowedTools: [] } },
   };
   const settings = { permissions: { allow: rules("allow"), deny: rules("deny") }, includeCoAuthoredBy: false, cleanupPeriodDays: 30 };
-  const headless = ["--output-format", "text", "--permission-mode", unrestricted ? "bypassPermissions" : "default"];
+  // With a result schema: Claude Code's StructuredOutput tool, checked against it, and its progress as JSON lines.
+  const output = options.resultSchema ? ["--output-format", "stream-json", "--verbose", "--json-schema", JSON.stringify(options.resultSchema)] : ["--output-format", "text"];
+  const headless = [...output, "--permission-mode", unrestricted ? "bypassPermissions" : "default"];
   return {
     command:
       options.mode === "task"

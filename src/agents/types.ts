@@ -23,6 +23,8 @@ export interface LaunchOptions {
   key?: string;
   /** A role's instructions, added to the agent's own system prompt. */
   systemPrompt?: string;
+  /** The result's JSON Schema, for an agent that enforces it on the wire (a card with contract: schema; Claude Code). */
+  resultSchema?: Record<string, unknown>;
 }
 
 /** What the sandbox needs to run an agent (argv, environment, extra tools, HOME files), and the model it was configured with. */

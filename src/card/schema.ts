@@ -80,6 +80,10 @@ export const CardSchema = z
     a2a_port: z.number().int().min(1).max(65535).optional().describe("Port of the agent's A2A server"),
     kind: z.enum(["opencode", "claude-code", "command"]).default("opencode").describe("Which agent runs: OpenCode, Claude Code, or the card's own command"),
     command: z.array(z.string()).min(1).optional().describe("argv for kind 'command'"),
+    contract: z
+      .enum(["prompt", "schema"])
+      .default("prompt")
+      .describe("How a task's result is obtained: prompt (the prompt asks for the JSON result, paddock reads it from the output) or schema (Claude Code's --json-schema: the result is a tool call checked against the schema on the wire; claude-code only)"),
     model: z.string().min(1).optional().describe("Model name as the gateway knows it (default: the gateway's first model)"),
     small_model: z.string().min(1).optional().describe("Model for the agent's small jobs (titles, summaries); default: model"),
     max_tokens_budget: z
@@ -121,6 +125,9 @@ export const CardSchema = z
   .superRefine((card, ctx) => {
     if (card.kind === "command" && !card.command) {
       ctx.addIssue({ code: "custom", path: ["command"], message: "is required when kind is 'command'" });
+    }
+    if (card.contract === "schema" && card.kind !== "claude-code") {
+      ctx.addIssue({ code: "custom", path: ["contract"], message: `'schema' needs Claude Code's --json-schema (kind: claude-code); ${card.kind} reads its result from the output: use 'prompt'` });
     }
     card.allowed_hosts.forEach((rule, i) => {
       const parsed = parseHostRule(rule);

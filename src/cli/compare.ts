@@ -9,7 +9,7 @@ import { printTable } from "./table.js";
 export function registerCompare(runs: Command): void {
   runs
     .command("compare")
-    .description("win and pass rates per (role, card, model) over the recorded runs of paddock eval, with 95% confidence intervals")
+    .description("win and pass rates per (role, card, model, contract) over the recorded runs of paddock eval, with 95% confidence intervals")
     .option("--role <name>", "only runs done in this role")
     .option("--since <when>", "only runs from then: a span (30d, 12h) or a date", since)
     .option("--limit <n>", "read at most the newest N candidate runs", number(1, true), 100_000)
@@ -32,8 +32,8 @@ intervals: with few evaluations they are wide, and say so.`,
         if (opts.json) return void process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
         if (rows.length === 0) return void process.stdout.write("no candidate runs recorded (paddock eval records them)\n");
         printTable(
-          ["ROLE", "CARD", "MODEL", "WINS (95% CI)", "PASSED (95% CI)", "MEDIAN", "TOKENS/RUN", "COST"],
-          rows.map((r) => [r.role ?? "-", r.card, r.model ?? "-", rate(r.wins, r.evaluations, r.win_interval), rate(r.passed, r.runs, r.pass_interval), r.median_ms === null ? "-" : `${(r.median_ms / 1000).toFixed(1)}s`, `${r.tokens}`, `$${r.cost.toFixed(4)}`]),
+          ["ROLE", "CARD", "MODEL", "CONTRACT", "WINS (95% CI)", "PASSED (95% CI)", "MEDIAN", "TOKENS/RUN", "COST"],
+          rows.map((r) => [r.role ?? "-", r.card, r.model ?? "-", r.contract, rate(r.wins, r.evaluations, r.win_interval), rate(r.passed, r.runs, r.pass_interval), r.median_ms === null ? "-" : `${(r.median_ms / 1000).toFixed(1)}s`, `${r.tokens}`, `$${r.cost.toFixed(4)}`]),
         );
       } catch (err) {
         process.exitCode = report(err);

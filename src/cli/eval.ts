@@ -29,7 +29,7 @@ export function registerEval(program: Command): void {
     .command("eval")
     .description("run one task on several candidates (card + model) side by side, each in its own clone of the repository, verified, and report the winner")
     .requiredOption("--task <file>", "the task (YAML, JSON or TOML): prompt, and optionally verify, verify_retries, role, workspace")
-    .requiredOption("--candidates <files>", "comma-separated candidate files (card:, model:, small_model:, name:) or agent cards")
+    .requiredOption("--candidates <files>", "comma-separated candidate files (card:, model:, small_model:, contract:, name:) or agent cards")
     .option("--repeat <n>", "runs per candidate", number(1, true), 1)
     .option("--parallel <n>", "runs at once (default: one per candidate); each model server's pool still bounds its own", number(1, true))
     .option("--workspace <dir>", "the folder, in a git repository, the candidates start from (default: the task's workspace, else the current folder)")
@@ -124,8 +124,8 @@ export function rate(successes: number, n: number, interval: [number, number]): 
 function printEval(result: EvalReport): void {
   process.stdout.write(`${result.eval_id}: ${result.candidates.length} candidate(s) × ${result.repeat}, from ${result.base.slice(0, 12)} of ${result.repository}\n\n`);
   printTable(
-    ["CANDIDATE", "CARD", "MODEL", "PASSED (95% CI)", "VERIFIED", "MEDIAN", "TOKENS/RUN", "COST", "LINES/RUN"],
-    result.candidates.map((c) => [c.name, c.card, c.model ?? "-", rate(c.passed, c.runs, c.pass_interval), `${c.verified}`, c.median_ms === null ? "-" : `${(c.median_ms / 1000).toFixed(1)}s`, `${c.tokens}`, `$${c.cost.toFixed(4)}`, `${c.changed_lines}`]),
+    ["CANDIDATE", "CARD", "MODEL", "CONTRACT", "PASSED (95% CI)", "VERIFIED", "MEDIAN", "TOKENS/RUN", "COST", "LINES/RUN"],
+    result.candidates.map((c) => [c.name, c.card, c.model ?? "-", c.contract, rate(c.passed, c.runs, c.pass_interval), `${c.verified}`, c.median_ms === null ? "-" : `${(c.median_ms / 1000).toFixed(1)}s`, `${c.tokens}`, `$${c.cost.toFixed(4)}`, `${c.changed_lines}`]),
   );
   const lines = [
     "",

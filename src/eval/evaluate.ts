@@ -72,7 +72,7 @@ export async function evaluate(request: EvalRequest, onEvent: (event: EvalEvent)
             allowUnconfinedSeccomp: request.allowUnconfinedSeccomp,
             ...(request.verify ? { verify: request.verify } : {}),
             ...(request.role ? { role: request.role } : {}),
-            candidate: { eval_id: evalId, name: candidate.name, card: candidate.card.agent_id, repeat },
+            candidate: { eval_id: evalId, name: candidate.name, card: candidate.card.agent_id, repeat, contract: candidate.card.contract },
           },
           (event) => onEvent({ type: "run", candidate: candidate.name, repeat, event }),
         );

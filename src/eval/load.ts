@@ -33,7 +33,11 @@ export async function loadCandidates(files: string[]): Promise<Candidate[]> {
     const isCard = typeof raw === "object" && raw !== null && "agent_id" in raw;
     const spec = isCard ? { card: path } : await readConfigFile(path, CandidateSchema, "eval_candidate");
     const loaded = await loadCard(resolve(dirname(path), spec.card));
-    const card = "small_model" in spec && spec.small_model ? { ...loaded.card, small_model: spec.small_model } : loaded.card;
+    const overrides = isCard ? {} : { ...(spec.small_model ? { small_model: spec.small_model } : {}), ...(spec.contract ? { contract: spec.contract } : {}) };
+    const card = { ...loaded.card, ...overrides };
+    if (card.contract === "schema" && card.kind !== "claude-code") {
+      throw new PaddockError("eval_candidate_invalid", `contract: schema needs Claude Code's --json-schema, and ${spec.card} is a ${card.kind} card`, `${file}: contract`, "use contract: prompt for it");
+    }
     const name = ("name" in spec && spec.name) || (isCard ? card.agent_id : slug(basename(path, extname(path))));
     if (candidates.some((c) => c.name === name)) {
       throw new PaddockError("eval_candidate_duplicate", `two candidates are named ${name}`, `--candidates ${file}`, "give one of them another name: (name: in a candidate file)");

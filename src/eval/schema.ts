@@ -19,6 +19,7 @@ export const CandidateSchema = z.strictObject({
   card: z.string().min(1).describe("Its agent card (relative to this file)"),
   model: z.string().min(1).optional().describe("The model, as the gateway names it (default: the role's, else the card's)"),
   small_model: z.string().min(1).optional().describe("The model for its small jobs (default: the card's)"),
+  contract: z.enum(["prompt", "schema"]).optional().describe("How its result is obtained (default: the card's): prompt, or schema (Claude Code's --json-schema)"),
 });
 
 export type CandidateFile = z.output<typeof CandidateSchema>;

@@ -5,6 +5,7 @@ export interface CandidateScore {
   name: string;
   card: string;
   model: string | null;
+  contract: "prompt" | "schema";
   runs: number;
   /** Runs that ended COMPLETE (with a verification: that passed it). */
   passed: number;
@@ -58,6 +59,7 @@ export function scoreRuns(name: string, runs: RunSummary[]): CandidateScore {
     name,
     card: runs[0]?.candidate?.card ?? runs[0]?.agent_id ?? "",
     model: runs[0]?.model ?? null,
+    contract: runs[0]?.candidate?.contract ?? "prompt",
     runs: runs.length,
     passed,
     pass_rate: runs.length ? round(passed / runs.length) : 0,
@@ -88,7 +90,7 @@ export function winnerOf(scores: CandidateScore[]): CandidateScore | undefined {
   return ranked[0];
 }
 
-/** One (role, card, model) over every recorded evaluation it took part in. */
+/** One (role, card, model, contract) over every recorded evaluation it took part in. */
 export interface ComparisonRow extends Omit<CandidateScore, "name" | "run_ids"> {
   role: string | null;
   evaluations: number;
@@ -99,13 +101,13 @@ export interface ComparisonRow extends Omit<CandidateScore, "name" | "run_ids"> 
 
 /**
  * `paddock runs compare`: candidate runs grouped into their evaluations, each evaluation's winner found as
- * `paddock eval` found it, then every (role, card, model) with its win rate and pass rate, best first.
+ * `paddock eval` found it, then every (role, card, model, contract) with its win rate and pass rate, best first.
  */
 export function compareCandidates(runs: RunSummary[]): ComparisonRow[] {
   const evaluations = new Map<string, RunSummary[]>();
   for (const run of runs) if (run.candidate && run.state === "finished") evaluations.set(run.candidate.eval_id, [...(evaluations.get(run.candidate.eval_id) ?? []), run]);
   const groups = new Map<string, { runs: RunSummary[]; evaluations: Set<string>; wins: number }>();
-  const keyOf = (r: RunSummary) => JSON.stringify([r.role ?? null, r.candidate!.card, r.model]);
+  const keyOf = (r: RunSummary) => JSON.stringify([r.role ?? null, r.candidate!.card, r.model, r.candidate!.contract ?? "prompt"]);
   for (const [evalId, of] of evaluations) {
     const winner = winnerOf(scoreEvaluation(of));
     const winnerRun = winner && of.find((r) => r.candidate!.name === winner.name);

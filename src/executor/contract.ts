@@ -11,6 +11,21 @@ export const ContractSchema = z.looseObject({
 
 export type Contract = z.infer<typeof ContractSchema>;
 
+/**
+ * The contract as a JSON Schema (draft-07, as Claude Code's validator reads it), for an agent that enforces its
+ * result on the wire: a role's sections are required, non-empty strings of a "sections" object.
+ */
+export function contractJsonSchema(sections: readonly string[] = []): Record<string, unknown> {
+  const named = sections.length ? { sections: z.strictObject(Object.fromEntries(sections.map((name) => [name, z.string().min(1)]))) } : {};
+  const schema = z.strictObject({
+    outcome: ContractSchema.shape.outcome.describe("COMPLETE: the task is done; NEEDS_INFO: you cannot go on without answers; ERROR: it failed"),
+    summary: z.string().min(1).describe("One or two sentences: what you did, or why not"),
+    questions: z.array(z.string()).optional().describe("Only for NEEDS_INFO: what you need to know"),
+    ...named,
+  });
+  return z.toJSONSchema(schema, { target: "draft-7" }) as Record<string, unknown>;
+}
+
 /** The contract's shape as the agent is told it; a role's sections are named keys of a "sections" object. */
 function shape(sections: readonly string[]): string {
   const named = sections.length ? `, "sections": {${sections.map((n) => `${JSON.stringify(n)}: "<...>"`).join(", ")}}` : "";

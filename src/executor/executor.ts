@@ -10,7 +10,8 @@ import { RUN_DIFF_MAX_BYTES, type RunRecord, type Store } from "../store/index.j
 import { changedFiles, openSnapshotSession, workspaceDiff, workspaceState, type InspectionSession, type WorkspaceState } from "../workspace/index.js";
 import { runAttempt, type AttemptResult } from "./attempt.js";
 import { diagnose, hintFor } from "./classify.js";
-import { contractInstruction, missingSections, parseContract, stricterInstruction, type Contract } from "./contract.js";
+import { missingSections, type Contract } from "./contract.js";
+import { resultMode } from "./mode.js";
 import { TaskPool } from "./pool.js";
 import { afterFailedVerification, verifyTask } from "./verify.js";
 import type { ExecutorSettings } from "./settings.js";
@@ -177,8 +178,9 @@ export class Executor {
     for (let attempt = 1; attempt <= settings.max_retries + 1; attempt++) {
       onEvent({ type: "attempt", run_id: run.run_id, attempt });
       const sections = task.role?.sections ?? [];
-      const prompt = `${task.prompt}${attempt === 1 ? contractInstruction(sections) : stricterInstruction(sections)}`;
-      const launch = agentLaunch(task.card, { mode: "task", prompt, model: ctx.model ?? undefined, models: ctx.models, key: ctx.key, systemPrompt: task.role?.systemPrompt });
+      const mode = resultMode(task.card.contract, sections);
+      const launch = agentLaunch(task.card, { mode: "task", prompt: mode.prompt(task.prompt, attempt), model: ctx.model ?? undefined, models: ctx.models, key: ctx.key, systemPrompt: task.role?.systemPrompt, resultSchema: mode.resultSchema });
+      const progress = mode.progress();
       const startedAt = new Date().toISOString();
       const result = await runAttempt({
         card: task.card,
@@ -191,18 +193,22 @@ export class Executor {
         inactivityMs: settings.inactivity_timeout_seconds === null ? null : settings.inactivity_timeout_seconds * 1000,
         signal: task.signal,
         allowUnconfinedSeccomp: task.allowUnconfinedSeccomp,
-        onOutput: (stream, text) => onEvent({ type: "output", run_id: run.run_id, stream, text }),
+        onOutput: (stream, chunk) => {
+          const text = stream === "stdout" ? progress(chunk) : chunk;
+          if (text) onEvent({ type: "output", run_id: run.run_id, stream, text });
+        },
         watchUpstream: (onFailure) => this.options.gateway.watchUpstreamFailures(ctx.key, onFailure),
       });
+      const output = mode.read(result.stdout);
       const record = (outcome: string) => {
         run.attempts.push({ started_at: startedAt, duration_ms: result.exit.durationMs, exit: { ...result.exit }, result: outcome, stdout_bytes: Buffer.byteLength(result.stdout) });
-        run.conversation += `--- attempt ${attempt} (${outcome}) ---\n${result.stdout}${result.stderr ? `\n--- stderr ---\n${result.stderr}` : ""}\n`;
+        run.conversation += `--- attempt ${attempt} (${outcome}) ---\n${output.transcript}${result.stderr ? `\n--- stderr ---\n${result.stderr}` : ""}\n`;
       };
       if (result.ended) {
         record(result.ended);
         return this.ended(result, settings, fail);
       }
-      const contract = parseContract(result.stdout);
+      const contract = output.contract;
       const missing = contract ? missingSections(contract, sections) : [];
       if (contract && missing.length === 0) {
         record("parsed");
@@ -214,17 +220,17 @@ export class Executor {
         if (attempt === settings.max_retries + 1) return fail("Contract", `the result lacks the sections the role ${task.role?.name} asks for: ${missing.join(", ")}`, "see the agent's output: paddock runs RUN_ID --conversation; the role's system prompt may need to ask for them");
         continue;
       }
-      const diagnosis = diagnose(`${result.stderr}\n${result.stdout}`);
+      const diagnosis = diagnose(`${result.stderr}\n${output.transcript}`);
       if (diagnosis?.fatal) {
         record("fatal");
         log({ level: "warn", msg: "fatal failure: no retry", category: diagnosis.category, evidence: diagnosis.evidence });
         return fail(diagnosis.category, diagnosis.sentence, diagnosis.hint);
       }
       record(diagnosis ? `unparsed (${diagnosis.category})` : "unparsed");
-      if (attempt === 1 && settings.structurer && ctx.structurerModel && result.stdout.trim()) {
+      if (attempt === 1 && settings.structurer && ctx.structurerModel && output.transcript.trim()) {
         onEvent({ type: "structurer", run_id: run.run_id, model: ctx.structurerModel });
         log({ msg: "invoking the structurer", model: ctx.structurerModel });
-        const structured = await structure({ socket: this.options.gateway.socket, key: ctx.key, model: ctx.structurerModel, narrative: result.stdout, timeoutMs: settings.structurer_timeout_seconds * 1000 });
+        const structured = await structure({ socket: this.options.gateway.socket, key: ctx.key, model: ctx.structurerModel, narrative: output.transcript, timeoutMs: settings.structurer_timeout_seconds * 1000 });
         run.conversation += `--- structurer (${ctx.structurerModel}) ---\n${structured.reply}\n`;
         if (structured.contract && missingSections(structured.contract, sections).length === 0) {
           log({ msg: "structurer recovered the result", outcome: structured.contract.outcome });

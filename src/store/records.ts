@@ -170,6 +170,8 @@ export const CandidateRunSchema = z.object({
   name: z.string(),
   card: z.string(),
   repeat: z.number().int(),
+  /** How its result was obtained: asked for in the prompt, or enforced on the wire by a schema. */
+  contract: z.enum(["prompt", "schema"]).optional(),
 });
 
 /** One one-shot task (`paddock run`, an A2A task): what was asked, each attempt, and how it ended. */
