@@ -12,7 +12,7 @@ describe("paddock doctor", () => {
     const r = await paddock(["doctor", "--json"], { env: cliEnv, cwd: dir });
     assert.equal(r.code, 0, r.stdout);
     const checks = JSON.parse(r.stdout) as Array<{ name: string; ok: boolean; detail: string }>;
-    assert.deepEqual(checks.map((c) => c.name), ["bubblewrap", "user namespaces", "cgroups", "socat and nsenter", "seccomp", "a real sandbox", "gvisor runsc", "opencode binary", "claude-code binary", "model servers"]);
+    assert.deepEqual(checks.map((c) => c.name), ["bubblewrap", "user namespaces", "cgroups", "socat and nsenter", "seccomp", "a real sandbox", "gvisor runsc", "opencode binary", "claude-code binary", "leftovers", "model servers"]);
     assert.match(checks.find((c) => c.name === "a real sandbox")!.detail, /started and ended a bwrap sandbox/);
     assert.match(checks.find((c) => c.name === "opencode binary")!.detail, /^\d+\.\d+\.\d+ /);
   });

@@ -108,6 +108,20 @@ function probes(configFile?: string): Array<[string, Probe]> {
         return { ok: true, detail: `${version(binary)} (${binary})` };
       },
     ]),
+    ["leftovers", async () => {
+      const { openStore } = await import("../store/index.js");
+      const { callDaemon, describeLeftovers, findLeftovers } = await import("../supervisor/index.js");
+      const paths = paddockPaths();
+      const store = openStore(paths);
+      try {
+        const daemonRunning = await callDaemon(paths, "GET", "/v1/agents", undefined, undefined, {}).then(() => true, () => false);
+        const said = describeLeftovers(await findLeftovers(paths, store, { inspect: false, daemonRunning }));
+        // Left behind is not broken: reported, never a failed check.
+        return said ? { ok: true, detail: `left behind by earlier runs: ${said}`, fix: "paddock gc removes them (paddock gc --dry-run says what it would do)" } : { ok: true, detail: "nothing left behind by earlier runs" };
+      } finally {
+        await store.close();
+      }
+    }],
     ["model servers", async () => {
       const { loadPaddockConfig } = await import("../config/index.js");
       const config = await loadPaddockConfig(configFile);

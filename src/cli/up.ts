@@ -17,7 +17,7 @@ export function registerUp(program: Command): void {
       try {
         const { EgressService } = await import("../egress/index.js");
         const { openStore, storeLocation } = await import("../store/index.js");
-        const { Supervisor, SupervisorApi, daemonSocket } = await import("../supervisor/index.js");
+        const { Supervisor, SupervisorApi, daemonSocket, describeLeftovers, findLeftovers } = await import("../supervisor/index.js");
         const paths = paddockPaths();
         const log = (fields: Record<string, unknown>) => process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), level: "info", ...fields })}\n`);
         const store = openStore(paths);
@@ -35,6 +35,9 @@ export function registerUp(program: Command): void {
         const tcp = opts.listen ? await listenTcp(api, opts.listen, opts.tokenFile, paths.runtime) : undefined;
         const dashboard = opts.dashboard === false ? undefined : await startDashboard({ supervisor, store, gateway: gateway?.gateway, spawn: (request) => api.spawn(request), paths, listen: typeof opts.dashboard === "string" ? opts.dashboard : undefined, tcp, cards: opts.cards });
         await supervisor.recover();
+        // What earlier runs left behind (recover has ended this daemon's own strays): said, not removed.
+        const leftovers = describeLeftovers(await findLeftovers(paths, store, { inspect: false, daemonRunning: true }));
+        if (leftovers) log({ level: "warn", msg: "left behind by earlier runs: paddock gc removes them", leftovers });
         // Workers taken over from a previous daemon get their A2A server back (with a new token, shown by `paddock status`).
         for (const agent of await supervisor.list()) {
           if (a2a && agent.state === "running" && (agent.card as { paddock_worker?: boolean }).paddock_worker) {
@@ -50,6 +53,7 @@ export function registerUp(program: Command): void {
             `  logs     ${paths.data}/logs`,
             ...(gateway ? [`  gateway  http://${gateway.listen} (agents: 127.0.0.1:4000 inside their sandbox)${gateway.masterKeyFile ? `; master key in ${gateway.masterKeyFile}` : ""}`] : []),
             ...(dashboard ? [`  web      ${dashboard.url} (log in with the token in ${dashboard.tokenFile})`] : []),
+            ...(leftovers ? [`  note     left behind by earlier runs: ${leftovers}; \`paddock gc\` removes them`] : []),
             `  mcp      ${tcp ? `http://${tcp.address}/mcp (with the token)` : `unix:${socket} /mcp`}; or \`paddock mcp\` on stdio`,
             "Ctrl-C stops it and its agents.",
             "",

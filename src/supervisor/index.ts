@@ -2,3 +2,4 @@ export { Supervisor, type AgentView, type SupervisorOptions, agentModels } from 
 export { SupervisorApi, type Planner, type WorkerEndpoints } from "./api.js";
 export { callDaemon, daemonApi, daemonSocket, type DaemonApi } from "./client.js";
 export { followLog, writeWithBackpressure, type LogFollow } from "./logs.js";
+export { daemonNamePrefix, describeLeftovers, findLeftovers, removeLeftovers, type Leftovers } from "./leftovers.js";

@@ -1,4 +1,3 @@
-import { createHash } from "node:crypto";
 import { copyFileSync, mkdirSync, statSync, truncateSync } from "node:fs";
 import { join } from "node:path";
 import { cardBudget, type Card } from "../card/index.js";
@@ -11,6 +10,7 @@ import { adoptSandbox, createSandbox, prepareSandbox, processStart, recordedExit
 import { planCgroups } from "../cgroups/index.js";
 import { FINAL_STATES, type AgentRecord, type Store } from "../store/index.js";
 import { agentWorktree, dropWorktree, importWorktreeBranch, type AgentWorktree } from "../workspace/index.js";
+import { daemonNamePrefix, type StoredCard } from "./leftovers.js";
 
 export interface SupervisorOptions {
   store: Store;
@@ -59,7 +59,7 @@ interface Live {
  * The card as the supervisor keeps it: a worker is marked (so that a restart or a new daemon keeps it one), with its own
  * clone when it has one (its branch is brought into the repository when it ends), and what the command line allowed.
  */
-type StoredCard = Card & { paddock_worker?: boolean; paddock_worktree?: AgentWorktree; paddock_allow_unconfined_seccomp?: boolean };
+
 
 const GRACE_MS = 10_000;
 const SIZE_SAMPLES = 1800;
@@ -80,14 +80,11 @@ export class Supervisor {
   /** Per agent, (time, log size) noted every two seconds: the last hour. */
   private readonly sizes = new Map<string, Array<[number, number]>>();
 
-  /**
-   * The daemon's sandboxes (and cgroups) are named `d.<its state folder's hash>.<agent>-<hex>`: agent ids have
-   * no dots, so no `paddock exec` or `run`, and no daemon of another state folder, has a name like them.
-   */
+  /** This daemon's sandboxes' names begin with it (see daemonNamePrefix). */
   private readonly namePrefix: string;
 
   constructor(private readonly options: SupervisorOptions) {
-    this.namePrefix = `d.${createHash("sha256").update(options.paths.data).digest("hex").slice(0, 8)}.`;
+    this.namePrefix = daemonNamePrefix(options.paths);
     this.maxAgents = options.maxAgents ?? 64;
     this.logMaxBytes = options.logMaxBytes ?? 10 * 1024 * 1024;
     this.logDir = join(options.paths.data, "logs", "agents");
