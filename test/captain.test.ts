@@ -172,3 +172,59 @@ describe("paddock captain: plan, workers in parallel over A2A, one report, no wo
     }
   });
 });
+
+describe("paddock captain with paddock.yaml's roles: the planner assigns them, workers are spawned in them", () => {
+  const { dir, env } = scratch("paddock-captain-roles-");
+  const workspace = join(dir, "ws");
+  mkdirSync(join(dir, "prompts"), { recursive: true });
+  mkdirSync(workspace);
+  let upstream: ScriptedModel;
+  let daemon: Awaited<ReturnType<typeof startDaemon>>;
+  const plan = { subtasks: [{ title: "alpha", prompt: "Write alpha.txt", role: "implementer" }, { title: "review", prompt: "Review alpha.txt into review.txt", role: "reviewer" }] };
+
+  before(async () => {
+    upstream = await new ScriptedModel({ model: "qwen-coder", script: [{ system: /captain of 2 coding agents/, content: JSON.stringify(plan), repeat: true }] }).listen();
+    // The implementer writes the file; the reviewer writes what its role told it, and answers with the section the role asks for.
+    const implementer = 'echo "by $AGENT_ID" > alpha.txt; echo "{\\"outcome\\":\\"COMPLETE\\",\\"summary\\":\\"wrote alpha.txt\\"}"';
+    const reviewer = 'printf %s "$PADDOCK_SYSTEM_PROMPT" > review.txt; echo "{\\"outcome\\":\\"COMPLETE\\",\\"summary\\":\\"reviewed\\",\\"sections\\":{\\"Risks\\":\\"none\\"}}"';
+    writeFileSync(join(dir, "implementer.yaml"), `agent_id: impl\nworkspace: ${workspace}\nkind: command\ncommand: [sh, -c, ${JSON.stringify(implementer)}]\n`);
+    writeFileSync(join(dir, "reviewer.yaml"), `agent_id: rev\nworkspace: ${workspace}\nkind: command\ncommand: [sh, -c, ${JSON.stringify(reviewer)}]\n`);
+    writeFileSync(join(dir, "prompts", "reviewer.md"), "You review. Name the risks.");
+    writeFileSync(
+      join(dir, "paddock.yaml"),
+      `model_list:\n  - model_name: qwen-coder\n    litellm_params: { model: openai/qwen-coder, api_base: "${upstream.url}" }\npaddock_settings: { listen: "127.0.0.1:0" }\nexecutor: { inactivity_timeout_seconds: 30 }\nroles:\n  implementer:\n    card: implementer.yaml\n    description: writes code\n  reviewer:\n    card: reviewer.yaml\n    description: reviews changes and names their risks\n    system_prompt_file: prompts/reviewer.md\n    sections: [Risks]\n    verify: test -s review.txt\n`,
+    );
+    daemon = await startDaemon(env, ["--gateway", join(dir, "paddock.yaml")]);
+  });
+  after(async () => {
+    if (daemon) await stopDaemon(daemon.child);
+    await upstream?.close();
+  });
+
+  it("plans with the roles offered and runs each subtask on a worker of its role, with the role's instructions, sections and verification", async () => {
+    const r = await paddock(["captain", "Write alpha.txt and review it", "--workers", "2", "--card", join(dir, "implementer.yaml"), "--json"], { env });
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    const report = JSON.parse(r.stdout) as CaptainReport;
+    assert.deepEqual(report.results.map((x) => [x.title, x.role, x.state]), [["alpha", "implementer", "completed"], ["review", "reviewer", "completed"]]);
+    assert.notEqual(report.results[0]!.worker, report.results[1]!.worker);
+    // The planner was offered the roles, by description and as the schema's only choices.
+    const planning = upstream.requests.find((q) => q.path === "/v1/chat/completions" && JSON.stringify(q.body.messages).includes("captain of 2"))!;
+    assert.match(JSON.stringify(planning.body.messages), /- reviewer: reviews changes and names their risks/);
+    assert.match(JSON.stringify(planning.body.response_format), /"enum":\["implementer","reviewer"\]/);
+    // The reviewer's task ran in its role: its instructions reached the agent, its section and verification are in the run.
+    assert.equal(readFileSync(join(workspace, "review.txt"), "utf8"), "You review. Name the risks.");
+    const run = JSON.parse((await paddock(["runs", report.results[1]!.run_id!, "--json"], { env })).stdout) as { role: string; sections: Record<string, string>; verifications: Array<{ command: string; passed: boolean }> };
+    assert.deepEqual([run.role, run.sections, run.verifications.map((v) => [v.command, v.passed])], ["reviewer", { Risks: "none" }, [["test -s review.txt", true]]]);
+  });
+
+  it("spawns in a role from the command line, and names the roles there are when asked for another", async () => {
+    const worker = await paddock(["spawn", "--role", "reviewer", "--name", "solo", "--a2a", "--json"], { env });
+    assert.equal(worker.code, 0, worker.stderr);
+    const record = JSON.parse(worker.stdout) as { card: { agent_id: string; paddock_role: { name: string; sections: string[] } } };
+    assert.deepEqual([record.card.paddock_role.name, record.card.paddock_role.sections], ["reviewer", ["Risks"]]);
+    await paddock(["stop", "solo", "--grace", "1"], { env });
+    const unknown = await paddock(["spawn", "--role", "tester"], { env });
+    assert.notEqual(unknown.code, 0);
+    assert.match(unknown.stderr, /no role 'tester'[\s\S]*roles there: implementer, reviewer/);
+  });
+});

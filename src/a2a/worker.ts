@@ -3,7 +3,8 @@ import { resolve } from "node:path";
 import { TaskState, type Artifact, type Message, type Part, Role } from "@a2a-js/sdk";
 import { AgentEvent, type AgentExecutor, type ExecutionEventBus, type RequestContext } from "@a2a-js/sdk/server";
 import type { Card } from "../card/index.js";
-import type { Executor } from "../executor/index.js";
+import type { Executor, TaskRequest } from "../executor/index.js";
+import type { StoredCard } from "../supervisor/index.js";
 import { RUN_DIFF_MAX_BYTES, type RunRecord } from "../store/index.js";
 import { readWorkspaceFiles } from "../workspace/index.js";
 import { filePart, messageText, textPart } from "./card.js";
@@ -56,13 +57,24 @@ export class WorkerExecutor implements AgentExecutor {
     };
     try {
       status(TaskState.TASK_STATE_WORKING, `${this.card.kind} is starting in its sandbox`);
-      const allowUnconfinedSeccomp = (this.card as { paddock_allow_unconfined_seccomp?: boolean }).paddock_allow_unconfined_seccomp === true;
-      const record = await this.executor.run({ card: this.card, prompt: messageText(context.userMessage.parts), signal: controller.signal, allowUnconfinedSeccomp }, (event) => {
+      const { paddock_allow_unconfined_seccomp: allowUnconfinedSeccomp, paddock_role: role } = this.card as StoredCard;
+      const task: TaskRequest = {
+        card: this.card,
+        prompt: messageText(context.userMessage.parts),
+        signal: controller.signal,
+        allowUnconfinedSeccomp: allowUnconfinedSeccomp === true,
+        // A worker spawned in a role does every task in it: its instructions, its sections, its verification.
+        ...(role ? { role: { name: role.name, systemPrompt: role.system_prompt, sections: role.sections } } : {}),
+        ...(role?.verify ? { verify: { command: role.verify, retries: role.verify_retries } } : {}),
+      };
+      const record = await this.executor.run(task, (event) => {
         if (event.type === "output" && event.stream === "stdout") {
           pending += event.text;
           const wait = lastSent + PROGRESS_EVERY_MS - performance.now();
           if (wait <= 0 && !flush) progress();
           else flush ??= setTimeout(progress, wait);
+        } else if (event.type === "verification" && event.passed !== undefined) {
+          status(TaskState.TASK_STATE_WORKING, `verification \`${event.command}\` ${event.passed ? "passed" : `failed (exit ${event.exit_code ?? "by a signal"})`}`);
         } else if (event.type === "attempt" && event.attempt > 1) {
           status(TaskState.TASK_STATE_WORKING, `attempt ${event.attempt}: the previous output had no readable result`);
         }

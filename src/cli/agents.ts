@@ -13,16 +13,18 @@ export function registerAgents(program: Command): void {
   program
     .command("spawn")
     .description("start an agent from its card in the running daemon; prints the agent id")
-    .argument("<card>", "agent card (JSON, YAML or TOML)")
+    .argument("[card]", "agent card (JSON, YAML or TOML); with --role, instead of the role's")
+    .option("--role <name>", "a role of the daemon's paddock.yaml: its card and model, and for an A2A worker its instructions, sections and verification on every task")
     .option("--name <id>", "run it under this id instead of the card's agent_id")
     .option("--a2a", "also serve it as an A2A worker (its URL and token are printed on stderr, and in `paddock status`)")
     .option("--ttl <seconds>", "end it after this many seconds, whatever the card says")
     .option("--worktree", "work in a clone and branch (paddock/ID) of its own when the card's workspace is in a git repository; the branch's commits come into the repository when the agent ends")
     .option("--allow-unconfined-seccomp", "run a card that sets seccomp: unconfined (no system call filter)")
     .option("--json", "print the agent's record as JSON")
-    .action((card: string, opts: { name?: string; a2a?: boolean; ttl?: string; worktree?: boolean; allowUnconfinedSeccomp?: boolean; json?: boolean }) =>
+    .action((card: string | undefined, opts: { role?: string; name?: string; a2a?: boolean; ttl?: string; worktree?: boolean; allowUnconfinedSeccomp?: boolean; json?: boolean }) =>
       call(async (api) => {
-        const agent = (await api("POST", "/v1/agents", { card_path: resolve(card), name: opts.name, a2a: opts.a2a, worktree: opts.worktree, allow_unconfined_seccomp: opts.allowUnconfinedSeccomp, ttl_seconds: opts.ttl === undefined ? undefined : Number(opts.ttl) })) as AgentView & { a2a?: { url: string; token: string }; worktree?: { branch: string; path: string } | null };
+        if (!card && !opts.role) throw new PaddockError("card_missing", "give the agent's card (paddock spawn CARD) or a role of the daemon's paddock.yaml (--role NAME)", "card");
+        const agent = (await api("POST", "/v1/agents", { card_path: card ? resolve(card) : undefined, role: opts.role, name: opts.name, a2a: opts.a2a, worktree: opts.worktree, allow_unconfined_seccomp: opts.allowUnconfinedSeccomp, ttl_seconds: opts.ttl === undefined ? undefined : Number(opts.ttl) })) as AgentView & { a2a?: { url: string; token: string }; worktree?: { branch: string; path: string } | null };
         process.stdout.write(opts.json ? `${JSON.stringify(agent, null, 2)}\n` : `${agent.agent_id}\n`);
         if (agent.a2a && !opts.json) process.stderr.write(`a2a: ${agent.a2a.url} (Authorization: Bearer ${agent.a2a.token})\n`);
         if (agent.worktree && !opts.json) process.stderr.write(`worktree: ${agent.worktree.path} on branch ${agent.worktree.branch}\n`);

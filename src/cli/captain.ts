@@ -14,10 +14,11 @@ export function registerCaptain(program: Command): void {
     .option("--card <template>", "the workers' card (each worker is named captain-XXXX-wN)", resolve(ROOT_DIR, "examples", "cards", "opencode.yaml"))
     .option("--model <name>", "the planner's model (default: the gateway's first)")
     .option("--ttl <seconds>", "each worker ends after this long, whatever happens", "1800")
+    .option("--no-roles", "plan without the daemon's roles: every worker from --card")
     .option("--shared-workspace", "all workers in the template's workspace (default: a git worktree and branch each, when it is a repository)")
     .option("--json", "print the report as JSON")
-    .addHelpText("after", "\nNeeds the daemon with a gateway: paddock up --gateway paddock.yaml\nExit status: 0 every subtask completed, 1 some did not, 130 cancelled (Ctrl-C), 3 no daemon, 125 paddock error.")
-    .action(async (task: string, opts: { workers: string; card: string; model?: string; ttl: string; sharedWorkspace?: boolean; json?: boolean }) => {
+    .addHelpText("after", "\nNeeds the daemon with a gateway: paddock up --gateway paddock.yaml. With roles in that file, the planner gives\neach subtask a role (or none), and a role's subtasks go to workers spawned in it (its card, model, instructions,\nsections and verification): one worker per role the plan uses at least, the others where the work is.\nExit status: 0 every subtask completed, 1 some did not, 130 cancelled (Ctrl-C), 3 no daemon, 125 paddock error.")
+    .action(async (task: string, opts: { workers: string; card: string; model?: string; ttl: string; roles: boolean; sharedWorkspace?: boolean; json?: boolean }) => {
       const { daemonApi } = await import("../supervisor/index.js");
       const { runCaptain } = await import("../captain/index.js");
       const controller = new AbortController();
@@ -35,6 +36,7 @@ export function registerCaptain(program: Command): void {
           model: opts.model,
           ttlSeconds: Number(opts.ttl),
           sharedWorkspace: opts.sharedWorkspace,
+          roles: opts.roles,
           signal: controller.signal,
           onEvent: (e) => {
             if (opts.json) return;
@@ -46,7 +48,7 @@ export function registerCaptain(program: Command): void {
         else {
           process.stdout.write(`${reportValue.ok ? "COMPLETE" : "INCOMPLETE"}: ${task} (${reportValue.results.length} subtasks, ${(reportValue.duration_ms / 1000).toFixed(1)} s)\n`);
           for (const r of reportValue.results) {
-            process.stdout.write(`  ${r.state.padEnd(14)} ${r.title} [${r.worker || "-"}]: ${r.summary}\n`);
+            process.stdout.write(`  ${r.state.padEnd(14)} ${r.title} [${r.worker || "-"}${r.role ? ` as ${r.role}` : ""}]: ${r.summary}\n`);
             if (r.worktree) process.stdout.write(`      on branch ${r.worktree.branch} (worktree ${r.worktree.path})\n`);
             for (const f of r.changed_files) process.stdout.write(`      ${f.status.padEnd(8)} ${f.path}\n`);
           }

@@ -28,7 +28,7 @@ export function registerUp(program: Command): void {
         const supervisor = new Supervisor({ store, paths, egress, gateway: gateway?.access, maxAgents: Number(opts.maxAgents), log, onEnded: (id) => void a2a?.workers.close(id) });
         const { mcpHttpHandler } = await import("../mcp/index.js");
         const { daemonApi } = await import("../supervisor/index.js");
-        const api = new SupervisorApi(supervisor, { workers: a2a?.workers, planner: a2a?.planner, mcp: mcpHttpHandler(daemonApi(paths, { ...process.env, PADDOCK_DAEMON_URL: undefined })) });
+        const api = new SupervisorApi(supervisor, { workers: a2a?.workers, planner: a2a?.planner, roles: a2a?.roles, mcp: mcpHttpHandler(daemonApi(paths, { ...process.env, PADDOCK_DAEMON_URL: undefined })) });
         const socket = daemonSocket(paths);
         // Owning the socket first proves no other daemon runs: only then are the agents it left taken care of.
         await api.listen(socket);
@@ -99,7 +99,7 @@ async function startGateway(file: string, store: import("../store/index.js").Sto
   const address = await gateway.listen(Number(listen.slice(i + 1)), listen.slice(0, i).replace(/^\[|\]$/g, ""));
   const socket = `${runtime}/gateway.sock`;
   await gateway.listenSocket(socket);
-  return { gateway, access: gatewayAccess(gateway, socket), executorSettings: paddockConfig.executor, masterKeyFile, listen: `${address.address}:${address.port}` };
+  return { gateway, access: gatewayAccess(gateway, socket), config: paddockConfig, masterKeyFile, listen: `${address.address}:${address.port}` };
 }
 
 /** The executor behind the daemon's A2A workers, and the captain's planner, both on the daemon's gateway. */
@@ -110,10 +110,14 @@ async function workersFor(
   const { Executor } = await import("../executor/index.js");
   const { A2AWorkers } = await import("../a2a/index.js");
   const { planTask } = await import("../captain/index.js");
-  const executor = new Executor({ ...parts, gateway: gateway.access, settings: gateway.executorSettings });
+  const { resolveRole } = await import("../config/index.js");
+  const { config } = gateway;
+  const executor = new Executor({ ...parts, gateway: gateway.access, settings: config.executor });
+  const roles = Object.entries(config.roles).map(([name, role]) => ({ name, ...(role.description ? { description: role.description } : {}) }));
   return {
     workers: new A2AWorkers(executor),
-    planner: (request: { task: string; workers: number; model?: string }) => planTask({ gateway: gateway.access, ...request }),
+    planner: (request: { task: string; workers: number; model?: string; roles?: boolean }) => planTask({ gateway: gateway.access, task: request.task, workers: request.workers, model: request.model, roles: request.roles === false ? [] : roles }),
+    roles: { resolve: (name: string) => resolveRole(config, name) },
   };
 }
 

@@ -24,6 +24,7 @@ export interface PaddockConfig {
 /** A role (implementer, reviewer, gate checker, ...): the card and model that do it, its instructions, and what its result must hold. */
 export const RoleSchema = z.strictObject({
   card: z.string().min(1).describe("The role's agent card (relative to paddock.yaml's folder)"),
+  description: z.string().min(1).optional().describe("What the role is for, in a sentence: the captain's planner reads it to give subtasks roles"),
   model: z.string().min(1).optional().describe("The model, as the gateway names it (default: the card's); think/no-think variants are just models"),
   small_model: z.string().min(1).optional().describe("The model for the agent's small jobs (compaction, titles); default: the card's"),
   system_prompt_file: z.string().min(1).optional().describe("Instructions added to the agent's system prompt (relative to paddock.yaml's folder)"),

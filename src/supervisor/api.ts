@@ -13,15 +13,22 @@ export interface WorkerEndpoints {
   get(agentId: string): { url: string; token: string } | undefined;
 }
 
-/** Splits a task into subtasks with a model (the captain's planner, run where the gateway is). */
-export type Planner = (request: { task: string; workers: number; model?: string }) => Promise<unknown>;
+/** Splits a task into subtasks with a model (the captain's planner, run where the gateway is); with `roles`, it may give each a role. */
+export type Planner = (request: { task: string; workers: number; model?: string; roles?: boolean }) => Promise<unknown>;
+
+/** paddock.yaml's roles, as the daemon read them: a role by name (its card's path and its instructions read), and each with its description. */
+export interface DaemonRoles {
+  resolve(name: string): Promise<{ name: string; card: string; model?: string; small_model?: string; systemPrompt?: string; sections: string[]; verify?: string; verify_retries: number }>;
+}
 
 /**
  * The daemon's HTTP API, on a unix socket only its owner can open:
- *   POST /v1/agents {card_path, name?, a2a?, ttl_seconds?, worktree?}  spawn (201; 409 if the id is alive; 400 with
- *                                            the card's problems); with a2a (or a card with a2a_port) the agent is an
- *                                            A2A worker; with worktree, it works in a git worktree of its own
- *   POST /v1/plan {task, workers, model?}    the captain's plan: subtasks, from a model through the gateway
+ *   POST /v1/agents {card_path?, role?, name?, a2a?, ttl_seconds?, worktree?}  spawn (201; 409 if the id is alive; 400
+ *                                            with the card's problems); with a2a (or a card with a2a_port) the agent is an
+ *                                            A2A worker; with worktree, it works in a git worktree of its own; with role
+ *                                            (paddock.yaml's), the role's card (unless card_path), model, and, for a
+ *                                            worker's tasks, its instructions, sections and verification
+ *   POST /v1/plan {task, workers, model?, roles?}  the captain's plan: subtasks (each with a role, with roles), from a model through the gateway
  *   /mcp                                     paddock's MCP server, Streamable HTTP
  *   GET  /v1/agents                          list
  *   GET  /v1/agents/ID                       status
@@ -34,7 +41,7 @@ export class SupervisorApi {
 
   constructor(
     private readonly supervisor: Supervisor,
-    private readonly options: { workers?: WorkerEndpoints; planner?: Planner; mcp?: (req: IncomingMessage, res: ServerResponse) => Promise<void> } = {},
+    private readonly options: { workers?: WorkerEndpoints; planner?: Planner; roles?: DaemonRoles; mcp?: (req: IncomingMessage, res: ServerResponse) => Promise<void> } = {},
   ) {}
 
   async listen(socketPath: string): Promise<void> {
@@ -100,14 +107,17 @@ export class SupervisorApi {
 
   /** Spawns from a card file, as POST /v1/agents asks (the dashboard's spawn too). */
   async spawn(request: unknown) {
-    const { card_path, name, a2a, ttl_seconds, worktree, allow_unconfined_seccomp } = request as { card_path?: string; name?: string; a2a?: boolean; ttl_seconds?: number; worktree?: boolean; allow_unconfined_seccomp?: boolean };
-    if (typeof card_path !== "string") throw new PaddockError("request_invalid", "card_path is required", "card_path");
+    const { card_path, role: roleName, name, a2a, ttl_seconds, worktree, allow_unconfined_seccomp } = request as { card_path?: string; role?: string; name?: string; a2a?: boolean; ttl_seconds?: number; worktree?: boolean; allow_unconfined_seccomp?: boolean };
+    if (typeof card_path !== "string" && typeof roleName !== "string") throw new PaddockError("request_invalid", "card_path (or a role) is required", "card_path");
     if (ttl_seconds !== undefined && (!Number.isInteger(ttl_seconds) || ttl_seconds < 0)) throw new PaddockError("request_invalid", "ttl_seconds must be a whole number of seconds", "ttl_seconds");
-    const loaded = await loadCard(card_path);
-    const card = ttl_seconds === undefined ? loaded.card : { ...loaded.card, ttl_seconds };
+    if (typeof roleName === "string" && !this.options.roles) throw new PaddockError("roles_unavailable", "roles are paddock.yaml's, and this daemon runs without one", "role", "start the daemon with `paddock up --gateway paddock.yaml`");
+    const role = typeof roleName === "string" ? await this.options.roles!.resolve(roleName) : undefined;
+    const loaded = await loadCard(card_path ?? role!.card);
+    const card = { ...loaded.card, ...(ttl_seconds === undefined ? {} : { ttl_seconds }), ...(role?.model ? { model: role.model } : {}), ...(role?.small_model ? { small_model: role.small_model } : {}) };
     const worker = a2a === true || card.a2a_port !== undefined;
     if (worker && !this.options.workers) throw new PaddockError("a2a_unavailable", "A2A workers need the executor, and this daemon runs no gateway", "a2a", "start the daemon with `paddock up --gateway paddock.yaml`");
-    const record = await this.supervisor.spawn(card, { cardPath: loaded.file, id: name, worker, worktree, allowUnconfinedSeccomp: allow_unconfined_seccomp === true });
+    const stored = role && { name: role.name, ...(role.systemPrompt !== undefined ? { system_prompt: role.systemPrompt } : {}), sections: role.sections, ...(role.verify ? { verify: role.verify } : {}), verify_retries: role.verify_retries };
+    const record = await this.supervisor.spawn(card, { cardPath: loaded.file, id: name, worker, worktree, role: stored, allowUnconfinedSeccomp: allow_unconfined_seccomp === true });
     if (!worker) return record;
     try {
       // The stored card: a worker's clone and the folder it starts in, and what the command line allowed.

@@ -1,11 +1,11 @@
 import { createHash } from "node:crypto";
 import { readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import type { Card } from "../card/index.js";
 import { planCgroups } from "../cgroups/index.js";
 import type { PaddockPaths } from "../paths/index.js";
 import { FINAL_STATES, type AgentRecord, type Store } from "../store/index.js";
 import { importWorktreeBranch, workspaceState, type AgentWorktree } from "../workspace/index.js";
+import type { StoredCard } from "./stored.js";
 
 /**
  * The daemon's sandboxes (and cgroups) are named `d.<its state folder's hash>.<agent>-<hex>`: agent ids have no
@@ -14,9 +14,6 @@ import { importWorktreeBranch, workspaceState, type AgentWorktree } from "../wor
 export function daemonNamePrefix(paths: PaddockPaths): string {
   return `d.${createHash("sha256").update(paths.data).digest("hex").slice(0, 8)}.`;
 }
-
-/** A stored card, with what the supervisor keeps beside it. */
-export type StoredCard = Card & { paddock_worker?: boolean; paddock_worktree?: AgentWorktree; paddock_allow_unconfined_seccomp?: boolean };
 
 /** What paddock runs left behind (a crash, a SIGKILL, a daemon that stopped for good) and no agent uses. */
 export interface Leftovers {

@@ -10,7 +10,8 @@ import { adoptSandbox, createSandbox, prepareSandbox, processStart, recordedExit
 import { planCgroups } from "../cgroups/index.js";
 import { FINAL_STATES, type AgentRecord, type Store } from "../store/index.js";
 import { agentWorktree, dropWorktree, importWorktreeBranch, type AgentWorktree } from "../workspace/index.js";
-import { daemonNamePrefix, type StoredCard } from "./leftovers.js";
+import { daemonNamePrefix } from "./leftovers.js";
+import type { StoredCard, StoredRole } from "./stored.js";
 
 export interface SupervisorOptions {
   store: Store;
@@ -44,6 +45,8 @@ export interface SpawnOptions {
   worktree?: boolean;
   /** The card may turn the seccomp filter off (the command line said so). */
   allowUnconfinedSeccomp?: boolean;
+  /** The role a worker's tasks are done in. */
+  role?: StoredRole;
 }
 
 interface Live {
@@ -54,12 +57,6 @@ interface Live {
   restartTimer?: NodeJS.Timeout;
   exited: Promise<void>;
 }
-
-/**
- * The card as the supervisor keeps it: a worker is marked (so that a restart or a new daemon keeps it one), with its own
- * clone when it has one (its branch is brought into the repository when it ends), and what the command line allowed.
- */
-
 
 const GRACE_MS = 10_000;
 const SIZE_SAMPLES = 1800;
@@ -119,7 +116,7 @@ export class Supervisor {
       agent_id: id,
       kind: card.kind,
       state: "starting",
-      card: { ...card, agent_id: id, ...(options.worker ? { paddock_worker: true } : {}), ...(options.allowUnconfinedSeccomp ? { paddock_allow_unconfined_seccomp: true } : {}) },
+      card: { ...card, agent_id: id, ...(options.worker ? { paddock_worker: true } : {}), ...(options.role ? { paddock_role: options.role } : {}), ...(options.allowUnconfinedSeccomp ? { paddock_allow_unconfined_seccomp: true } : {}) },
       card_path: options.cardPath ?? null,
       sandbox: null,
       pid: null,
