@@ -213,8 +213,8 @@ describe("the executor, with command agents against the real gateway", () => {
     assert.equal(readFileSync(join(card.workspace, "kept.txt"), "utf8"), "kept\nchanged\n");
   });
 
-  it("keeps a card's caches per agent, across runs, outside the workspace: never changed files, and the workspace's own copy untouched", async () => {
-    const card = sh(`ls node_modules .gradle/ 2>&1 | sed 's/^/saw: /'; n=$(cat node_modules/count 2>/dev/null || echo 0); echo $((n + 1)) > node_modules/count; mkdir -p node_modules/pkg && echo 'module.exports = 1' > node_modules/pkg/index.js; echo kept > .gradle/state; echo '${CONTRACT}'`, { caches: ["node_modules", "./.gradle/"] });
+  for (const backend of ["bwrap", "gvisor"] as const) it(`keeps a card's caches per agent, across runs, outside the workspace: never changed files, and the workspace's own copy untouched (${backend})`, async () => {
+    const card = sh(`cat /proc/version; ls node_modules .gradle/ 2>&1 | sed 's/^/saw: /'; n=$(cat node_modules/count 2>/dev/null || echo 0); echo $((n + 1)) > node_modules/count; mkdir -p node_modules/pkg && echo 'module.exports = 1' > node_modules/pkg/index.js; echo kept > .gradle/state; echo '${CONTRACT}'`, { caches: ["node_modules", "./.gradle/"], backend });
     const git = (...args: string[]) => execFileSync("git", ["-C", card.workspace, "-c", "user.name=t", "-c", "user.email=t@t", ...args]);
     git("init", "-q");
     mkdirSync(join(card.workspace, "node_modules"));
@@ -226,6 +226,8 @@ describe("the executor, with command agents against the real gateway", () => {
     assert.equal(first.outcome, "COMPLETE");
     assert.deepEqual(first.changed_files, [], "what went into the caches is no change of the workspace");
     assert.doesNotMatch(first.conversation, /saw: host-copy/, "the cache shadows the workspace's folder");
+    // gVisor's kernel names itself, whatever the host runs: the run was in the backend the card asked for.
+    assert.equal(/^Linux version \S+-gvisor /m.test(first.conversation), backend === "gvisor", first.conversation.split("\n")[1]);
     const second = await stack.executor.run({ card, prompt: "Install again" });
     assert.match(second.conversation, /saw: count[\s\S]*saw: pkg/, "the second run finds the first one's install");
     assert.deepEqual(second.changed_files, []);

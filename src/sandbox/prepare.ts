@@ -70,10 +70,8 @@ export function prepareSandbox(card: Card, options: PrepareOptions = {}): Sandbo
     return { source: m.source, target: m.target, readOnly: m.mode === "ro" };
   });
   // Cache folders are paddock's, under its data folder (never made through the agent's workspace, whose links the
-  // agent controls); bwrap makes their mount points inside the sandbox, where a link leads nowhere but the sandbox.
-  if (card.caches.length > 0 && card.backend === "gvisor") {
-    throw new SandboxError("caches_unsupported", "caches are mounted by bubblewrap only; gVisor cannot mount them inside the workspace yet", "caches", "use backend: bwrap for this card, or remove caches");
-  }
+  // agent controls); bwrap, and gVisor's kernel, make their mount points inside the sandbox, where a link leads
+  // nowhere but the sandbox.
   const caches = card.caches.map(normalCache).map((cache) => {
     const source = agentCacheDir(paths.data, card.agent_id, cache);
     mkdirSync(source, { recursive: true, mode: 0o700 });
