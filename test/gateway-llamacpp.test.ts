@@ -139,6 +139,18 @@ describe("the gateway in front of a real llama.cpp server with a real model (Smo
     assert.ok(message.usage.input_tokens > 0 && message.usage.output_tokens > 0);
   });
 
+  it("turns Anthropic's structured outputs (output_config.format, and the older output_format) into response_format: llama.cpp's grammar holds the reply to the schema", async () => {
+    const schema = { type: "object", properties: { verdict: { type: "string", enum: ["approve", "reject"] }, reasons: { type: "array", items: { type: "string", maxLength: 40 }, minItems: 1, maxItems: 2 } }, required: ["verdict", "reasons"], additionalProperties: false };
+    for (const shape of [{ output_config: { format: { type: "json_schema", schema } } }, { output_format: { type: "json_schema", schema } }]) {
+      const message = await fx.anthropic().messages.create({ model: "smol", max_tokens: 120, messages: [{ role: "user", content: "Review this change: it adds a README." }], ...shape } as never);
+      const block = (message as { content: Array<{ type: string; text?: string }> }).content[0]!;
+      assert.equal(block.type, "text");
+      const reply = JSON.parse(block.text!) as { verdict: string; reasons: string[] };
+      assert.deepEqual(Object.keys(reply).sort(), ["reasons", "verdict"], block.text);
+      assert.ok(["approve", "reject"].includes(reply.verdict) && reply.reasons.length >= 1 && reply.reasons.length <= 2, block.text);
+    }
+  });
+
   it("the captain's planner gets a valid plan from a 135M model: its JSON Schema goes through as response_format and llama.cpp's grammar enforces it", async () => {
     const { dir } = scratch("paddock-plan-llama-");
     const socket = join(dir, "gateway.sock");

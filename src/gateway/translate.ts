@@ -27,6 +27,12 @@ export function toOpenAI(body: Record<string, unknown>): Record<string, unknown>
     else if (choice?.type === "tool" && choice.name) out.tool_choice = { type: "function", function: { name: choice.name } };
     else if (choice?.type === "none") out.tool_choice = "none";
   }
+  // Anthropic's structured outputs (output_config.format, or the older top-level output_format) are OpenAI's
+  // response_format: the model server's grammar then holds the reply to the schema.
+  const format = (body.output_format ?? (body.output_config as { format?: unknown } | undefined)?.format) as { type?: string; schema?: unknown } | undefined;
+  if (format?.type === "json_schema" && typeof format.schema === "object" && format.schema !== null) {
+    out.response_format = { type: "json_schema", json_schema: { name: "structured_output", schema: format.schema, strict: true } };
+  }
   return out;
 }
 
