@@ -49,13 +49,14 @@ describe("cgroups: each paddock looks after its own", () => {
     try {
       const r = await paddock(["gc", "--json"], { env: gcEnv });
       assert.equal(r.code, 0, r.stderr);
-      assert.deepEqual(JSON.parse(r.stdout), { removed: ["left-empty"], in_use: [{ name: "left-busy", pids: [sleeper.pid] }] });
+      const result = JSON.parse(r.stdout) as { removed: string[]; empty_cgroups: string[]; in_use: unknown[] };
+      assert.deepEqual([result.removed, result.empty_cgroups, result.in_use], [["cgroup left-empty"], ["left-empty"], [{ name: "left-busy", pids: [sleeper.pid] }]]);
       assert.ok(empty.dirs.every((d) => !existsSync(d)));
       assert.equal(sleeper.exitCode, null, "the process in the busy cgroup still runs");
       sleeper.kill("SIGKILL");
       await new Promise((resolve) => sleeper.once("exit", resolve));
       const again = await paddock(["gc"], { env: gcEnv });
-      assert.match(again.stdout, /^removed left-busy$/m);
+      assert.match(again.stdout, /^removed cgroup left-busy$/m);
       assert.ok(busy.dirs.every((d) => !existsSync(d)));
     } finally {
       sleeper.kill("SIGKILL");

@@ -78,7 +78,7 @@ describe("paddock eval: one task, several candidates side by side, verified", ()
     const r = await paddock(["eval", "--task", smoke, "--candidates", `${candidate},${commandCard(dir, "idle", "true")}`], { env: cliEnv, cwd: dir });
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^opencode\s+demo-opencode\s+paddock-smoke-test\s+prompt\s+1\/1 100%/m);
-    assert.match(r.stdout, /^idle\s+idle\s+\S+\s+0\/1 0%/m);
+    assert.match(r.stdout, /^idle\s+idle\s+\S+\s+prompt\s+0\/1 0%/m);
     assert.match(r.stdout, /^winner: opencode$/m);
     assert.match(r.stderr, /opencode #1: verification passed/);
     assert.match(r.stderr, /idle #1: ERROR \(Verification\)/);

@@ -27,6 +27,7 @@ const MODULES: Array<[string[], () => Promise<Register>]> = [
   [["gc"], () => import("./gc.js").then((m) => m.registerGc)],
   [["keys"], () => import("./keys.js").then((m) => m.registerKeys)],
   [["usage"], () => import("./usage.js").then((m) => m.registerUsage)],
+  [["kube"], () => import("./kube.js").then((m) => m.registerKube)],
 ];
 
 const program = new Command("paddock")

@@ -48,11 +48,16 @@ export interface WorkspaceClone {
  * Clones the repository that holds `workspace` into `path` (a new folder), inside a sandbox that sees the repository
  * read-only, on a new branch at `commit` (default: the repository's HEAD). Undefined when the workspace is in no repository.
  */
-export async function cloneWorkspace(workspace: string, path: string, branch: string, options: { commit?: string; paths?: PaddockPaths; field?: string } = {}): Promise<WorkspaceClone | undefined> {
+export async function cloneWorkspace(
+  workspace: string,
+  path: string,
+  branch: string,
+  options: { commit?: string; paths?: PaddockPaths; field?: string; /** What `path` is when it exists already, and how to go on. */ taken?: { what: string; hint: string } } = {},
+): Promise<WorkspaceClone | undefined> {
   const repository = repositoryOf(workspace);
   if (!repository) return undefined;
   const field = options.field ?? "worktree";
-  if (existsSync(path)) throw new WorkspaceError("worktree_exists", `${path} already exists`, field, `remove it (rm -r ${path}) or use another name`);
+  if (existsSync(path)) throw new WorkspaceError("worktree_exists", `${path} already exists${options.taken ? ` (${options.taken.what})` : ""}`, field, options.taken?.hint ?? `remove it (rm -r ${path}) or use another name`);
   mkdirSync(path, { recursive: true });
   const clone = await inspect({ dir: repository, outputDir: path, argv: ["sh", "-c", CLONE, "paddock-clone", branch, repository, options.commit ?? "HEAD"], maxBytes: 4096, timeoutMs: GIT_TIMEOUT_MS, paths: options.paths });
   const base = clone.stdout.toString().trim();
@@ -69,7 +74,8 @@ export async function cloneWorkspace(workspace: string, path: string, branch: st
  */
 export async function agentWorktree(workspace: string, id: string, root: string, paths?: PaddockPaths): Promise<AgentWorktree | undefined> {
   const branch = `paddock/${id}`;
-  const tree = await cloneWorkspace(workspace, join(root, id), branch, { paths });
+  const path = join(root, id);
+  const tree = await cloneWorkspace(workspace, path, branch, { paths, taken: { what: `the clone of an earlier agent ${id}`, hint: `remove it (rm -r ${path}) or spawn under another --name` } });
   if (!tree) return undefined;
   const created = await inspect({ dir: join(tree.repository, ".git"), writable: true, argv: ["sh", "-c", CREATE_BRANCH, "paddock-branch", branch, tree.base], maxBytes: 4096, timeoutMs: GIT_TIMEOUT_MS, paths });
   if (created.code !== 0) {
