@@ -77,7 +77,25 @@ describe("workspace inspection: bad input gives what could be read and a note, n
     assert.equal(file?.kind, "file");
     assert.ok(file?.kind === "file" && file.content.equals(bytes));
     const diff = await workspaceDiff(ws, { maxBytes: 1 << 20, paths });
-    assert.equal(diff, undefined, "an untracked file is not in git diff HEAD, and nothing tracked changed");
+    assert.match(diff?.diff ?? "", /^new file mode 100644\n[\s\S]*Binary files \/dev\/null and b\/blob\.bin differ$/m, "a new file is in the diff, as added");
+  });
+
+  it("the diff has the new files too: a text file's lines, a link's target and never what it points to, an ignored file not at all", async () => {
+    const ws = repo("new-files");
+    const secret = join(dir, "host-secret.txt");
+    writeFileSync(secret, "host secret 7f3a\n");
+    writeFileSync(join(ws, "a.txt"), "a\nchanged\n");
+    mkdirSync(join(ws, "sub"));
+    writeFileSync(join(ws, "sub", "-new.txt"), "line one\nline two\n");
+    execFileSync("ln", ["-s", secret, join(ws, "leak")]);
+    writeFileSync(join(ws, ".gitignore"), "ignored.log\n");
+    writeFileSync(join(ws, "ignored.log"), "noise\n");
+    const diff = (await workspaceDiff(ws, { maxBytes: 1 << 20, paths }))?.diff ?? "";
+    assert.match(diff, /^\+changed$/m, "the tracked file's change");
+    assert.match(diff, /^\+\+\+ b\/sub\/-new\.txt\n@@ -0,0 \+1,2 @@\n\+line one\n\+line two$/m, "the new file, as added");
+    assert.ok(diff.includes("new file mode 120000") && diff.includes(`\n+${secret}\n`), "the link, as its target");
+    assert.doesNotMatch(diff, /host secret 7f3a/, "what the link points to is never read");
+    assert.doesNotMatch(diff, /b\/ignored\.log|noise/, "the ignored file is not in it (the new .gitignore is)");
   });
 
   it("file names that look like options, globs and framing are taken as names", async () => {

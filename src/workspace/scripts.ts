@@ -10,7 +10,8 @@
  * paddock did not choose (inside the sandbox this is about hangs, not escape),
  * and `checkStat=minimal`: inside, files show another owner than in the index.
  */
-const GIT = `g() { git -c core.fsmonitor=false -c core.hooksPath=/dev/null -c core.untrackedCache=false -c diff.external= -c 'safe.directory=*' -c core.checkStat=minimal -c core.quotePath=false "$@"; }`;
+const GIT_OPTIONS = "-c core.fsmonitor=false -c core.hooksPath=/dev/null -c core.untrackedCache=false -c diff.external= -c 'safe.directory=*' -c core.checkStat=minimal -c core.quotePath=false";
+const GIT = `g() { git ${GIT_OPTIONS} "$@"; }`;
 
 /** `emit NAME FILE`: a header line "NAME BYTES", then the file's bytes. */
 const EMIT = `emit() { printf '%s %s\\n' "$1" "$(wc -c < "$2")"; cat -- "$2"; }`;
@@ -77,12 +78,17 @@ export function readFilesArgv(capBytes: number): string[] {
   return ["sh", "-c", 'exec xargs -0 -r sh -c "$0" paddock-read "$1"', READ_EACH, String(capBytes)];
 }
 
-/** The workspace's diff against HEAD; exit 3 when it is no repository. */
+/**
+ * The workspace's diff against HEAD, then each new file (untracked, not ignored) as added; exit 3 when it is no
+ * repository. A new file's diff is git's own against /dev/null: a link shows its target, never what it points to.
+ */
 export const DIFF = `set -f
 ${GIT}
 cd /workspace || exit 70
 [ -e .git ] && g rev-parse --verify -q HEAD > /dev/null || exit 3
-g diff --no-ext-diff --no-textconv --no-color HEAD -- .
+g diff --no-ext-diff --no-textconv --no-color HEAD -- . || exit 1
+g ls-files --others --exclude-standard -z -- . | xargs -0 -r -n 1 git ${GIT_OPTIONS} diff --no-index --no-ext-diff --no-textconv --no-color -- /dev/null
+exit 0
 `;
 
 /**
