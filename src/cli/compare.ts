@@ -5,7 +5,7 @@ import { report } from "./fail.js";
 import { number, since } from "./parse.js";
 import { printTable } from "./table.js";
 
-/** `paddock runs compare`: every recorded candidate run, as win and pass rates per (role, card, model). */
+/** `paddock runs compare`: every recorded candidate run, as win and pass rates per (role, card, model, contract). */
 export function registerCompare(runs: Command): void {
   runs
     .command("compare")

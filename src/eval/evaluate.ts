@@ -59,7 +59,7 @@ export async function evaluate(request: EvalRequest, onEvent: (event: EvalEvent)
     for (let i = next++; i < jobs.length; i = next++) {
       const { candidate, repeat } = jobs[i]!;
       const clone = clones[i]!;
-      const agentId = `eval-${stamp}-${candidate.name.replace(/_/g, "-")}-${repeat}`;
+      const agentId = `eval-${stamp}-${candidate.name}-${repeat}`;
       const card = { ...candidate.card, agent_id: agentId, workspace: clone.workspace, ...(clone.workdir ? { workdir: clone.workdir } : {}) };
       try {
         runs[i] = await request.executor.run(

@@ -38,7 +38,8 @@ export async function loadCandidates(files: string[]): Promise<Candidate[]> {
     if (card.contract === "schema" && card.kind !== "claude-code") {
       throw new PaddockError("eval_candidate_invalid", `contract: schema needs Claude Code's --json-schema, and ${spec.card} is a ${card.kind} card`, `${file}: contract`, "use contract: prompt for it");
     }
-    const name = ("name" in spec && spec.name) || (isCard ? card.agent_id : slug(basename(path, extname(path))));
+    // Names run agents (eval-XXXXXX-NAME-N): at most 40 characters of an agent id's.
+    const name = ("name" in spec && spec.name) || slug(isCard ? card.agent_id : basename(path, extname(path)));
     if (candidates.some((c) => c.name === name)) {
       throw new PaddockError("eval_candidate_duplicate", `two candidates are named ${name}`, `--candidates ${file}`, "give one of them another name: (name: in a candidate file)");
     }
@@ -49,5 +50,5 @@ export async function loadCandidates(files: string[]): Promise<Candidate[]> {
 }
 
 function slug(text: string): string {
-  return text.toLowerCase().replace(/[^a-z0-9_-]+/g, "-").replace(/^[-_]+/, "").slice(0, 40) || "candidate";
+  return text.toLowerCase().replace(/[^a-z0-9-]+/g, "-").replace(/^-+/, "").slice(0, 40) || "candidate";
 }
