@@ -3,7 +3,7 @@ import { execFileSync } from "node:child_process";
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { diagnose, parseContract } from "../src/executor/index.js";
+import { diagnose, parseContract, readStreamResult } from "../src/executor/index.js";
 import { startAgentStack, type AgentStack } from "./agent-helpers.js";
 import { hostProcessesWith } from "./helpers.js";
 
@@ -16,6 +16,22 @@ describe("the result contract", () => {
     assert.equal(parseContract(`  ${CONTRACT}\n`)?.outcome, "COMPLETE");
     assert.equal(parseContract('I did it. {"outcome": "COMPLETE", "summary": "braces } in \\"strings\\" {"} trailing words')?.summary, 'braces } in "strings" {');
     assert.equal(parseContract('{"note": 1} then {"outcome":"COMPLETE","summary":"nested {\\"a\\": {}}"}')?.outcome, "COMPLETE");
+  });
+
+  it("is read from Claude Code's stream-json (contract: schema): the checked structured output, and a failed run's reason for the diagnosis", () => {
+    const lines = [
+      JSON.stringify({ type: "system", subtype: "init" }),
+      JSON.stringify({ type: "assistant", message: { content: [{ type: "text", text: "Working." }, { type: "tool_use", name: "Bash", input: { command: "ls" } }] } }),
+      "not json, kept as it is",
+      JSON.stringify({ type: "result", subtype: "success", is_error: false, result: "", structured_output: { outcome: "COMPLETE", summary: "done" } }),
+    ].join("\n");
+    const read = readStreamResult(lines);
+    assert.deepEqual(read.contract, { outcome: "COMPLETE", summary: "done" });
+    assert.match(read.transcript, /^Working\.\n→ Bash \{"command":"ls"\}\nnot json, kept as it is\n/);
+    const failed = readStreamResult(JSON.stringify({ type: "result", subtype: "success", is_error: true, result: 'API Error: 401 {"error":{"type":"authentication_error","message":"invalid API key"}}' }));
+    assert.equal(failed.contract, undefined);
+    assert.equal(diagnose(failed.transcript)?.category, "Auth");
+    assert.equal(readStreamResult(JSON.stringify({ type: "result", subtype: "error_max_structured_output_retries", structured_output: { outcome: "DONE" } })).contract, undefined, "a result that breaks the contract is none");
   });
 
   it("is refused when it does not follow the schema", () => {

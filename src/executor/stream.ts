@@ -6,7 +6,7 @@ const MAX_LINE_BYTES = 4 << 20;
 const SHOWN_CHARS = 300;
 
 type Block = { type?: string; text?: string; name?: string; input?: unknown; content?: unknown; is_error?: boolean };
-type Line = { type?: string; subtype?: string; message?: { content?: Block[] | string }; result?: string; structured_output?: unknown; errors?: unknown };
+type Line = { type?: string; subtype?: string; is_error?: boolean; message?: { content?: Block[] | string }; result?: string; structured_output?: unknown; errors?: unknown };
 
 function shown(value: unknown): string {
   const text = typeof value === "string" ? value : JSON.stringify(value) ?? "";
@@ -28,7 +28,8 @@ function readable(line: string): string {
     return blocks.map((b) => (b.type === "text" && typeof b.text === "string" ? `${b.text}\n` : b.type === "tool_use" ? `→ ${String(b.name)} ${shown(b.input)}\n` : "")).join("");
   }
   if (event.type === "user") return blocks.map((b) => (b.type === "tool_result" && b.is_error ? `  ✗ ${shown(b.content)}\n` : "")).join("");
-  if (event.type === "result" && event.subtype !== "success") return `(Claude Code ended: ${String(event.subtype)}${event.errors ? ` ${shown(event.errors)}` : ""})\n`;
+  // A failed run's result says why (an API error, too many turns): the failure diagnosis reads it here.
+  if (event.type === "result" && (event.subtype !== "success" || event.is_error)) return `(Claude Code ended: ${String(event.subtype)}${event.errors ? ` ${shown(event.errors)}` : ""})\n${typeof event.result === "string" ? `${event.result}\n` : ""}`;
   return "";
 }
 
