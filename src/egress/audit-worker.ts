@@ -9,7 +9,14 @@ const target = workerData as AuditTarget;
 const store = target.database ? openStoreAt(target.database) : undefined;
 if (target.jsonl) mkdirSync(dirname(target.jsonl), { recursive: true });
 
-parentPort!.on("message", async ({ id, lines }: { id: number; lines: string[] }) => {
+// Batches are written one after another: a flush's (often empty) batch is acknowledged only once every batch before
+// it is stored, also when the store is PostgreSQL and an insert is still on its way.
+let written = Promise.resolve();
+parentPort!.on("message", (batch: { id: number; lines: string[] }) => {
+  written = written.then(() => write(batch));
+});
+
+async function write({ id, lines }: { id: number; lines: string[] }): Promise<void> {
   try {
     if (lines.length > 0) {
       if (target.jsonl) appendFileSync(target.jsonl, `${lines.join("\n")}\n`);
@@ -20,4 +27,4 @@ parentPort!.on("message", async ({ id, lines }: { id: number; lines: string[] })
     process.stderr.write(`${JSON.stringify({ level: "error", msg: "egress audit not stored", error: (err as Error).message, lost: lines.length })}\n`);
   }
   parentPort!.postMessage(id);
-});
+}
