@@ -1,9 +1,8 @@
-import { join } from "node:path";
 import { Option, type Command } from "commander";
 import type { EvalEvent, EvalReport } from "../eval/index.js";
-import { paddockPaths } from "../paths/index.js";
-import { EXIT, report } from "./fail.js";
-import { commandLog, defaultLogFormat, type LogFormat } from "./log.js";
+import { EXIT } from "./fail.js";
+import { withLocalPaddock } from "./local.js";
+import { defaultLogFormat, type LogFormat } from "./log.js";
 import { number } from "./parse.js";
 import { printTable } from "./table.js";
 import { warnAbout } from "./warn.js";
@@ -62,18 +61,11 @@ Example:
 
 async function runEval(opts: EvalOptions): Promise<number> {
   const { evaluate, loadCandidates, loadEvalTask } = await import("../eval/index.js");
-  const { startLocal } = await import("../local/index.js");
   const { resolveRole } = await import("../config/index.js");
-  const controller = new AbortController();
-  const onSignal = () => controller.abort();
-  process.once("SIGINT", onSignal).once("SIGTERM", onSignal);
-  let local: Awaited<ReturnType<typeof startLocal>> | undefined;
-  try {
+  return withLocalPaddock(opts, async (local, signal) => {
     const task = await loadEvalTask(opts.task);
     const candidates = await loadCandidates(opts.candidates.split(",").map((f) => f.trim()).filter(Boolean));
     for (const candidate of candidates) warnAbout(candidate.warnings);
-    const paths = paddockPaths();
-    local = await startLocal({ configFile: opts.config, paths, log: commandLog(opts.logFormat, join(paths.data, "logs", "paddock.log")) });
     const role = task.role ? await resolveRole(local.config, task.role) : undefined;
     const verify = task.verify ?? role?.verify;
     const progress = !opts.quiet && !opts.json;
@@ -87,21 +79,16 @@ async function runEval(opts: EvalOptions): Promise<number> {
         parallel: opts.parallel ?? candidates.length,
         ...(verify ? { verify: { command: verify, retries: task.verify_retries ?? role?.verify_retries ?? 0 } } : {}),
         ...(role ? { role: { name: role.name, systemPrompt: role.systemPrompt, sections: role.sections, model: role.model } } : {}),
-        signal: controller.signal,
+        signal,
         allowUnconfinedSeccomp: opts.allowUnconfinedSeccomp,
       },
       (event) => progress && process.stderr.write(progressLine(event)),
     );
     if (opts.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
     else printEval(result);
-    if (controller.signal.aborted) return EVAL_EXIT.cancelled;
+    if (signal.aborted) return EVAL_EXIT.cancelled;
     return result.winner ? EVAL_EXIT.winner : EVAL_EXIT.none;
-  } catch (err) {
-    return report(err, EVAL_EXIT.setup);
-  } finally {
-    process.off("SIGINT", onSignal).off("SIGTERM", onSignal);
-    await local?.close();
-  }
+  });
 }
 
 function progressLine(event: EvalEvent): string {

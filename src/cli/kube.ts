@@ -23,8 +23,7 @@ export function registerKube(program: Command): void {
           for (const [name, m] of Object.entries(MODELS)) process.stdout.write(`${name.padEnd(26)} ${m.repo} (${m.weightsGiB} GiB of weights, ${m.maxContext} tokens at most)\n`);
           return;
         }
-        if (opts.gpuVram === undefined) throw new PaddockError("vram_missing", "give the GPU's free memory: --gpu-vram GIB", "--gpu-vram", "nvidia-smi --query-gpu=memory.free --format=csv shows it");
-        const sizing = sizeVllm(opts.model, opts.gpuVram);
+        const sizing = sizeVllm(opts.model, requiredVram(opts.gpuVram));
         if (opts.json) return void process.stdout.write(`${JSON.stringify(sizing, null, 2)}\n`);
         const lines = [
           `vLLM for ${sizing.model} on a GPU with ${sizing.gpu_vram_gib} GiB free:`,
@@ -58,10 +57,9 @@ export function registerKube(program: Command): void {
       const { existsSync, mkdirSync, readdirSync, writeFileSync } = await import("node:fs");
       const { dirname, join, resolve } = await import("node:path");
       try {
-        if (opts.gpuVram === undefined) throw new PaddockError("vram_missing", "give the GPU's free memory: --gpu-vram GIB", "--gpu-vram", "nvidia-smi --query-gpu=memory.free --format=csv shows it");
         const out = resolve(opts.out);
         if (existsSync(out) && readdirSync(out).length > 0 && !opts.force) throw new PaddockError("out_not_empty", `${out} is not empty`, "--out", "give another folder, or --force to replace paddock's files in it");
-        const tree = renderTree({ model: opts.model, gpuVramGiB: opts.gpuVram });
+        const tree = renderTree({ model: opts.model, gpuVramGiB: requiredVram(opts.gpuVram) });
         const written: string[] = [];
         for (const [file, documents] of tree) {
           const path = join(out, file);
@@ -76,4 +74,10 @@ export function registerKube(program: Command): void {
         process.exitCode = report(err);
       }
     });
+}
+
+/** --gpu-vram, which sizing cannot guess. */
+function requiredVram(gib: number | undefined): number {
+  if (gib === undefined) throw new PaddockError("vram_missing", "give the GPU's free memory: --gpu-vram GIB", "--gpu-vram", "nvidia-smi --query-gpu=memory.free --format=csv shows it");
+  return gib;
 }

@@ -1,13 +1,13 @@
-import { join } from "node:path";
 import { Option, type Command } from "commander";
 import { loadCard } from "../card/index.js";
 import { PaddockError } from "../errors/index.js";
 import { paddockPaths } from "../paths/index.js";
 import type { RunRecord } from "../store/index.js";
 import { registerCompare } from "./compare.js";
-import { EXIT, report } from "./fail.js";
+import { report } from "./fail.js";
+import { withLocalPaddock } from "./local.js";
 import { warnAbout } from "./warn.js";
-import { commandLog, defaultLogFormat, type LogFormat } from "./log.js";
+import { defaultLogFormat, type LogFormat } from "./log.js";
 import { number } from "./parse.js";
 import { printTable } from "./table.js";
 
@@ -102,26 +102,13 @@ Example:
 }
 
 async function runTask(prompt: string, opts: RunOptions): Promise<number> {
-  const { startLocal } = await import("../local/index.js");
-  let local: Awaited<ReturnType<typeof startLocal>> | undefined;
-  const controller = new AbortController();
-  const onSignal = () => controller.abort();
-  process.once("SIGINT", onSignal).once("SIGTERM", onSignal);
-  try {
+  return withLocalPaddock(opts, async (local, signal) => {
     if (!opts.card && !opts.role) throw new PaddockError("card_missing", "give the agent's card (--card FILE) or a role of paddock.yaml (--role NAME)", "--card");
-    const paths = paddockPaths();
-    local = await startLocal({ configFile: opts.config, paths, log: commandLog(opts.logFormat, join(paths.data, "logs", "paddock.log")) });
     const role = opts.role ? await (await import("../config/index.js")).resolveRole(local.config, opts.role) : undefined;
     const loaded = await loadCard(opts.card ?? role!.card);
     warnAbout(loaded.warnings);
     const card = role?.small_model ? { ...loaded.card, small_model: role.small_model } : loaded.card;
     const verify = opts.verify ?? role?.verify;
-    if (local.smoke) {
-      process.stderr.write(
-        "paddock: no paddock.yaml: using the built-in scripted model (a SMOKE TEST: it replays real tool calls to prove the chain; it does not think).\n" +
-          "         Point paddock.yaml at vLLM or llama.cpp for a real model (see examples/paddock.yaml).\n",
-      );
-    }
     const progress = !opts.quiet && !opts.json;
     const run = await local.executor.run(
       {
@@ -129,7 +116,7 @@ async function runTask(prompt: string, opts: RunOptions): Promise<number> {
         prompt,
         model: opts.model ?? role?.model,
         workspace: opts.workspace,
-        signal: controller.signal,
+        signal,
         allowUnconfinedSeccomp: opts.allowUnconfinedSeccomp,
         ...(verify ? { verify: { command: verify, retries: opts.verify ? opts.verifyRetries : (role?.verify_retries ?? 0) } } : {}),
         ...(role ? { role: { name: role.name, systemPrompt: role.systemPrompt, sections: role.sections } } : {}),
@@ -148,12 +135,7 @@ async function runTask(prompt: string, opts: RunOptions): Promise<number> {
     if (run.error?.category === "Cancelled") return RUN_EXIT.cancelled;
     if (run.error?.category === "Setup") return RUN_EXIT.setup;
     return RUN_EXIT[run.outcome ?? "ERROR"];
-  } catch (err) {
-    return report(err, EXIT.paddockError);
-  } finally {
-    process.off("SIGINT", onSignal).off("SIGTERM", onSignal);
-    await local?.close();
-  }
+  });
 }
 
 function describeRun(run: RunRecord): string {

@@ -46,9 +46,12 @@ export function findConfig(explicit?: string, env: NodeJS.ProcessEnv = process.e
 }
 
 /** paddock.yaml as one schema: the gateway's sections and `executor:`, so every problem is located alike. */
+/** A role's name, as paddock.yaml's `roles:` keys and whatever names a role (a task file's `role`). */
+export const RoleNameSchema = z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, "a role's name is lower-case letters, digits, '-' and '_'");
+
 const PaddockFileSchema = GatewayConfigSchema.extend({
   executor: ExecutorSettingsSchema.default(ExecutorSettingsSchema.parse({})),
-  roles: z.record(z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, "a role's name is lower-case letters, digits, '-' and '_'"), RoleSchema).default({}),
+  roles: z.record(RoleNameSchema, RoleSchema).default({}),
 });
 
 export async function loadPaddockConfig(explicit?: string): Promise<PaddockConfig> {

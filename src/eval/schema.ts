@@ -1,7 +1,7 @@
 import { z } from "zod";
+import { RoleNameSchema } from "../config/index.js";
 
-/** A role's name (as paddock.yaml's) and a candidate's: a candidate's also names its runs' agents, whose ids have no '_'. */
-const roleName = z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, "lower-case letters, digits, '-' and '_'");
+/** A candidate's name also names its runs' agents, whose ids have no '_'. */
 const candidateName = z.string().regex(/^[a-z0-9][a-z0-9-]*$/, "lower-case letters, digits and '-'").max(40);
 
 /** `paddock eval --task FILE`: what every candidate is asked to do, and how its result is checked. */
@@ -9,7 +9,7 @@ export const EvalTaskSchema = z.strictObject({
   prompt: z.string().min(1).describe("The task, as for paddock run"),
   verify: z.string().min(1).optional().describe("A command that must pass for a candidate's COMPLETE to count (default: the role's)"),
   verify_retries: z.number().int().min(0).optional().describe("More attempts after a failed verification, each given its output (default: the role's, else 0)"),
-  role: roleName.optional().describe("A role of paddock.yaml: its instructions and sections for every candidate (its card and model only where a candidate names none)"),
+  role: RoleNameSchema.optional().describe("A role of paddock.yaml: its instructions and sections for every candidate (its card and model only where a candidate names none)"),
   workspace: z.string().min(1).optional().describe("A folder in a git repository: every candidate starts from a clone of its HEAD (relative to this file; default: the current folder)"),
 });
 
