@@ -58,10 +58,16 @@ proxy reads the same pair, and so injects into, and derives, the same placeholde
   egress
     .command("serve")
     .description("run the proxy on TCP; agents name themselves with Proxy-Authorization: Basic agent_id:token; SIGHUP reloads the config")
-    .requiredOption("--config <file>", "egress config (YAML or JSON): listen, agents with tokens and allowed_hosts")
-    .action(async (opts: { config: string }) => {
+    .option("--config <file>", "egress config (YAML or JSON): listen, agents with tokens and allowed_hosts")
+    .option("--kube-namespace <ns>", "also know the agents of paddock's pods in this namespace: each by its token and its pod's address")
+    .option("--context <name>", "with --kube-namespace: the kubeconfig context (default: the current one, or the pod's ServiceAccount)")
+    .option("--listen <host:port>", "override the config's listen")
+    .option("--metrics-listen <host:port>", "override the config's metrics_listen")
+    .addHelpText("after", "\nGive --config, --kube-namespace, or both.\nExit status: 0 stopped by a signal, 125 a bad config or an unreachable cluster.")
+    .action(async (opts: { config?: string; kubeNamespace?: string; context?: string; listen?: string; metricsListen?: string }) => {
       try {
-        await serve(opts.config);
+        if (!opts.config && !opts.kubeNamespace) throw new PaddockError("egress_agents_missing", "the proxy would know no agent", "--config", "give --config FILE, --kube-namespace NS, or both");
+        await serve(opts);
       } catch (err) {
         process.exitCode = report(err);
       }
@@ -82,25 +88,42 @@ async function loadConfig(file: string): Promise<EgressConfig> {
   return readConfigFile(file, EgressConfigSchema, "egress_config");
 }
 
-async function serve(file: string): Promise<void> {
-  const { EgressService, systemResolver } = await import("../egress/index.js");
-  let config = await loadConfig(file);
+async function serve(opts: { config?: string; kubeNamespace?: string; context?: string; listen?: string; metricsListen?: string }): Promise<void> {
+  const { EgressService, EgressConfigSchema, systemResolver } = await import("../egress/index.js");
+  const file = opts.config;
+  const read = async () => {
+    const loaded = file ? await loadConfig(file) : EgressConfigSchema.parse({});
+    return { ...loaded, listen: opts.listen ?? loaded.listen, metrics_listen: opts.metricsListen ?? loaded.metrics_listen };
+  };
+  let config = await read();
   let tokens = tokensOf(config);
+  let pods: Awaited<ReturnType<typeof import("../kube/index.js").watchAgentIdentities>> | undefined;
   const paths = paddockPaths();
   const service = new EgressService(paths, {
     kubeSecretsDir: config.kube_secrets_dir,
     database: config.database,
     auditLog: config.audit_log,
     resolver: systemResolver(config.resolve),
-    authenticate: (id, token) => {
+    authenticate: (id, token, address) => {
       const expected = tokens.get(id);
-      return !!expected && timingSafeEqual(expected, Buffer.from(sha256(token), "hex"));
+      if (expected) return timingSafeEqual(expected, Buffer.from(sha256(token), "hex"));
+      return pods?.authenticate(id, token, address) ?? false;
     },
   });
   for (const agent of config.agents) await service.addConfigured(agent);
+  if (opts.kubeNamespace) {
+    const { kubeClients, watchAgentIdentities } = await import("../kube/index.js");
+    const configured = (id: string) => tokens.has(id);
+    pods = await watchAgentIdentities(await kubeClients(opts.context), opts.kubeNamespace, {
+      // An agent of the config file keeps the file's settings: a pod cannot take its name.
+      add: async (id, hosts) => void (configured(id) ? undefined : await service.proxy.addAgent(id, hosts)),
+      setAllowlist: (id, hosts) => void (configured(id) ? undefined : service.proxy.setAllowlist(id, hosts)),
+      remove: async (id) => void (configured(id) ? undefined : await service.proxy.removeAgent(id)),
+    }, log);
+  }
   const [host, port] = splitHostPort(config.listen);
   const address = await service.proxy.listenTcp(port, host);
-  log({ msg: "egress proxy listening", listen: `${address.address}:${address.port}`, agents: config.agents.length });
+  log({ msg: "egress proxy listening", listen: `${address.address}:${address.port}`, agents: config.agents.length, ...(opts.kubeNamespace ? { kube_namespace: opts.kubeNamespace } : {}) });
   if (config.metrics_listen) {
     const [mhost, mport] = splitHostPort(config.metrics_listen);
     createServer((req, res) => {
@@ -112,9 +135,10 @@ async function serve(file: string): Promise<void> {
   process.on("SIGHUP", () => {
     void (async () => {
       try {
-        const next = await loadConfig(file);
+        const next = await read();
         const wanted = new Set(next.agents.map((a) => a.agent_id));
-        for (const id of service.proxy.agentIds()) if (!wanted.has(id)) await service.proxy.removeAgent(id);
+        // Only the file's own agents: those known from pods come and go with their pods.
+        for (const { agent_id: id } of config.agents) if (!wanted.has(id)) await service.proxy.removeAgent(id);
         for (const agent of next.agents) {
           const before = config.agents.find((a) => a.agent_id === agent.agent_id);
           const sameSecrets = before && JSON.stringify([before.credentials, before.ca]) === JSON.stringify([agent.credentials, agent.ca]);
@@ -137,6 +161,7 @@ async function serve(file: string): Promise<void> {
     for (const sig of ["SIGINT", "SIGTERM"] as const) process.once(sig, () => resolve());
   });
   log({ msg: "egress proxy stopping" });
+  await pods?.stop();
   await service.close();
   process.exit(EXIT.ok);
 }

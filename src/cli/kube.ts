@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import { PaddockError } from "../errors/index.js";
 import { report } from "./fail.js";
 import { number } from "./parse.js";
+import { PADDOCK_VERSION } from "./version.js";
 
 const DEFAULT_MODEL = "qwen2.5-coder-7b-awq";
 
@@ -44,22 +45,27 @@ export function registerKube(program: Command): void {
 
   kube
     .command("render")
-    .description("write the kustomize tree for a cluster: vLLM sized for the GPU in its namespace, and the agents' namespace locked down (Pod Security restricted, default-deny network, no API token)")
+    .description("write the kustomize tree for a cluster: vLLM sized for the GPU, paddock's gateway, egress proxy and controller with PostgreSQL, and the agents' namespace locked down (Pod Security restricted, default-deny network, no API token)")
     .option("--gpu-vram <gib>", "the GPU's free memory in GiB (as for kube size)", number(1, false))
     .option("--model <name>", `the model (default: ${DEFAULT_MODEL})`, DEFAULT_MODEL)
+    .option("--image <ref>", "paddock's image (built from the Containerfile)", `paddock:${PADDOCK_VERSION}`)
+    .option("--gateway-replicas <n>", "gateway replicas (budgets and rate limits stay exact across them: they share the store)", number(1, true), 2)
+    .option("--database-url <dsn>", "an external PostgreSQL (postgres://...) instead of the StatefulSet")
     .option("--out <dir>", "where to write it", "paddock-kube")
     .option("--force", "write into a folder that is not empty (paddock's files are replaced, others left)")
     .option("--json", "print what was written as JSON")
-    .addHelpText("after", "\nThen: kubectl apply -k DIR/overlays/single-node (K3s on one box with the nvidia runtime class) or DIR/overlays/multi-node.\nExit status: 0 written, 125 a model that does not fit, an unknown model, or a folder that is not empty.")
-    .action(async (opts: { gpuVram?: number; model: string; out: string; force?: boolean; json?: boolean }) => {
-      const { renderTree } = await import("../kube/index.js");
+    .addHelpText("after", "\nThen: kubectl apply --server-side -k DIR/overlays/single-node (K3s on one box: the nvidia runtime class, the gateway on NodePort 30400),\nDIR/overlays/multi-node, or DIR/overlays/gvisor (every agent under gVisor). The passwords and keys are in DIR/base/secrets.env (mode 0600,\nkept across renders, ignored by git).\nExit status: 0 written, 125 a model that does not fit, an unknown model, or a folder that is not empty.")
+    .action(async (opts: { gpuVram?: number; model: string; out: string; force?: boolean; json?: boolean; image: string; gatewayReplicas: number; databaseUrl?: string }) => {
+      const { renderTree, systemSecrets } = await import("../kube/index.js");
       const { yamlDocuments } = await import("../configfile/index.js");
       const { existsSync, mkdirSync, readdirSync, writeFileSync } = await import("node:fs");
       const { dirname, join, resolve } = await import("node:path");
       try {
         const out = resolve(opts.out);
         if (existsSync(out) && readdirSync(out).length > 0 && !opts.force) throw new PaddockError("out_not_empty", `${out} is not empty`, "--out", "give another folder, or --force to replace paddock's files in it");
-        const tree = renderTree({ model: opts.model, gpuVramGiB: requiredVram(opts.gpuVram) });
+        if (opts.databaseUrl && !/^postgres(ql)?:\/\//.test(opts.databaseUrl)) throw new PaddockError("database_url_invalid", `'${opts.databaseUrl}' is not a PostgreSQL URL`, "--database-url", "give postgres://USER:PASSWORD@HOST:5432/DB");
+        const system = { image: opts.image, gatewayReplicas: opts.gatewayReplicas, databaseUrl: opts.databaseUrl };
+        const tree = renderTree({ model: opts.model, gpuVramGiB: requiredVram(opts.gpuVram), ...system });
         const written: string[] = [];
         for (const [file, documents] of tree) {
           const path = join(out, file);
@@ -67,9 +73,14 @@ export function registerKube(program: Command): void {
           writeFileSync(path, `# Written by paddock kube render --gpu-vram ${opts.gpuVram} --model ${opts.model}\n${await yamlDocuments(documents)}`);
           written.push(path);
         }
+        // Written once: a second render must not change the passwords of a PostgreSQL that already holds data.
+        const secrets = join(out, "base", "secrets.env");
+        if (!existsSync(secrets)) writeFileSync(secrets, systemSecrets({ ...system, model: opts.model }), { mode: 0o600 });
+        writeFileSync(join(out, "base", ".gitignore"), "secrets.env\n");
+        written.push(secrets);
         if (opts.json) return void process.stdout.write(`${JSON.stringify({ out, files: written }, null, 2)}\n`);
         for (const path of written) process.stdout.write(`wrote ${path}\n`);
-        process.stdout.write(`apply: kubectl apply -k ${join(out, "overlays", "single-node")}   (or overlays/multi-node)\n`);
+        process.stdout.write(`apply: kubectl apply --server-side -k ${join(out, "overlays", "single-node")}   (or overlays/multi-node, overlays/gvisor)\n`);
       } catch (err) {
         process.exitCode = report(err);
       }

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command } from "commander";
 import { EXIT } from "./fail.js";
+import { PADDOCK_VERSION } from "./version.js";
 
 type Register = (program: Command) => void;
 
@@ -32,7 +33,7 @@ const MODULES: Array<[string[], () => Promise<Register>]> = [
 
 const program = new Command("paddock")
   .description("Run AI coding agents on your own hardware, each in a sandbox whose only exits paddock owns.")
-  .version("0.1.0")
+  .version(PADDOCK_VERSION)
   .showHelpAfterError()
   // A command's options after its subcommand are the subcommand's (`runs compare --json`).
   .enablePositionalOptions()

@@ -13,19 +13,28 @@ export function registerUp(program: Command): void {
     .option("--dashboard <host:port>", "where the web dashboard listens (default: --listen's host, port 7420; a busy default port gives way to a free one)")
     .option("--no-dashboard", "serve no web dashboard")
     .option("--cards <dir>", "the cards the dashboard offers to spawn (default: ./cards, if there is one)")
-    .action(async (opts: { maxAgents: string; gateway?: string; listen?: string; tokenFile?: string; dashboard: string | boolean; cards?: string }) => {
+    .option("--kube", "run agents as pods of a Kubernetes cluster (the kubeconfig's current context, or the pod's ServiceAccount in one)")
+    .option("--context <name>", "with --kube: the kubeconfig context")
+    .option("--namespace <ns>", "with --kube: the agents' namespace", "paddock-agents")
+    .option("--runtime-class <name>", "with --kube: every agent pod under this RuntimeClass (gvisor)")
+    .option("--kube-objects <kind>", "with --kube: auto (agent-sandbox's Sandbox where installed), sandbox, or pod", "auto")
+    .option("--agent-image <kind=ref...>", "with --kube: the image of a kind of agent (command, opencode, claude-code)")
+    .option("--store <url>", "the state store: postgres://... (several daemons and gateways share it), or a SQLite file (default: $PADDOCK_DATABASE_URL, else SQLite in the data folder)")
+    .addHelpText("after", "\nWith --kube the state is in the cluster and the store: a restarted daemon adopts the pods it finds. A2A workers and the dashboard's\nterminal run on one host only.\nExit status: 0 stopped by a signal, 125 it could not start (the message says what and where).")
+    .action(async (opts: { maxAgents: string; gateway?: string; listen?: string; tokenFile?: string; dashboard: string | boolean; cards?: string; kube?: boolean; context?: string; namespace: string; runtimeClass?: string; kubeObjects: string; agentImage?: string[]; store?: string }) => {
       try {
         const { EgressService } = await import("../egress/index.js");
         const { openStore, storeLocation } = await import("../store/index.js");
         const { Supervisor, SupervisorApi, daemonSocket, describeLeftovers, findLeftovers } = await import("../supervisor/index.js");
         const paths = paddockPaths();
         const log = (fields: Record<string, unknown>) => process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), level: "info", ...fields })}\n`);
-        const store = openStore(paths);
+        const store = openStore(paths, opts.store ?? (process.env.PADDOCK_DATABASE_URL || undefined));
         const egress = new EgressService(paths);
+        const pods = opts.kube ? await kubeBackend(opts, log) : undefined;
         const gateway = opts.gateway ? await startGateway(opts.gateway, store, paths.runtime) : undefined;
         // With a gateway, agents can also be A2A workers whose tasks run through the executor, and the captain can plan.
-        const a2a = gateway ? await workersFor(gateway, { store, paths, egress, log }) : undefined;
-        const supervisor = new Supervisor({ store, paths, egress, gateway: gateway?.access, maxAgents: Number(opts.maxAgents), log, onEnded: (id) => void a2a?.workers.close(id) });
+        const a2a = gateway && !pods ? await workersFor(gateway, { store, paths, egress, log }) : undefined;
+        const supervisor = new Supervisor({ store, paths, egress: pods ? undefined : egress, gateway: gateway?.access, pods, maxAgents: Number(opts.maxAgents), log, onEnded: (id) => void a2a?.workers.close(id) });
         const { mcpHttpHandler } = await import("../mcp/index.js");
         const { daemonApi } = await import("../supervisor/index.js");
         const api = new SupervisorApi(supervisor, { workers: a2a?.workers, planner: a2a?.planner, roles: a2a?.roles, mcp: mcpHttpHandler(daemonApi(paths, { ...process.env, PADDOCK_DAEMON_URL: undefined })) });
@@ -49,7 +58,8 @@ export function registerUp(program: Command): void {
             "paddock is up",
             `  api      unix:${socket}`,
             ...(tcp ? [`  api      http://${tcp.address} (token in ${tcp.tokenFile})`] : []),
-            `  state    ${storeLocation(paths)}`,
+            `  state    ${opts.store || process.env.PADDOCK_DATABASE_URL ? "the --store database" : storeLocation(paths)}`,
+            ...(pods ? [`  agents   ${pods.objectKind === "Sandbox" ? "agent-sandbox Sandboxes" : "pods"} in namespace ${opts.namespace} of ${pods.server}`] : []),
             `  logs     ${paths.data}/logs`,
             ...(gateway ? [`  gateway  http://${gateway.listen} (agents: 127.0.0.1:4000 inside their sandbox)${gateway.masterKeyFile ? `; master key in ${gateway.masterKeyFile}` : ""}`] : []),
             ...(dashboard ? [`  web      ${dashboard.url} (log in with the token in ${dashboard.tokenFile})`] : []),
@@ -65,7 +75,9 @@ export function registerUp(program: Command): void {
         log({ msg: "stopping: agents first" });
         await api.close();
         await dashboard?.dashboard.close();
-        await supervisor.close();
+        // On a cluster the agents outlive the daemon: a new one adopts them. On this host they stop with it.
+        if (!pods) await supervisor.close();
+        await pods?.close();
         await a2a?.workers.closeAll();
         await gateway?.gateway.close();
         await egress.close();
@@ -75,6 +87,23 @@ export function registerUp(program: Command): void {
         process.exitCode = report(err);
       }
     });
+}
+
+/** Agents as pods: the cluster of the kubeconfig's context, checked before anything starts. */
+async function kubeBackend(opts: { context?: string; namespace: string; runtimeClass?: string; kubeObjects: string; agentImage?: string[] }, log: (fields: Record<string, unknown>) => void) {
+  const { KubeBackend, kubeClients } = await import("../kube/index.js");
+  const { PaddockError } = await import("../errors/index.js");
+  const { PADDOCK_VERSION } = await import("./version.js");
+  if (!["auto", "pod", "sandbox"].includes(opts.kubeObjects)) throw new PaddockError("kube_objects_invalid", `'${opts.kubeObjects}' is not auto, pod or sandbox`, "--kube-objects");
+  const images: Record<string, string> = {};
+  for (const pair of opts.agentImage ?? []) {
+    const [kind, ref] = [pair.slice(0, pair.indexOf("=")), pair.slice(pair.indexOf("=") + 1)];
+    if (!["command", "opencode", "claude-code"].includes(kind) || !ref) throw new PaddockError("agent_image_invalid", `'${pair}' is not KIND=IMAGE with KIND command, opencode or claude-code`, "--agent-image");
+    images[kind] = ref;
+  }
+  const clients = await kubeClients(opts.context);
+  const backend = await KubeBackend.open(clients, { namespace: opts.namespace, version: PADDOCK_VERSION, images, runtimeClass: opts.runtimeClass, objects: opts.kubeObjects as "auto" | "pod" | "sandbox", log });
+  return Object.assign(backend, { server: clients.server });
 }
 
 /** The gateway in the daemon's process: on its configured address for people, on a unix socket for agents. */

@@ -22,8 +22,8 @@ export interface EgressProxyOptions {
   metrics?: EgressMetrics;
   resolver?: Resolver;
   limits?: Partial<EgressLimits>;
-  /** Standalone mode: checks `Proxy-Authorization: Basic agent:token` on the TCP listener. */
-  authenticate?: (agentId: string, token: string) => boolean;
+  /** Standalone mode: checks `Proxy-Authorization: Basic agent:token` on the TCP listener (and, on a cluster, the caller's address). */
+  authenticate?: (agentId: string, token: string, remoteAddress: string) => boolean;
   /** Certificates (PEM) that origins reached over TLS are verified against; default: Node's own list. */
   upstreamCa?: string[];
 }
@@ -238,7 +238,7 @@ export class EgressProxy {
       const credentials = /^basic\s+(\S+)$/i.exec(req.headers["proxy-authorization"] ?? "")?.[1];
       const [id, token] = credentials ? splitOnce(Buffer.from(credentials, "base64").toString(), ":") : [];
       claimed = id || "unknown";
-      if (!id || token === undefined || !this.options.authenticate?.(id, token)) {
+      if (!id || token === undefined || !this.options.authenticate?.(id, token, req.socket.remoteAddress ?? "")) {
         return {
           claimed,
           refusal: {

@@ -1,4 +1,10 @@
 /** paddock on Kubernetes: sizing vLLM for a GPU (the seeds' tuning table as code), and the kustomize tree for a cluster. */
 export { MODELS, type ModelFacts } from "./models.js";
 export { sizeVllm, type VllmSizing } from "./size.js";
-export { NAMESPACES, OVERLAYS, renderTree, VLLM_IMAGE, type Overlay } from "./render.js";
+export { NAMESPACES, PORTS } from "./names.js";
+export { GATEWAY_NODE_PORT, OVERLAYS, renderTree, VLLM_IMAGE, type Overlay } from "./render.js";
+export { systemSecrets } from "./system.js";
+export { KubeBackend, type KubeBackendOptions } from "./backend.js";
+export { kubeClients, hasAgentSandbox, KubeError, AGENT_SANDBOX, type KubeClients } from "./client.js";
+export { agentPod, ANNOTATIONS, LABELS } from "./pod.js";
+export { watchAgentIdentities, type AgentRegistry } from "./identity.js";

@@ -1,25 +1,30 @@
 import { MODELS } from "./models.js";
+import { NAMESPACES, PORTS } from "./names.js";
 import { sizeVllm } from "./size.js";
+import { systemManifests, type SystemOptions } from "./system.js";
 
-/** Where a cluster runs: one K3s box (the NVIDIA runtime class on it), or several nodes (the GPU ones labelled by NVIDIA's feature discovery). */
-export const OVERLAYS = ["single-node", "multi-node"] as const;
+/**
+ * Where a cluster runs: one K3s box (the NVIDIA runtime class on it, the gateway on a NodePort for editors), several
+ * nodes (the GPU ones labelled by NVIDIA's feature discovery), or either with every agent under gVisor.
+ */
+export const OVERLAYS = ["single-node", "multi-node", "gvisor"] as const;
 export type Overlay = (typeof OVERLAYS)[number];
 
-export const NAMESPACES = { models: "paddock-models", agents: "paddock-agents", system: "paddock-system" } as const;
 /** vLLM's image, pinned: a tag that has every tool-call parser the model table names. */
 export const VLLM_IMAGE = "vllm/vllm-openai:v0.11.0";
-const EGRESS_PORT = 3128;
-const GATEWAY_PORT = 4000;
+/** Where editors on developers' machines reach the gateway on a single node. */
+export const GATEWAY_NODE_PORT = 30400;
 
 type Manifest = Record<string, unknown>;
 
 /**
  * The kustomize tree `paddock kube render` writes, file by file (objects, YAML-serialised by the caller): the models
- * namespace (vLLM sized for the GPU, its model volume filled from Hugging Face by an init container, its Service) and
- * the agents namespace's lockdown (Pod Security `restricted`, default-deny NetworkPolicy with the only exits paddock's
- * proxy, gateway and DNS, a ServiceAccount without a token); an overlay per kind of cluster.
+ * namespace (vLLM sized for the GPU, its model volume filled from Hugging Face by an init container, its Service),
+ * paddock-system (gateway, egress proxy, controller, PostgreSQL) and the agents namespace's lockdown (Pod Security
+ * `restricted`, default-deny NetworkPolicy with the only exits paddock's proxy, gateway and DNS, a ServiceAccount
+ * without a token); an overlay per kind of cluster. The secrets are not among them: see `systemSecrets`.
  */
-export function renderTree(options: { model: string; gpuVramGiB: number }): Map<string, Manifest[]> {
+export function renderTree(options: { model: string; gpuVramGiB: number } & Omit<SystemOptions, "model">): Map<string, Manifest[]> {
   const sizing = sizeVllm(options.model, options.gpuVramGiB);
   const facts = MODELS[options.model]!;
   const files = new Map<string, Manifest[]>();
@@ -30,11 +35,25 @@ export function renderTree(options: { model: string; gpuVramGiB: number }): Map<
   ]);
   files.set("base/agents.yaml", agentsLockdown());
   files.set("base/vllm.yaml", vllm(options.model, facts.repo, facts.weightsGiB, sizing));
-  files.set("base/kustomization.yaml", [kustomization(["namespaces.yaml", "agents.yaml", "vllm.yaml"])]);
+  const system = systemManifests({ ...options, model: options.model });
+  for (const [file, manifests] of system) files.set(`base/${file}`, manifests);
+  files.set("base/kustomization.yaml", [
+    {
+      ...kustomization(["namespaces.yaml", "agents.yaml", "vllm.yaml", ...system.keys()]),
+      // The passwords and keys: generated once into secrets.env beside this file, never written into a manifest.
+      secretGenerator: [{ name: "paddock-secrets", namespace: NAMESPACES.system, envs: ["secrets.env"] }],
+    },
+  ]);
   const deployment = { target: { kind: "Deployment", name: "vllm", namespace: NAMESPACES.models } };
   files.set("overlays/single-node/kustomization.yaml", [
     // K3s with the NVIDIA container toolkit registers the `nvidia` runtime class: the GPU is reached through it.
-    kustomization(["../../base"], [{ ...deployment, patch: json([{ op: "add", path: "/spec/template/spec/runtimeClassName", value: "nvidia" }]) }]),
+    kustomization(["../../base"], [
+      { ...deployment, patch: json([{ op: "add", path: "/spec/template/spec/runtimeClassName", value: "nvidia" }]) },
+      {
+        target: { kind: "Service", name: "paddock-gateway", namespace: NAMESPACES.system },
+        patch: json([{ op: "add", path: "/spec/type", value: "NodePort" }, { op: "add", path: "/spec/ports/0/nodePort", value: GATEWAY_NODE_PORT }]),
+      },
+    ]),
   ]);
   files.set("overlays/multi-node/kustomization.yaml", [
     // NVIDIA's GPU feature discovery labels GPU nodes; GPU nodes are commonly tainted for GPU work only.
@@ -46,6 +65,13 @@ export function renderTree(options: { model: string; gpuVramGiB: number }): Map<
           { op: "add", path: "/spec/template/spec/tolerations", value: [{ key: "nvidia.com/gpu", operator: "Exists", effect: "NoSchedule" }] },
         ]),
       },
+    ]),
+  ]);
+  files.set("overlays/gvisor/runtimeclass.yaml", [{ apiVersion: "node.k8s.io/v1", kind: "RuntimeClass", metadata: { name: "gvisor" }, handler: "runsc" }]);
+  files.set("overlays/gvisor/kustomization.yaml", [
+    // Every agent pod under gVisor, whatever its card says: the controller is told so.
+    kustomization(["../single-node", "runtimeclass.yaml"], [
+      { target: { kind: "Deployment", name: "paddock-controller", namespace: NAMESPACES.system }, patch: json([{ op: "add", path: "/spec/template/spec/containers/0/args/-", value: "--runtime-class=gvisor" }]) },
     ]),
   ]);
   return files;
@@ -78,8 +104,8 @@ function agentsLockdown(): Manifest[] {
         podSelector: {},
         policyTypes: ["Egress"],
         egress: [
-          { to: [inSystem("paddock-egress")], ports: [{ protocol: "TCP", port: EGRESS_PORT }] },
-          { to: [inSystem("paddock-gateway")], ports: [{ protocol: "TCP", port: GATEWAY_PORT }] },
+          { to: [inSystem("paddock-egress")], ports: [{ protocol: "TCP", port: PORTS.egress }] },
+          { to: [inSystem("paddock-gateway")], ports: [{ protocol: "TCP", port: PORTS.gateway }] },
           {
             to: [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "kube-system" } }, podSelector: { matchLabels: { "k8s-app": "kube-dns" } } }],
             ports: [{ protocol: "UDP", port: 53 }, { protocol: "TCP", port: 53 }],

@@ -6,7 +6,7 @@ import type { EgressAttachment, EgressService } from "../egress/index.js";
 import type { AgentGatewayAccess } from "../gateway/index.js";
 import { PaddockError } from "../errors/index.js";
 import type { PaddockPaths } from "../paths/index.js";
-import { adoptSandbox, createSandbox, prepareSandbox, processStart, recordedExitCode, type ExitReport, type Sandbox } from "../sandbox/index.js";
+import { adoptSandbox, createSandbox, prepareSandbox, processStart, recordedExitCode, type AgentSetup, type ExitReport, type Sandbox } from "../sandbox/index.js";
 import { planCgroups } from "../cgroups/index.js";
 import { FINAL_STATES, type AgentRecord, type Store } from "../store/index.js";
 import { agentWorktree, dropWorktree, importWorktreeBranch, type AgentWorktree } from "../workspace/index.js";
@@ -26,6 +26,19 @@ export interface SupervisorOptions {
   log?: (fields: Record<string, unknown>) => void;
   /** Called once an agent has ended for good (what the daemon attached to it goes too). */
   onEnded?: (agentId: string) => void;
+  /** Agents run as pods of a cluster instead of sandboxes on this host (`paddock up --kube`). */
+  pods?: PodBackend;
+}
+
+/**
+ * Where agents run when not on this host: a cluster's pods. Their egress is the cluster's proxy, which knows each
+ * agent by its pod; their state is in the cluster, so a new daemon adopts them by name.
+ */
+export interface PodBackend {
+  sandbox(id: string, card: Card, launch: Pick<AgentSetup, "command" | "env" | "homeFiles"> & { gatewayKey?: string }): Sandbox & { start(): Promise<void> };
+  adopt(name: string, card: Card, startedAt: number): Promise<Sandbox | undefined>;
+  /** Deletes the agents' objects none of `known` names, and says which. */
+  removeStrays(known: Set<string>): Promise<string[]>;
 }
 
 
@@ -195,8 +208,11 @@ export class Supervisor {
       if (FINAL_STATES.includes(agent.state)) continue;
       const id = agent.agent_id;
       const card = agent.card as unknown as Card;
-      const sandbox =
-        agent.state !== "starting" && agent.pid && agent.pid_start && agent.sandbox && agent.started_at && card.backend === "bwrap"
+      const sandbox = this.options.pods
+        ? agent.state !== "starting" && agent.sandbox && agent.started_at
+          ? await this.options.pods.adopt(agent.sandbox, card, Date.parse(agent.started_at))
+          : undefined
+        : agent.state !== "starting" && agent.pid && agent.pid_start && agent.sandbox && agent.started_at && card.backend === "bwrap"
           ? adoptSandbox({
               name: agent.sandbox,
               pid: agent.pid,
@@ -219,7 +235,7 @@ export class Supervisor {
         await this.launch(id, card, agent.restarts + 1).catch((err: Error) => this.finish(id, { state: "failed", error: err.message }));
         continue;
       }
-      const leftover = agent.sandbox ? planCgroups({ allowUnenforced: true }).leftover(agent.sandbox) : undefined;
+      const leftover = agent.sandbox && !this.options.pods ? planCgroups({ allowUnenforced: true }).leftover(agent.sandbox) : undefined;
       const stray = (leftover?.pids().length ?? 0) > 0;
       leftover?.killAll();
       void leftover?.remove(60_000).catch(() => undefined);
@@ -242,8 +258,12 @@ export class Supervisor {
    * their cgroups are ended, processes and exit bridges with them.
    */
   private async endStrays(): Promise<void> {
-    const plan = planCgroups({ allowUnenforced: true });
     const tracked = new Set([...this.live.values()].map((entry) => entry.sandbox.name));
+    if (this.options.pods) {
+      for (const name of await this.options.pods.removeStrays(tracked)) this.options.log?.({ level: "warn", msg: "a pod of paddock's that no agent record leads to: deleted", pod: name });
+      return;
+    }
+    const plan = planCgroups({ allowUnenforced: true });
     for (const name of plan.names().filter((n) => n.startsWith(this.namePrefix) && !tracked.has(n))) {
       const cgroup = plan.leftover(name);
       if (!cgroup) continue;
@@ -275,7 +295,7 @@ export class Supervisor {
 
   private async launch(id: string, card: Card, restarts: number): Promise<void> {
     let egress: EgressAttachment | undefined;
-    if (card.allowed_hosts.length > 0) {
+    if (card.allowed_hosts.length > 0 && !this.options.pods) {
       if (!this.options.egress) throw new PaddockError("egress_unavailable", "this card has allowed_hosts, and no egress proxy runs here", "allowed_hosts");
       await this.options.egress.detach(id);
       egress = await this.options.egress.attach(id, card);
@@ -289,6 +309,7 @@ export class Supervisor {
       gateway = { socket: this.options.gateway.socket, key };
       agent = agentLaunch({ ...card, agent_id: id }, { mode: (card as StoredCard).paddock_worker ? "worker" : "serve", models, key });
     }
+    if (this.options.pods) return this.launchPod(id, card, restarts, agent, gateway?.key);
     const allowUnconfinedSeccomp = (card as StoredCard).paddock_allow_unconfined_seccomp === true;
     const spec = prepareSandbox(card, { stdio: { file: join(this.logDir, `${id}.log`) }, statusFile: this.statusFile(id), dieWithParent: false, egress, gateway, agent, paths: this.options.paths, allowUnconfinedSeccomp, namePrefix: this.namePrefix });
     // Recorded before the start, so that a daemon killed halfway leaves something its successor can find and clean up.
@@ -297,6 +318,16 @@ export class Supervisor {
     await sandbox.start();
     await this.options.store.updateAgent(id, { state: "running", pid: sandbox.pid ?? null, pid_start: sandbox.pid ? (processStart(sandbox.pid) ?? null) : null, started_at: new Date().toISOString(), restarts });
     this.options.log?.({ msg: "agent running", agent_id: id, pid: sandbox.pid, sandbox: sandbox.name, restarts });
+    this.track(id, card, sandbox, restarts);
+  }
+
+  private async launchPod(id: string, card: Card, restarts: number, agent: AgentLaunch | undefined, gatewayKey: string | undefined): Promise<void> {
+    const sandbox = this.options.pods!.sandbox(id, card, { command: agent?.command ?? card.command ?? ["sh"], env: agent?.env ?? {}, homeFiles: agent?.homeFiles ?? {}, gatewayKey });
+    // Recorded before the pod is made: a daemon killed halfway leaves a name its successor can find and delete.
+    await this.options.store.updateAgent(id, { state: "starting", sandbox: sandbox.name, egress_socket: null });
+    await sandbox.start();
+    await this.options.store.updateAgent(id, { state: "running", pid: null, pid_start: null, started_at: new Date().toISOString(), restarts });
+    this.options.log?.({ msg: "agent running", agent_id: id, pod: sandbox.name, restarts });
     this.track(id, card, sandbox, restarts);
   }
 

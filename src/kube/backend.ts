@@ -1,0 +1,177 @@
+import { createHash, randomBytes } from "node:crypto";
+import type { V1Pod } from "@kubernetes/client-node";
+import type { Card } from "../card/index.js";
+import { AGENT_SANDBOX, apiMessage, apiStatus, hasAgentSandbox, KubeError, type KubeClients } from "./client.js";
+import { agentPod, defaultAgentImages, LABELS } from "./pod.js";
+import { KubeSandbox, type PodObject } from "./sandbox.js";
+import { watchPaddockPods, type PodWatch } from "./watch.js";
+
+export interface KubeBackendOptions {
+  namespace: string;
+  /** paddock's version: the agent images' default tag. */
+  version: string;
+  /** Per kind of agent, its image instead of the default. */
+  images?: Partial<Record<Card["kind"], string>>;
+  /** Every agent under this RuntimeClass. */
+  runtimeClass?: string;
+  /** `pod`: plain Pods; `sandbox`: agent-sandbox's Sandbox; `auto`: Sandbox where its CRDs are installed. */
+  objects?: "auto" | "pod" | "sandbox";
+  startTimeoutMs?: number;
+  log?: (fields: Record<string, unknown>) => void;
+}
+
+/** What an agent's launch brings to its pod. */
+export interface KubeLaunch {
+  command: string[];
+  env: Record<string, string>;
+  homeFiles: Record<string, string>;
+  gatewayKey?: string;
+}
+
+/**
+ * Agents as pods in one namespace of a cluster: each launch makes a Pod (or an agent-sandbox Sandbox) and a Secret
+ * that only that pod mounts (its gateway key and egress token), owned by it so they go together. One informer watches
+ * every pod paddock made there, so a thousand agents cost one watch.
+ */
+export class KubeBackend {
+  private readonly listeners = new Map<string, (pod: V1Pod | undefined) => void>();
+  private pods: PodWatch | undefined;
+  private useSandbox = false;
+  private readonly images: Record<Card["kind"], string>;
+
+  private constructor(
+    private readonly clients: KubeClients,
+    private readonly options: KubeBackendOptions,
+  ) {
+    this.images = { ...defaultAgentImages(options.version), ...options.images };
+  }
+
+  static async open(clients: KubeClients, options: KubeBackendOptions): Promise<KubeBackend> {
+    const backend = new KubeBackend(clients, options);
+    try {
+      await clients.core.readNamespace({ name: options.namespace });
+    } catch (err) {
+      if (apiStatus(err) === 404) throw new KubeError("kube_namespace_missing", `no namespace ${options.namespace} on ${clients.server}`, "--namespace", "apply paddock kube render's tree first (it makes paddock-agents), or name another with --namespace");
+      if (apiStatus(err) !== 403) throw new KubeError("kube_unreachable", `the Kubernetes API at ${clients.server}: ${apiMessage(err)}`, "--context", "paddock doctor --kube checks the cluster");
+    }
+    const objects = options.objects ?? "auto";
+    backend.useSandbox = objects === "sandbox" || (objects === "auto" && (await hasAgentSandbox(clients)));
+    if (objects === "sandbox" && !(await hasAgentSandbox(clients))) throw new KubeError("agent_sandbox_missing", `agent-sandbox's CRDs are not installed on ${clients.server}`, "--kube-objects", "install agent-sandbox (kubernetes-sigs/agent-sandbox), or use plain pods");
+    backend.pods = await watchPaddockPods(clients, options.namespace, (name, pod) => backend.listeners.get(name)?.(pod), options.log);
+    return backend;
+  }
+
+  /** Which kind of object agents are: `Sandbox` (agent-sandbox) or `Pod`. */
+  get objectKind(): "Sandbox" | "Pod" {
+    return this.useSandbox ? "Sandbox" : "Pod";
+  }
+
+  /** A new sandbox for an agent: a pod named after it, not yet created. */
+  sandbox(id: string, card: Card, launch: KubeLaunch): KubeSandbox {
+    const name = `${id}-${randomBytes(3).toString("hex")}`;
+    const egressToken = card.allowed_hosts.length > 0 ? randomBytes(24).toString("base64url") : undefined;
+    const { pod, secret } = agentPod(card, {
+      id,
+      name,
+      namespace: this.options.namespace,
+      image: this.images[card.kind],
+      launch,
+      gatewayKey: launch.gatewayKey,
+      egressToken,
+      egressTokenSha256: egressToken ? createHash("sha256").update(egressToken).digest("hex") : undefined,
+      runtimeClass: this.options.runtimeClass,
+    });
+    const object: PodObject = {
+      create: () => this.create(name, card, pod, secret),
+      delete: (grace) => this.delete(name, grace),
+      watch: (listener) => this.watch(name, listener),
+    };
+    return new KubeSandbox(name, card.backend, object, { ttlSeconds: card.ttl_seconds, startTimeoutMs: this.options.startTimeoutMs ?? 300_000 });
+  }
+
+  /** The sandbox of a pod a previous controller made, if it is still there. */
+  async adopt(name: string, card: Card, startedAt: number): Promise<KubeSandbox | undefined> {
+    const exists = this.useSandbox ? await this.getSandbox(name) : await this.getPod(name);
+    if (!exists) return undefined;
+    const object: PodObject = { create: async () => undefined, delete: (grace) => this.delete(name, grace), watch: (listener) => this.watch(name, listener) };
+    const sandbox = new KubeSandbox(name, card.backend, object, { ttlSeconds: card.ttl_seconds, startTimeoutMs: this.options.startTimeoutMs ?? 300_000, startedAt });
+    await sandbox.adopt();
+    return sandbox;
+  }
+
+  /** paddock's pods (or Sandboxes) in the namespace that none of `known` names: deleted. */
+  async removeStrays(known: Set<string>): Promise<string[]> {
+    const { namespace } = this.options;
+    const labelSelector = `${LABELS.managedBy}=paddock`;
+    const names = this.useSandbox
+      ? ((await this.clients.custom.listNamespacedCustomObject({ ...AGENT_SANDBOX, namespace, labelSelector })) as { items: Array<{ metadata: { name: string } }> }).items.map((s) => s.metadata.name)
+      : (await this.clients.core.listNamespacedPod({ namespace, labelSelector })).items.map((p) => p.metadata!.name!);
+    const strays = names.filter((n) => !known.has(n));
+    await Promise.all(strays.map((n) => this.delete(n, 0)));
+    return strays;
+  }
+
+  async close(): Promise<void> {
+    await this.pods?.stop();
+  }
+
+  private watch(name: string, listener: (pod: V1Pod | undefined) => void): () => void {
+    this.listeners.set(name, listener);
+    const current = this.pods?.get(name);
+    if (current) queueMicrotask(() => listener(current));
+    return () => this.listeners.delete(name);
+  }
+
+  private async create(name: string, card: Card, pod: Record<string, any>, secret: Record<string, any>): Promise<void> {
+    const { namespace } = this.options;
+    let owner: { apiVersion: string; kind: string; name: string; uid: string };
+    try {
+      if (this.useSandbox) {
+        const shutdownTime = card.ttl_seconds > 0 ? new Date(Date.now() + card.ttl_seconds * 1000).toISOString().replace(/\.\d+Z$/, "Z") : undefined;
+        const body = {
+          apiVersion: `${AGENT_SANDBOX.group}/${AGENT_SANDBOX.version}`,
+          kind: "Sandbox",
+          metadata: { name, namespace, labels: pod.metadata.labels },
+          spec: { podTemplate: { metadata: { labels: pod.metadata.labels, annotations: pod.metadata.annotations }, spec: pod.spec }, ...(shutdownTime ? { shutdownTime, shutdownPolicy: "Delete" } : {}) },
+        };
+        const made = (await this.clients.custom.createNamespacedCustomObject({ ...AGENT_SANDBOX, namespace, body })) as { metadata: { uid: string } };
+        owner = { apiVersion: body.apiVersion, kind: "Sandbox", name, uid: made.metadata.uid };
+      } else {
+        const made = await this.clients.core.createNamespacedPod({ namespace, body: { apiVersion: "v1", kind: "Pod", ...pod } });
+        owner = { apiVersion: "v1", kind: "Pod", name, uid: made.metadata!.uid! };
+      }
+    } catch (err) {
+      throw new KubeError("kube_create_refused", `the cluster refused ${this.useSandbox ? "the Sandbox" : "the pod"} for ${name}: ${apiMessage(err)}`, name, "a Pod Security or quota refusal names the field; paddock doctor --kube checks the cluster");
+    }
+    // Owned by the pod (or Sandbox): deleted with it by the garbage collector, whoever deletes it.
+    await this.clients.core.createNamespacedSecret({ namespace, body: { ...secret, metadata: { ...secret.metadata, ownerReferences: [{ ...owner, blockOwnerDeletion: true }] } } });
+  }
+
+  private async delete(name: string, graceSeconds: number): Promise<void> {
+    const { namespace } = this.options;
+    try {
+      if (this.useSandbox) await this.clients.custom.deleteNamespacedCustomObject({ ...AGENT_SANDBOX, namespace, name, gracePeriodSeconds: graceSeconds, propagationPolicy: "Background" });
+      else await this.clients.core.deleteNamespacedPod({ namespace, name, gracePeriodSeconds: graceSeconds });
+    } catch (err) {
+      if (apiStatus(err) !== 404) throw new KubeError("kube_delete_failed", `could not delete ${name}: ${apiMessage(err)}`, name);
+    }
+  }
+
+  private async getPod(name: string): Promise<V1Pod | undefined> {
+    try {
+      return await this.clients.core.readNamespacedPod({ namespace: this.options.namespace, name });
+    } catch (err) {
+      if (apiStatus(err) === 404) return undefined;
+      throw err;
+    }
+  }
+
+  private async getSandbox(name: string): Promise<unknown> {
+    try {
+      return await this.clients.custom.getNamespacedCustomObject({ ...AGENT_SANDBOX, namespace: this.options.namespace, name });
+    } catch (err) {
+      if (apiStatus(err) === 404) return undefined;
+      throw err;
+    }
+  }
+}

@@ -1,0 +1,168 @@
+import assert from "node:assert/strict";
+import { spawn, type ChildProcess } from "node:child_process";
+import { createHash } from "node:crypto";
+import { mkdirSync } from "node:fs";
+import { request } from "node:http";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { NAMESPACES } from "../src/kube/index.js";
+import { startDaemon, stopDaemon } from "./daemon-helpers.js";
+import { eventually } from "./egress-helpers.js";
+import { CLI, freePort, paddock, scratch, waitForPort, writeCard } from "./helpers.js";
+import { startCluster, type Cluster } from "./kube-helpers.js";
+
+type Pod = { metadata: { name: string; labels: Record<string, string>; annotations: Record<string, string>; ownerReferences?: Array<{ kind: string; name: string }> }; spec: Record<string, any>; status: { phase?: string; podIP?: string } };
+type Agent = { agent_id: string; state: string; sandbox: string | null; exit: { cause: string } | null };
+
+/**
+ * `paddock up --kube` against a real control plane (kube-apiserver, etcd, controller manager, scheduler, kwok's nodes
+ * and agent-sandbox's controller): agents are pods (or Sandboxes) made, followed, stopped and timed out through the
+ * API; a restarted daemon adopts them; the egress proxy knows each by its token and its pod's address.
+ */
+describe("agents as pods: paddock up --kube", () => {
+  let cluster: Cluster;
+  const { dir, env: baseEnv } = scratch("paddock-kube-agents-");
+  const workspace = join(dir, "workspace");
+  mkdirSync(workspace);
+  let env: NodeJS.ProcessEnv;
+  let daemon: ChildProcess | undefined;
+  const pods = () => JSON.parse(cluster.kubectl(["get", "pods", "-n", NAMESPACES.agents, "-o", "json"])).items as Pod[];
+  const status = async (id: string) => JSON.parse((await paddock(["status", id], { env })).stdout) as Agent;
+  const card = (name: string, extra: Record<string, unknown> = {}) => writeCard(dir, `${name}.json`, { agent_id: name, kind: "command", command: ["sleep", "3600"], workspace, ...extra });
+  const up = async (objects: string) => {
+    daemon = (await startDaemon(env, ["--kube", "--kube-objects", objects, "--no-dashboard"])).child;
+  };
+  const down = async () => {
+    if (daemon) await stopDaemon(daemon);
+    daemon = undefined;
+  };
+
+  before(async () => {
+    // Pod addresses on the loopback network, so the test can call the proxy from an agent's own address.
+    cluster = await startCluster({ nodes: 1, agentSandbox: true, podCidr: "127.0.0.1/24" });
+    env = { ...baseEnv, ...cluster.env };
+    const render = await paddock(["kube", "render", "--gpu-vram", "16", "--out", join(dir, "tree")], { env });
+    assert.equal(render.code, 0, render.stderr);
+    cluster.kubectl(["apply", "--server-side", "-k", join(dir, "tree", "overlays", "multi-node")]);
+  });
+  after(async () => {
+    await down();
+    await cluster?.stop();
+  });
+
+  it("spawn makes a restricted pod with a Secret of its own; list shows it running; stop deletes both", async () => {
+    await up("pod");
+    const spawned = await paddock(["spawn", card("alpha", { allowed_hosts: ["allowed.example"], resource_limits: { memory_mb: 512 } }), "--json"], { env });
+    assert.equal(spawned.code, 0, spawned.stderr);
+    const agent = JSON.parse(spawned.stdout) as Agent;
+    assert.equal(agent.state, "running");
+    const pod = pods().find((p) => p.metadata.name === agent.sandbox)!;
+    assert.equal(pod.status.phase, "Running");
+    assert.equal(pod.metadata.labels["paddock.dev/agent-id"], "alpha");
+    assert.deepEqual(pod.spec.containers[0].command, ["sleep", "3600"]);
+    assert.deepEqual(pod.spec.containers[0].securityContext, { runAsNonRoot: true, runAsUser: 10001, runAsGroup: 10001, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ["ALL"] }, seccompProfile: { type: "RuntimeDefault" } });
+    assert.deepEqual(pod.spec.containers[0].resources.limits, { memory: "512Mi" });
+    assert.equal(pod.spec.automountServiceAccountToken, false);
+    assert.deepEqual(JSON.parse(pod.metadata.annotations["paddock.dev/allowed-hosts"]!), ["allowed.example"]);
+    // The token is in the Secret; the pod carries only its SHA-256, for the proxy.
+    const secret = JSON.parse(cluster.kubectl(["get", "secret", `${agent.sandbox}-secret`, "-n", NAMESPACES.agents, "-o", "json"]));
+    const token = Buffer.from(secret.data["egress-token"], "base64").toString();
+    assert.equal(pod.metadata.annotations["paddock.dev/egress-token-sha256"], createHash("sha256").update(token).digest("hex"));
+    assert.deepEqual(secret.metadata.ownerReferences.map((o: { kind: string; name: string }) => [o.kind, o.name]), [["Pod", agent.sandbox]]);
+
+    const list = JSON.parse((await paddock(["list", "--json"], { env })).stdout) as Agent[];
+    assert.deepEqual(list.map((a) => [a.agent_id, a.state]), [["alpha", "running"]]);
+
+    const stopped = await paddock(["stop", "alpha", "--grace", "1"], { env });
+    assert.equal(stopped.code, 0, stopped.stderr);
+    assert.match(stopped.stdout, /alpha stopped/);
+    await eventually(async () => (pods().some((p) => p.metadata.name === agent.sandbox) ? undefined : true), 30_000);
+    await eventually(async () => (cluster.tryKubectl(["get", "secret", `${agent.sandbox}-secret`, "-n", NAMESPACES.agents]).code !== 0 ? true : undefined), 30_000);
+  });
+
+  it("ttl_seconds: the pod has it as activeDeadlineSeconds, and paddock ends it at the deadline (stopped, cause ttl)", async () => {
+    const spawned = await paddock(["spawn", card("brief", { ttl_seconds: 3 }), "--json"], { env });
+    assert.equal(spawned.code, 0, spawned.stderr);
+    const name = (JSON.parse(spawned.stdout) as Agent).sandbox!;
+    assert.equal(pods().find((p) => p.metadata.name === name)!.spec.activeDeadlineSeconds, 3);
+    const ended = await eventually(async () => {
+      const a = await status("brief");
+      return a.state === "stopped" ? a : undefined;
+    }, 30_000);
+    assert.equal(ended.exit?.cause, "ttl");
+    await eventually(async () => (pods().some((p) => p.metadata.name === name) ? undefined : true), 30_000);
+  });
+
+  it("a daemon killed and started again adopts its running pods and deletes the ones no record leads to", async () => {
+    const spawned = await paddock(["spawn", card("steady"), "--json"], { env });
+    const name = (JSON.parse(spawned.stdout) as Agent).sandbox!;
+    daemon!.kill("SIGKILL");
+    await new Promise((resolve) => daemon!.once("exit", resolve));
+    daemon = undefined;
+    // A pod of paddock's that no record leads to (a spawn that died half-way).
+    cluster.kubectl(["run", "stray", "-n", NAMESPACES.agents, "--image", "paddock-agent:test", "--labels", "app.kubernetes.io/managed-by=paddock,paddock.dev/agent-id=stray", "--restart", "Never", "--overrides", JSON.stringify({ spec: { securityContext: { runAsNonRoot: true, runAsUser: 10001, seccompProfile: { type: "RuntimeDefault" } }, containers: [{ name: "stray", image: "paddock-agent:test", securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } } }] } })]);
+    await up("pod");
+    const adopted = await status("steady");
+    assert.equal(adopted.state, "running");
+    assert.equal(adopted.sandbox, name, "the same pod, not a new one");
+    await eventually(async () => (pods().some((p) => p.metadata.name === "stray") ? undefined : true), 30_000);
+    assert.ok(pods().some((p) => p.metadata.name === name));
+    const stopped = await paddock(["stop", "steady", "--grace", "1"], { env });
+    assert.match(stopped.stdout, /steady stopped/);
+  });
+
+  it("the egress proxy knows an agent by its token and its own pod's address: neither alone is enough", async () => {
+    const spawned = await paddock(["spawn", card("caller", { allowed_hosts: ["allowed.example"] }), "--json"], { env });
+    const name = (JSON.parse(spawned.stdout) as Agent).sandbox!;
+    const podIp = pods().find((p) => p.metadata.name === name)!.status.podIP!;
+    assert.match(podIp, /^127\.0\.0\.\d+$/);
+    const secret = JSON.parse(cluster.kubectl(["get", "secret", `${name}-secret`, "-n", NAMESPACES.agents, "-o", "json"]));
+    const token = Buffer.from(secret.data["egress-token"], "base64").toString();
+    const port = await freePort();
+    const proxy = spawn(process.execPath, [CLI, "egress", "serve", "--kube-namespace", NAMESPACES.agents, "--listen", `127.0.0.1:${port}`], { env, stdio: ["ignore", "ignore", "pipe"] });
+    let log = "";
+    proxy.stderr!.on("data", (d: Buffer) => (log += d.toString()));
+    try {
+      await waitForPort(port);
+      await eventually(async () => (log.includes('"agent_id":"caller"') ? true : undefined), 15_000);
+      const connect = (from: string, secretToken: string, host: string) =>
+        new Promise<number>((resolve, reject) => {
+          const req = request({ host: "127.0.0.1", port, localAddress: from, method: "CONNECT", path: `${host}:443`, headers: { "Proxy-Authorization": `Basic ${Buffer.from(`caller:${secretToken}`).toString("base64")}` } });
+          req.on("connect", (res, socket) => {
+            socket.destroy();
+            resolve(res.statusCode!);
+          });
+          req.on("response", (res) => resolve(res.statusCode!));
+          req.on("error", reject);
+          req.end();
+        });
+      // From its pod, with its token: known, and held to its allowlist (403 for another host, not 407).
+      assert.equal(await connect(podIp, token, "denied.example"), 403);
+      assert.equal(await connect(podIp, "stolen-or-guessed", "allowed.example"), 407, "a wrong token from the right address");
+      assert.equal(await connect("127.0.0.250", token, "allowed.example"), 407, "the right token from another address");
+      // The pod gone, the agent is gone from the proxy.
+      await paddock(["stop", "caller", "--grace", "1"], { env });
+      await eventually(async () => ((await connect(podIp, token, "allowed.example")) === 407 ? true : undefined), 15_000);
+    } finally {
+      proxy.kill("SIGTERM");
+    }
+  });
+
+  it("with agent-sandbox installed, a card becomes a Sandbox: its controller makes the pod, and stop deletes the Sandbox", async () => {
+    await down();
+    await up("sandbox");
+    const spawned = await paddock(["spawn", card("boxed", { ttl_seconds: 600 }), "--json"], { env });
+    assert.equal(spawned.code, 0, spawned.stderr);
+    const name = (JSON.parse(spawned.stdout) as Agent).sandbox!;
+    const sandbox = JSON.parse(cluster.kubectl(["get", "sandboxes.agents.x-k8s.io", name, "-n", NAMESPACES.agents, "-o", "json"]));
+    assert.equal(sandbox.spec.podTemplate.metadata.labels["paddock.dev/agent-id"], "boxed");
+    assert.equal(sandbox.spec.shutdownPolicy, "Delete");
+    assert.ok(Math.abs(Date.parse(sandbox.spec.shutdownTime) - Date.now() - 600_000) < 30_000, "the TTL is the Sandbox's shutdownTime");
+    const pod = pods().find((p) => p.metadata.name === name)!;
+    assert.equal(pod.status.phase, "Running");
+    assert.deepEqual(pod.metadata.ownerReferences?.map((o) => o.kind), ["Sandbox"], "made by agent-sandbox's controller");
+    const stopped = await paddock(["stop", "boxed", "--grace", "1"], { env });
+    assert.match(stopped.stdout, /boxed stopped/);
+    await eventually(async () => (cluster.tryKubectl(["get", "sandboxes.agents.x-k8s.io", name, "-n", NAMESPACES.agents]).code !== 0 ? true : undefined), 30_000);
+  });
+});
