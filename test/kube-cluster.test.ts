@@ -3,8 +3,9 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { agentPod, NAMESPACES } from "../src/kube/index.js";
 import { CardSchema } from "../src/card/index.js";
+import { writeFileSync } from "node:fs";
 import { eventually } from "./egress-helpers.js";
-import { paddock, scratch } from "./helpers.js";
+import { freePort, paddock, scratch } from "./helpers.js";
 import { startCluster, type Cluster } from "./kube-helpers.js";
 
 type Pod = { metadata: { name: string; labels?: Record<string, string> }; spec: { nodeName?: string }; status: { phase?: string } };
@@ -87,5 +88,41 @@ describe("the rendered tree on a real Kubernetes control plane", () => {
     assert.equal(JSON.parse(cluster.kubectl(["create", "-o", "json", "-f", "-"], JSON.stringify(review("watch")))).status.allowed, true);
     assert.equal(JSON.parse(cluster.kubectl(["create", "-o", "json", "-f", "-"], JSON.stringify(review("create")))).status.allowed ?? false, false);
   });
-});
 
+  it("paddock doctor --kube checks the cluster, each failure with its fix; an unreachable one is one clear failure", async () => {
+    type Check = { name: string; ok: boolean; detail: string; fix?: string };
+    const doctor = async () => {
+      const r = await paddock(["doctor", "--kube", "--json"], { env: cluster.env });
+      return { code: r.code, checks: new Map((JSON.parse(r.stdout) as Check[]).map((c) => [c.name, c])) };
+    };
+    const first = await doctor();
+    assert.equal(first.code, 1);
+    assert.deepEqual([...first.checks.keys()], ["context", "nodes", "device plugin", "runtime classes", "network policy", "pod security", "storage class", "agent-sandbox", "vLLM"]);
+    assert.match(first.checks.get("context")!.detail, /Kubernetes v1\.36\.3/);
+    assert.deepEqual([first.checks.get("nodes")!.ok, first.checks.get("nodes")!.detail], [true, "2/2 nodes Ready; 1 GPU allocatable"]);
+    assert.equal(first.checks.get("device plugin")!.ok, false);
+    assert.match(first.checks.get("device plugin")!.fix!, /k8s-device-plugin/);
+    assert.equal(first.checks.get("network policy")!.ok, false, "no CNI here enforces policies");
+    assert.match(first.checks.get("network policy")!.fix!, /Calico, Cilium/);
+    assert.equal(first.checks.get("pod security")!.ok, true);
+    assert.equal(first.checks.get("storage class")!.ok, false);
+    assert.equal(first.checks.get("vLLM")!.ok, true, "kwok runs the vLLM pod on the GPU node");
+
+    // The device plugin, as NVIDIA ships it (a DaemonSet in kube-system), and a default StorageClass: both checks pass.
+    cluster.kubectl(["apply", "-f", "-"], JSON.stringify({ apiVersion: "apps/v1", kind: "DaemonSet", metadata: { name: "nvidia-device-plugin-daemonset", namespace: "kube-system" }, spec: { selector: { matchLabels: { name: "nvdp" } }, template: { metadata: { labels: { name: "nvdp" } }, spec: { tolerations: [{ operator: "Exists" }], containers: [{ name: "nvdp", image: "nvcr.io/nvidia/k8s-device-plugin:v0.17.0" }] } } } }));
+    cluster.kubectl(["apply", "-f", "-"], JSON.stringify({ apiVersion: "storage.k8s.io/v1", kind: "StorageClass", metadata: { name: "local-path", annotations: { "storageclass.kubernetes.io/is-default-class": "true" } }, provisioner: "rancher.io/local-path" }));
+    const second = await eventually(async () => {
+      const d = await doctor();
+      return d.checks.get("device plugin")!.ok ? d : undefined;
+    }, 30_000);
+    assert.match(second.checks.get("device plugin")!.detail, /kube-system\/nvidia-device-plugin-daemonset: 2\/2 ready/);
+    assert.deepEqual([second.checks.get("storage class")!.ok, second.checks.get("storage class")!.detail], [true, "local-path (default, rancher.io/local-path)"]);
+
+    const { dir } = scratch("paddock-kube-doctor-");
+    const nowhere = join(dir, "kubeconfig");
+    writeFileSync(nowhere, JSON.stringify({ apiVersion: "v1", kind: "Config", clusters: [{ name: "x", cluster: { server: `https://127.0.0.1:${await freePort()}` } }], users: [{ name: "x", user: {} }], contexts: [{ name: "x", context: { cluster: "x", user: "x" } }], "current-context": "x" }));
+    const down = await paddock(["doctor", "--kube"], { env: { ...cluster.env, KUBECONFIG: nowhere } });
+    assert.equal(down.code, 1);
+    assert.match(down.stdout, /✖ context: https:\/\/127\.0\.0\.1:\d+: .*ECONNREFUSED[\s\S]*fix: kubectl config current-context/);
+  });
+});

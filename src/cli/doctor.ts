@@ -21,14 +21,18 @@ export function registerDoctor(program: Command): void {
     .description("check this host: bubblewrap, user namespaces, cgroups, socat, a real sandbox, the agent binaries, the model servers; prints fixes")
     .option("--config <file>", "paddock.yaml whose model servers to check (default: as paddock run finds it)")
     .option("--json", "print the checks as JSON")
-    .action(async (opts: { config?: string; json?: boolean }) => {
+    .option("--kube", "check the Kubernetes cluster instead: context, nodes and GPUs, device plugin, runtime classes, network policy, pod security, storage, agent-sandbox, vLLM")
+    .option("--context <name>", "with --kube: the kubeconfig context")
+    .option("--namespace <ns>", "with --kube: the agents' namespace", "paddock-agents")
+    .addHelpText("after", "\nExit status: 0 every check passed, 1 one failed (each failure prints its fix).")
+    .action(async (opts: { config?: string; json?: boolean; kube?: boolean; context?: string; namespace: string }) => {
       const checks: Check[] = [];
-      for (const [name, probe] of probes(opts.config)) {
+      for (const [name, probe] of opts.kube ? await kubeProbes(opts.context, opts.namespace) : probes(opts.config)) {
         let result: Omit<Check, "name">;
         try {
           result = await probe();
         } catch (err) {
-          result = { ok: false, detail: isPaddockError(err) ? err.message : (err as Error).message, fix: isPaddockError(err) ? err.hint : undefined };
+          result = { ok: false, detail: isPaddockError(err) ? err.message : (err as Error).message, fix: isPaddockError(err) ? err.hint : (err as { hint?: string }).hint };
         }
         checks.push({ name, ...result });
         if (!opts.json) process.stdout.write(`${result.ok ? "✔" : "✖"} ${name}: ${result.detail}\n${result.fix ? `    ${result.ok ? "note" : "fix"}: ${result.fix}\n` : ""}`);
@@ -36,6 +40,16 @@ export function registerDoctor(program: Command): void {
       if (opts.json) process.stdout.write(`${JSON.stringify(checks, null, 2)}\n`);
       process.exitCode = checks.every((c) => c.ok) ? 0 : 1;
     });
+}
+
+/** The cluster's checks; a cluster that cannot be reached at all is the one failing check. */
+async function kubeProbes(context: string | undefined, namespace: string): Promise<Array<[string, Probe]>> {
+  const { kubeClients, kubeProbes: cluster } = await import("../kube/index.js");
+  try {
+    return cluster(await kubeClients(context), namespace);
+  } catch (err) {
+    return [["context", () => Promise.reject(err)]];
+  }
 }
 
 function probes(configFile?: string): Array<[string, Probe]> {

@@ -8,3 +8,4 @@ export { KubeBackend, type KubeBackendOptions } from "./backend.js";
 export { kubeClients, hasAgentSandbox, KubeError, AGENT_SANDBOX, type KubeClients } from "./client.js";
 export { agentPod, ANNOTATIONS, LABELS } from "./pod.js";
 export { watchAgentIdentities, type AgentRegistry } from "./identity.js";
+export { kubeProbes, type KubeCheck } from "./doctor.js";
