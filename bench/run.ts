@@ -11,6 +11,7 @@ const BENCHMARKS: Record<string, () => Promise<unknown>> = {
   litellm: () => import("./litellm.js").then((m) => m.main()),
   dashboard: () => import("./dashboard.js").then((m) => m.main()),
   eval: () => import("./eval.js").then((m) => m.main()),
+  kube: () => import("./kube.js").then((m) => m.main()),
   // paddock beside the peers users would pick instead: LiteLLM's proxy, then smokescreen, tinyproxy and squid.
   peers: async () => {
     await import("./litellm.js").then((m) => m.main());

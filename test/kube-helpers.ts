@@ -5,11 +5,12 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { freePort, ROOT, scratch } from "./helpers.js";
 
-const CONFIG = (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { config: { kubernetes: string; kwok: string; agentSandbox: string } }).config;
+const CONFIG = (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { config: { etcd: string; kubernetes: string; kwok: string; agentSandbox: string } }).config;
 const CACHE = process.env.PADDOCK_TEST_CACHE ?? join(homedir(), ".cache", "paddock-test");
 const KUBERNETES = join(CACHE, `kubernetes-${CONFIG.kubernetes}`);
 const KWOK = join(CACHE, `kwok-${CONFIG.kwok}`);
 const AGENT_SANDBOX = join(CACHE, `agent-sandbox-${CONFIG.agentSandbox}`);
+const ETCD = join(CACHE, `etcd-${CONFIG.etcd}`, "etcd");
 
 /** kubectl of the control plane's own release, which .ci/peers builds with it. */
 export const TEST_KUBECTL = join(KUBERNETES, "kubectl");
@@ -37,7 +38,7 @@ export interface Cluster {
 }
 
 /**
- * A real control plane on 127.0.0.1: Debian's etcd, kube-apiserver with RBAC, Pod Security admission and service
+ * A real control plane on 127.0.0.1: etcd, kube-apiserver with RBAC, Pod Security admission and service
  * account tokens, the controller manager and the scheduler (all built from source by .ci/peers), kwok playing the
  * kubelets of fake nodes, and optionally agent-sandbox's controller with its CRDs. Each process logs to the scratch
  * folder, where a failing test leaves them for a look.
@@ -66,7 +67,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
   try {
     certificates(pki);
     const [etcdPort, etcdPeer, apiPort] = await Promise.all([freePort(), freePort(), freePort()]);
-    run("etcd", "etcd", [
+    run("etcd", ETCD, [
       "--data-dir", join(dir, "etcd"), "--name", "default",
       "--listen-client-urls", `http://127.0.0.1:${etcdPort}`, "--advertise-client-urls", `http://127.0.0.1:${etcdPort}`,
       "--listen-peer-urls", `http://127.0.0.1:${etcdPeer}`, "--initial-advertise-peer-urls", `http://127.0.0.1:${etcdPeer}`,

@@ -93,7 +93,7 @@ export class KubeBackend {
   async adopt(name: string, card: Card, startedAt: number): Promise<KubeSandbox | undefined> {
     const exists = this.useSandbox ? await this.getSandbox(name) : await this.getPod(name);
     if (!exists) return undefined;
-    const object: PodObject = { create: async () => undefined, delete: (grace) => this.delete(name, grace), watch: (listener) => this.watch(name, listener) };
+    const object: PodObject = { create: async () => ({ extras: Promise.resolve() }), delete: (grace) => this.delete(name, grace), watch: (listener) => this.watch(name, listener) };
     const sandbox = new KubeSandbox(name, card.backend, object, { ttlSeconds: card.ttl_seconds, startTimeoutMs: this.options.startTimeoutMs ?? 300_000, startedAt });
     await sandbox.adopt();
     return sandbox;
@@ -122,7 +122,7 @@ export class KubeBackend {
     return () => this.listeners.delete(name);
   }
 
-  private async create(name: string, card: Card, pod: Record<string, any>, secret: Record<string, any>): Promise<void> {
+  private async create(name: string, card: Card, pod: Record<string, any>, secret: Record<string, any>): Promise<{ extras: Promise<void> }> {
     const { namespace } = this.options;
     let owner: { apiVersion: string; kind: string; name: string; uid: string };
     try {
@@ -143,8 +143,18 @@ export class KubeBackend {
     } catch (err) {
       throw new KubeError("kube_create_refused", `the cluster refused ${this.useSandbox ? "the Sandbox" : "the pod"} for ${name}: ${apiMessage(err)}`, name, "a Pod Security or quota refusal names the field; paddock doctor --kube checks the cluster");
     }
-    // Owned by the pod (or Sandbox): deleted with it by the garbage collector, whoever deletes it.
-    await this.clients.core.createNamespacedSecret({ namespace, body: { ...secret, metadata: { ...secret.metadata, ownerReferences: [{ ...owner, blockOwnerDeletion: true }] } } });
+    // Owned by the pod (or Sandbox): deleted with it by the garbage collector, whoever deletes it. An agent with no key,
+    // token or HOME file has none.
+    if (Object.keys(secret.stringData).length === 0) return { extras: Promise.resolve() };
+    const extras = this.clients.core
+      .createNamespacedSecret({ namespace, body: { ...secret, metadata: { ...secret.metadata, ownerReferences: [{ ...owner, blockOwnerDeletion: true }] } } })
+      .then(
+        () => undefined,
+        (err: unknown) => {
+          throw new KubeError("kube_create_refused", `the cluster refused the Secret of ${name}: ${apiMessage(err)}`, name);
+        },
+      );
+    return { extras };
   }
 
   private async delete(name: string, graceSeconds: number): Promise<void> {

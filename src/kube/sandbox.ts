@@ -4,7 +4,8 @@ import { KubeError } from "./client.js";
 
 /** What a KubeSandbox asks of the backend: the object's creation and deletion, and its pod's events. */
 export interface PodObject {
-  create(): Promise<void>;
+  /** Resolves once the object is made; `extras` once what goes with it (its Secret) is too. */
+  create(): Promise<{ extras: Promise<void> }>;
   delete(graceSeconds: number): Promise<void>;
   /** Calls back with each state of the pod (undefined: it is gone); returns the unsubscribe. */
   watch(listener: (pod: V1Pod | undefined) => void): () => void;
@@ -41,8 +42,12 @@ export class KubeSandbox implements Sandbox {
   }
 
   async start(): Promise<void> {
-    await this.object.create();
-    await this.follow();
+    const { extras } = await this.object.create();
+    // The Secret is made while the pod is scheduled: the kubelet starts no container before it exists.
+    await Promise.all([extras, this.follow()]).catch(async (err: unknown) => {
+      await this.object.delete(0).catch(() => undefined);
+      throw err;
+    });
   }
 
   /** A pod a previous controller made: followed from where it is. */
