@@ -6,6 +6,7 @@ import type { ScriptedModel } from "../src/scripted/index.js";
 import { Gateway, parseGatewayConfig } from "../src/gateway/index.js";
 import { eventually } from "./egress-helpers.js";
 import { deployment, MASTER, post, scripted, startGateway, type GatewayFixture } from "./gateway-helpers.js";
+import { openStoreAt } from "../src/store/index.js";
 import { freePort } from "./helpers.js";
 
 describe("gateway: virtual keys, budgets, rate limits", () => {
@@ -102,6 +103,7 @@ describe("gateway: virtual keys, budgets, rate limits", () => {
     assert.ok(Number(r.headers.get("retry-after")) >= 1);
     const tpm = await generate({ tpm_limit: 5 });
     await ask(tpm.key);
+    await fx.gateway.flushUsage();
     await assert.rejects(ask(tpm.key), (e: unknown) => e instanceof OpenAI.RateLimitError && /tpm_limit 5/.test(e.message));
   });
 
@@ -120,6 +122,48 @@ describe("gateway: virtual keys, budgets, rate limits", () => {
     const bad = await post(fx.baseUrl, "/key/generate", JSON.stringify({ duration: "forever" }));
     assert.equal(bad.status, 400);
     assert.match(JSON.stringify(bad.json), /duration: must look like 30s/);
+  });
+});
+
+describe("gateway: replicas on one store", () => {
+  it("hold a key to one rpm and one tpm, and one budget, whichever replica takes each call", async () => {
+    const model = await scripted({ script: [{ content: "ok", repeat: true }] });
+    const first = await startGateway({ model_list: [deployment(model, { model_info: { input_cost_per_token: 0.01, output_cost_per_token: 0.01 } })] });
+    // A second replica on the first one's store (its SQLite file, or its PostgreSQL schema), as paddock kube render deploys them.
+    const location = (first.store as unknown as { path?: string }).path ?? (first.store as unknown as { url: string }).url;
+    const store = openStoreAt(location);
+    const second = new Gateway(parseGatewayConfig({ general_settings: { master_key: MASTER }, model_list: [deployment(model, { model_info: { input_cost_per_token: 0.01, output_cost_per_token: 0.01 } })] }), store, () => undefined);
+    const { port } = await second.listen(0, "127.0.0.1");
+    const replicas = [first.baseUrl, `http://127.0.0.1:${port}`];
+    const call = (key: string, i: number) =>
+      fetch(`${replicas[i % 2]}/v1/chat/completions`, { method: "POST", headers: { Authorization: `Bearer ${key}`, "Content-Type": "application/json" }, body: JSON.stringify({ model: "qwen-coder", messages: [{ role: "user", content: "hi" }] }) }).then(async (r) => {
+        await r.arrayBuffer();
+        return r.status;
+      });
+    try {
+      const generate = async (body: Record<string, unknown>) => ((await post(first.baseUrl, "/key/generate", JSON.stringify(body))).json as { key: string }).key;
+      // Ten calls at once over both replicas: exactly the rpm gets through, whatever the interleaving.
+      const rpm = await generate({ rpm_limit: 4 });
+      const statuses = await Promise.all(Array.from({ length: 10 }, (_, i) => call(rpm, i)));
+      assert.deepEqual([statuses.filter((s) => s === 200).length, statuses.filter((s) => s === 429).length], [4, 6]);
+      // Tokens counted on one replica close the key on the other.
+      const tpm = await generate({ tpm_limit: 5 });
+      assert.equal(await call(tpm, 0), 200);
+      await first.gateway.flushUsage();
+      assert.equal(await call(tpm, 1), 429);
+      // Spend recorded by one replica is the other's too.
+      const budget = await generate({ max_budget: 0.05 });
+      assert.equal(await call(budget, 0), 200);
+      await first.gateway.flushUsage();
+      const refused = await fetch(`${replicas[1]}/v1/chat/completions`, { method: "POST", headers: { Authorization: `Bearer ${budget}`, "Content-Type": "application/json" }, body: JSON.stringify({ model: "qwen-coder", messages: [{ role: "user", content: "hi" }] }) });
+      assert.equal(refused.status, 400);
+      assert.match(await refused.text(), /Budget has been exceeded/);
+    } finally {
+      await second.close();
+      await store.close();
+      await first.close();
+      await model.close();
+    }
   });
 });
 

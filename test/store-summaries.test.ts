@@ -15,12 +15,13 @@ function run(id: string, fields: Partial<RunRecord> = {}): RunRecord {
 }
 
 /** Puts a store back to before its run summaries (as a store of the previous paddock), with the runs it has. */
+/** Back to the schema before run summaries: their migration and the one after it (the gateway's call windows) undone. */
 async function rewindSummaries(location: string): Promise<void> {
-  const undo = "ALTER TABLE runs DROP COLUMN summary; DROP INDEX runs_created;";
+  const undo = "DROP TABLE gateway_calls; ALTER TABLE runs DROP COLUMN summary; DROP INDEX runs_created;";
   if (!location.startsWith("postgres")) {
     const db = new Database(location);
     db.exec(undo);
-    db.pragma(`user_version = ${(db.pragma("user_version", { simple: true }) as number) - 1}`);
+    db.pragma(`user_version = ${(db.pragma("user_version", { simple: true }) as number) - 2}`);
     return void db.close();
   }
   const url = new URL(location);
@@ -28,7 +29,7 @@ async function rewindSummaries(location: string): Promise<void> {
   url.searchParams.delete("schema");
   const client = new pg.Client({ connectionString: url.toString() });
   await client.connect();
-  await client.query(`SET search_path TO ${schema}; ${undo} DELETE FROM paddock_migrations WHERE version = (SELECT max(version) FROM paddock_migrations)`);
+  await client.query(`SET search_path TO ${schema}; ${undo} DELETE FROM paddock_migrations WHERE version >= (SELECT max(version) - 1 FROM paddock_migrations)`);
   await client.end();
 }
 

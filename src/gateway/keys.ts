@@ -4,7 +4,7 @@ import type { KeyRecord, Store } from "../store/index.js";
 import { GatewayError } from "./errors.js";
 
 /** Who is calling: the operator (master key) or a virtual key. */
-export type Caller = { kind: "master" } | { kind: "key"; key: KeyRecord };
+export type Caller = { kind: "master" } | { kind: "key"; key: KeyRecord; /** Its place in the key's rate window (a key with rpm or tpm). */ callId?: string };
 
 /** LiteLLM's /key/generate and /key/update bodies. */
 /** A span as LiteLLM writes one: 30s, 15m, 24h, 30d. */
@@ -54,15 +54,15 @@ export function hashKey(token: string): string {
  */
 export class KeyService {
   private readonly cache = new Map<string, { key: KeyRecord | undefined; at: number }>();
-  private readonly requests = new Map<string, number[]>();
-  private readonly tokens = new Map<string, Array<[number, number]>>();
-  /** Tokens each budgeted agent has used in its window, read from the usage rows at most every CACHE_MS and counted on meanwhile. */
-  private readonly agentTokens = new Map<string, { tokens: number; at: number }>();
+  private readonly charging = new Set<Promise<void>>();
   private readonly master?: Buffer;
 
   constructor(
     private readonly store: Store,
     masterKey: string | undefined,
+    private readonly log: (fields: Record<string, unknown>) => void,
+    /** Usage this gateway has billed and not yet stored. */
+    private readonly unstored: (match: { tokenHash?: string; agentId?: string }) => { tokens: number; cost: number },
   ) {
     this.master = masterKey ? Buffer.from(hashKey(masterKey), "hex") : undefined;
   }
@@ -83,9 +83,18 @@ export class KeyService {
     return { kind: "key", key };
   }
 
-  /** Model access, budget and rate limits, before any call upstream. */
-  admit(caller: Caller, model: string): void {
+  /**
+   * Model access, budget and rate limits, before any call upstream. Budgets are read from the store and calls are
+   * counted there, so every replica of the gateway on one store holds a key to the same limits.
+   */
+  async admit(caller: Caller, model: string): Promise<void> {
     if (caller.kind === "master") return;
+    if (caller.key.max_budget !== null || caller.key.max_tokens_budget !== null) {
+      // The spend every replica has stored, and this one's not yet stored.
+      const stored = (await this.store.keyByHash(caller.key.token_hash)) ?? caller.key;
+      const own = this.unstored({ tokenHash: caller.key.token_hash });
+      caller.key = { ...stored, spend: stored.spend + own.cost, tokens_used: stored.tokens_used + own.tokens };
+    }
     const { key } = caller;
     if (key.models.length > 0 && !key.models.includes(model)) {
       throw new GatewayError(403, "permission_error", `this key may not call '${model}' (it may call: ${key.models.join(", ")})`, "model");
@@ -97,17 +106,12 @@ export class KeyService {
     if (key.max_tokens_budget !== null && key.tokens_used >= key.max_tokens_budget) {
       throw new GatewayError(400, "budget_exceeded", `Token budget has been exceeded! Tokens used: ${key.tokens_used}, Max tokens: ${key.max_tokens_budget}${resets}`);
     }
-    const now = Date.now();
-    if (key.rpm_limit !== null) {
-      const recent = prune(this.requests, key.token_hash, now, (t) => t);
-      if (recent.length >= key.rpm_limit) throw rateLimited(`rpm_limit ${key.rpm_limit} reached`, recent[0]! + WINDOW_MS - now);
-      recent.push(now);
+    if (key.rpm_limit === null && key.tpm_limit === null) return;
+    const decision = await this.store.admitCall({ token_hash: key.token_hash, now_ms: Date.now(), window_ms: WINDOW_MS, rpm_limit: key.rpm_limit, tpm_limit: key.tpm_limit });
+    if (!decision.admitted) {
+      throw rateLimited(decision.limit === "rpm" ? `rpm_limit ${key.rpm_limit} reached` : `tpm_limit ${key.tpm_limit} reached (${decision.used} tokens in the last minute)`, decision.retry_ms);
     }
-    if (key.tpm_limit !== null) {
-      const recent = prune(this.tokens, key.token_hash, now, ([t]) => t);
-      const used = recent.reduce((n, [, tokens]) => n + tokens, 0);
-      if (used >= key.tpm_limit) throw rateLimited(`tpm_limit ${key.tpm_limit} reached (${used} tokens in the last minute)`, recent[0]![0] + WINDOW_MS - now);
-    }
+    caller.callId = decision.call_id;
   }
 
   /** The agent's own budget (from its card), over every key minted for it; read from the usage rows, so it holds across restarts. */
@@ -115,30 +119,30 @@ export class KeyService {
     const budget = caller.kind === "key" ? agentBudgetOf(caller.key) : undefined;
     if (!budget) return;
     const { agentId, max_tokens_budget, budget_duration } = budget;
-    let used = this.agentTokens.get(agentId);
-    if (!used || Date.now() - used.at > CACHE_MS) {
-      const since = budget_duration ? new Date(Date.now() - durationMs(budget_duration)).toISOString() : undefined;
-      const [row] = await this.store.usageSummary({ by: "agent", agentId, since });
-      used = { tokens: row ? row.input_tokens + row.output_tokens : 0, at: Date.now() };
-      this.agentTokens.set(agentId, used);
-    }
-    if (used.tokens >= max_tokens_budget) {
+    const since = budget_duration ? new Date(Date.now() - durationMs(budget_duration)).toISOString() : undefined;
+    const [row] = await this.store.usageSummary({ by: "agent", agentId, since });
+    const used = (row ? row.input_tokens + row.output_tokens : 0) + this.unstored({ agentId }).tokens;
+    if (used >= max_tokens_budget) {
       const window = budget_duration ? ` in the last ${budget_duration}` : "";
-      throw new GatewayError(400, "budget_exceeded", `Token budget of agent ${agentId} has been exceeded! Tokens used${window}: ${used.tokens}, Max tokens: ${max_tokens_budget} (max_tokens_budget in its card)`);
+      throw new GatewayError(400, "budget_exceeded", `Token budget of agent ${agentId} has been exceeded! Tokens used${window}: ${used}, Max tokens: ${max_tokens_budget} (max_tokens_budget in its card)`);
     }
   }
 
-  /** Counts a finished call against the key's tokens-per-minute, its cached spend and tokens, and its agent's budget. */
-  charge(caller: Caller, tokens: number, cost: number): void {
+  /** Counts a finished call's tokens against its key's tokens-per-minute, in the store (its spend goes with its usage row). */
+  charge(caller: Caller, tokens: number): void {
     if (caller.kind !== "key") return;
-    const agent = agentBudgetOf(caller.key);
-    if (agent) {
-      const used = this.agentTokens.get(agent.agentId);
-      if (used) used.tokens += tokens;
+    if (caller.callId && tokens > 0) {
+      const charged = this.store
+        .chargeCall(caller.callId, tokens)
+        .catch((err: Error) => this.log({ level: "error", msg: "a call's tokens were not counted against its key's tpm", error: err.message }))
+        .finally(() => this.charging.delete(charged));
+      this.charging.add(charged);
     }
-    if (caller.key.tpm_limit !== null) prune(this.tokens, caller.key.token_hash, Date.now(), ([t]) => t).push([Date.now(), tokens]);
-    caller.key.spend += cost;
-    caller.key.tokens_used += tokens;
+  }
+
+  /** Resolves once every call's tokens are in the store (or their failure logged). */
+  async flush(): Promise<void> {
+    await Promise.all([...this.charging]);
   }
 
   async generate(fields: KeyFields & { key?: string }): Promise<{ key: string; record: KeyRecord }> {
@@ -214,11 +218,6 @@ export class KeyService {
   }
 }
 
-function prune<T>(map: Map<string, T[]>, id: string, now: number, timeOf: (entry: T) => number): T[] {
-  const list = (map.get(id) ?? []).filter((e) => timeOf(e) > now - WINDOW_MS);
-  map.set(id, list);
-  return list;
-}
 
 function rateLimited(message: string, retryMs: number): GatewayError {
   return new GatewayError(429, "rate_limit_error", `rate limit: ${message}`, null, { "Retry-After": String(Math.max(1, Math.ceil(retryMs / 1000))) });

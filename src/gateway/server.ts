@@ -35,8 +35,8 @@ export class Gateway {
     private readonly log: (fields: Record<string, unknown>) => void = (f) => process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), level: "info", ...f })}\n`),
   ) {
     this.router = new Router(config, (model, err) => this.log({ level: "warn", msg: "model server busy; asking it again", model, wait_ms: err.retryAfterMs, error: err.message }));
-    this.keys = new KeyService(store, config.general_settings.master_key);
     this.usage = new UsageSink(store);
+    this.keys = new KeyService(store, config.general_settings.master_key, this.log, (match) => this.usage.unstored(match));
     this.deps = { router: this.router, config, log: this.log };
     const openai = (h: (deps: ChatDeps, req: IncomingMessage, res: ServerResponse, body: Record<string, unknown>) => Promise<Billed>): Handler => (req, res, _c, body) => h(this.deps, req, res, body);
     this.routes = {
@@ -150,8 +150,9 @@ export class Gateway {
   }
 
   /** Usage rows reach the store in batches; tests and shutdown wait for them. */
-  flushUsage(): Promise<void> {
-    return this.usage.flush();
+  /** Resolves once every finished call is in the store: its usage row, its spend, its tokens for the key's tpm. */
+  async flushUsage(): Promise<void> {
+    await Promise.all([this.usage.flush(), this.keys.flush()]);
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -173,7 +174,7 @@ export class Gateway {
       const body = req.method === "POST" ? await readRequest(req, this.config.paddock_settings.max_body_bytes) : {};
       model = typeof body.model === "string" ? body.model : "";
       if (model && !route.master) {
-        this.keys.admit(caller, model);
+        await this.keys.admit(caller, model);
         await this.keys.admitAgent(caller);
       }
       const billed = await route.handler(req, res, caller, body);
@@ -192,7 +193,7 @@ export class Gateway {
     const latencyMs = performance.now() - started;
     const deployment = billed.deployment ? this.router.all().find((d) => d.id === billed.deployment) : undefined;
     const cost = deployment ? billed.input * deployment.inputCost + billed.output * deployment.outputCost : 0;
-    this.keys.charge(caller, billed.input + billed.output, cost);
+    this.keys.charge(caller, billed.input + billed.output);
     const key = caller.kind === "key" ? caller.key : undefined;
     const agentId = typeof key?.metadata.agent_id === "string" ? key.metadata.agent_id : null;
     this.usage.record({

@@ -4,6 +4,8 @@ import { Counter, Histogram, Registry } from "prom-client";
 /** Usage rows written in batches (one transaction per flush), so billing never sits on a request's path. */
 export class UsageSink {
   private pending: UsageRecord[] = [];
+  /** Batches on their way to the store. */
+  private readonly inFlight = new Set<UsageRecord[]>();
   private timer?: NodeJS.Timeout;
   private writing: Promise<void> = Promise.resolve();
 
@@ -20,13 +22,27 @@ export class UsageSink {
     const rows = this.pending;
     this.pending = [];
     if (rows.length > 0) {
+      this.inFlight.add(rows);
       this.writing = this.writing
         .then(() => this.store.recordUsage(rows))
         .catch((err: Error) => {
           process.stderr.write(`${JSON.stringify({ level: "error", msg: "usage not stored", error: err.message, lost: rows.length })}\n`);
-        });
+        })
+        .finally(() => this.inFlight.delete(rows));
     }
     return this.writing;
+  }
+
+  /** What this gateway has billed that the store does not hold yet (a key's, or an agent's): budgets count it too. */
+  unstored(match: { tokenHash?: string; agentId?: string }): { tokens: number; cost: number } {
+    let tokens = 0;
+    let cost = 0;
+    for (const row of [...this.pending, ...[...this.inFlight].flat()]) {
+      if ((match.tokenHash && row.token_hash !== match.tokenHash) || (match.agentId && row.agent_id !== match.agentId)) continue;
+      tokens += row.input_tokens + row.output_tokens;
+      cost += row.cost;
+    }
+    return { tokens, cost };
   }
 }
 

@@ -6,6 +6,7 @@ import type { Store } from "./types.js";
 
 export { AgentRecordSchema, EGRESS_GROUPS, EgressRecordSchema, FINAL_STATES, KeyRecordSchema, RUN_DIFF_MAX_BYTES, RunRecordSchema, RunSummarySchema, runSummaryOf, USAGE_GROUPS, UsageRecordSchema, UsageSummarySchema, type AgentRecord, type EgressGroup, type EgressQuery, type EgressRecord, type EgressSummary, type EgressSummaryQuery, type KeyRecord, type RunRecord, type RunSummary, type RunSummaryQuery, type UsageGroup, type UsagePage, type UsagePageQuery, type UsageRecord, type UsageSummary, type UsageSummaryQuery } from "./records.js";
 export type { Store } from "./types.js";
+export type { RateDecision, RateQuery } from "./rate.js";
 
 /** The store at `database` (a SQLite file path or a postgres:// URL), or the default SQLite file in paddock's data folder. */
 export function openStore(paths: PaddockPaths, database?: string): Store {

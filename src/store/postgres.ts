@@ -1,7 +1,9 @@
+import { randomUUID } from "node:crypto";
 import pg from "pg";
 import { PaddockError } from "../errors/index.js";
 import { FINAL_STATES, runSummaryOf, type AgentRecord, type EgressQuery, type EgressRecord, type EgressSummary, type EgressSummaryQuery, type KeyRecord, type RunRecord, type RunSummary, type RunSummaryQuery, type UsagePage, type UsagePageQuery, type UsageRecord, type UsageSummary, type UsageSummaryQuery } from "./records.js";
 import { egressSummarySql, oldestFirst, runSummaryMigration, runSummarySql, usagePageSql, usageSummarySql } from "./summary.js";
+import { RATE_SQL, rateDecision, type RateDecision, type RateQuery } from "./rate.js";
 import type { Store } from "./types.js";
 
 /** The same schema as SQLite's, in PostgreSQL's types; applied in order, recorded in paddock_migrations. */
@@ -36,6 +38,8 @@ const MIGRATIONS = [
    ALTER TABLE gateway_keys ADD COLUMN max_tokens_budget DOUBLE PRECISION;
    ALTER TABLE gateway_keys ADD COLUMN tokens_used DOUBLE PRECISION NOT NULL DEFAULT 0;`,
   runSummaryMigration("JSONB", "jsonb_build_object", { value: (f) => `record->'${f}'`, text: (f) => `record->>'${f}'`, count: (f) => `jsonb_array_length(record->'${f}')` }),
+  `CREATE TABLE gateway_calls (call_id TEXT PRIMARY KEY, token_hash TEXT NOT NULL, at_ms DOUBLE PRECISION NOT NULL, tokens DOUBLE PRECISION NOT NULL DEFAULT 0);
+   CREATE INDEX gateway_calls_key ON gateway_calls (token_hash, at_ms);`,
 ];
 
 const EGRESS = ["time", "agent_id", "method", "host", "port", "address", "decision", "rule", "reason", "status", "bytes_up", "bytes_down", "duration_ms", "credential"] as const;
@@ -156,6 +160,33 @@ export class PostgresStore implements Store {
     } finally {
       client.release();
     }
+  }
+
+  async admitCall(query: RateQuery): Promise<RateDecision> {
+    await this.ready;
+    const client = await this.pool.connect();
+    const p = (i: number) => `$${i}`;
+    try {
+      await client.query("BEGIN");
+      // One key's calls, one transaction at a time, whichever gateway takes them.
+      await client.query("SELECT pg_advisory_xact_lock(hashtext($1))", [query.token_hash]);
+      await client.query(RATE_SQL.prune(p), [query.token_hash, query.now_ms - query.window_ms]);
+      const { rows } = await client.query<{ calls: string; tokens: number; oldest: number | null }>(RATE_SQL.window(p), [query.token_hash]);
+      const decision = rateDecision(query, { calls: Number(rows[0]!.calls), tokens: Number(rows[0]!.tokens), oldest: rows[0]!.oldest }, randomUUID());
+      if (decision.admitted) await client.query(RATE_SQL.insert(p), [decision.call_id, query.token_hash, query.now_ms]);
+      await client.query("COMMIT");
+      return decision;
+    } catch (err) {
+      await client.query("ROLLBACK").catch(() => undefined);
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+
+  async chargeCall(callId: string, tokens: number): Promise<void> {
+    await this.ready;
+    await this.pool.query(RATE_SQL.charge((i) => `$${i}`), [tokens, callId]);
   }
 
   async usage(query: { tokenHash?: string; agentId?: string; limit?: number }): Promise<UsageRecord[]> {

@@ -1,9 +1,11 @@
+import { randomUUID } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
 import { PaddockError } from "../errors/index.js";
 import { FINAL_STATES, runSummaryOf, type AgentRecord, type EgressQuery, type EgressRecord, type EgressSummary, type EgressSummaryQuery, type KeyRecord, type RunRecord, type RunSummary, type RunSummaryQuery, type UsagePage, type UsagePageQuery, type UsageRecord, type UsageSummary, type UsageSummaryQuery } from "./records.js";
 import { egressSummarySql, oldestFirst, runSummaryMigration, runSummarySql, usagePageSql, usageSummarySql } from "./summary.js";
+import { RATE_SQL, rateDecision, type RateDecision, type RateQuery } from "./rate.js";
 import type { Store } from "./types.js";
 
 /** Schema changes in order; `PRAGMA user_version` records how many have been applied. */
@@ -72,6 +74,8 @@ const MIGRATIONS = [
    ALTER TABLE gateway_keys ADD COLUMN max_tokens_budget INTEGER;
    ALTER TABLE gateway_keys ADD COLUMN tokens_used INTEGER NOT NULL DEFAULT 0;`,
   runSummaryMigration("TEXT", "json_object", { value: (f) => `json_extract(record, '$.${f}')`, text: (f) => `json_extract(record, '$.${f}')`, count: (f) => `json_array_length(record, '$.${f}')` }),
+  `CREATE TABLE gateway_calls (call_id TEXT PRIMARY KEY, token_hash TEXT NOT NULL, at_ms REAL NOT NULL, tokens INTEGER NOT NULL DEFAULT 0);
+   CREATE INDEX gateway_calls_key ON gateway_calls (token_hash, at_ms);`,
 ];
 
 const AGENT_COLUMNS = ["agent_id", "kind", "state", "card", "card_path", "sandbox", "pid", "pid_start", "egress_socket", "log_path", "restarts", "created_at", "started_at", "ended_at", "exit", "error"] as const;
@@ -199,6 +203,24 @@ export class SqliteStore implements Store {
         if (row.token_hash && (row.cost > 0 || tokens > 0)) this.addSpend.run({ token_hash: row.token_hash, cost: row.cost, tokens });
       }
     })();
+  }
+
+  async admitCall(query: RateQuery): Promise<RateDecision> {
+    const p = () => "?";
+    // IMMEDIATE: the write lock first, so gateways in other processes on this file take turns.
+    return this.db
+      .transaction(() => {
+        this.db.prepare(RATE_SQL.prune(p)).run(query.token_hash, query.now_ms - query.window_ms);
+        const window = this.db.prepare(RATE_SQL.window(p)).get(query.token_hash) as { calls: number; tokens: number; oldest: number | null };
+        const decision = rateDecision(query, window, randomUUID());
+        if (decision.admitted) this.db.prepare(RATE_SQL.insert(p)).run(decision.call_id, query.token_hash, query.now_ms);
+        return decision;
+      })
+      .immediate();
+  }
+
+  async chargeCall(callId: string, tokens: number): Promise<void> {
+    this.db.prepare(RATE_SQL.charge(() => "?")).run(tokens, callId);
   }
 
   async usage(query: { tokenHash?: string; agentId?: string; limit?: number }): Promise<UsageRecord[]> {

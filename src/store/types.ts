@@ -1,3 +1,4 @@
+import type { RateDecision, RateQuery } from "./rate.js";
 import type { AgentRecord, EgressQuery, EgressRecord, EgressSummary, EgressSummaryQuery, KeyRecord, RunRecord, RunSummary, RunSummaryQuery, UsagePage, UsagePageQuery, UsageRecord, UsageSummary, UsageSummaryQuery } from "./records.js";
 
 /** paddock's persistence; async so that a networked database fits behind the same interface. */
@@ -11,6 +12,13 @@ export interface Store {
   updateKey(tokenHash: string, patch: Partial<Omit<KeyRecord, "token_hash">>): Promise<KeyRecord | undefined>;
   deleteKeys(tokenHashes: string[]): Promise<string[]>;
   listKeys(): Promise<KeyRecord[]>;
+  /**
+   * A call counted in its key's sliding window, in one transaction that every gateway on the store serialises on (per
+   * key): admitted while under its rpm and tpm, else refused with what is used and when room comes.
+   */
+  admitCall(query: RateQuery): Promise<RateDecision>;
+  /** The tokens an admitted call used, for its key's tpm. */
+  chargeCall(callId: string, tokens: number): Promise<void>;
   /** Adds to a key's spend in the same transaction as its usage rows. */
   recordUsage(rows: UsageRecord[]): Promise<void>;
   usage(query: { tokenHash?: string; agentId?: string; limit?: number }): Promise<UsageRecord[]>;
