@@ -124,5 +124,13 @@ describe("the rendered tree on a real Kubernetes control plane", () => {
     const down = await paddock(["doctor", "--kube"], { env: { ...cluster.env, KUBECONFIG: nowhere } });
     assert.equal(down.code, 1);
     assert.match(down.stdout, /✖ context: https:\/\/127\.0\.0\.1:\d+: .*ECONNREFUSED[\s\S]*fix: kubectl config current-context/);
+
+    // The daemon refuses to start, saying where: a kubeconfig it cannot read, a namespace the cluster lacks.
+    const unreadable = await paddock(["up", "--kube"], { env: { ...cluster.env, KUBECONFIG: join(dir, "missing") } });
+    assert.equal(unreadable.code, 125);
+    assert.match(unreadable.stderr, /KUBECONFIG: the kubeconfig cannot be read/);
+    const missingNamespace = await paddock(["up", "--kube", "--namespace", "nowhere", "--no-dashboard"], { env: { ...cluster.env, PADDOCK_HOME: join(dir, "home") } });
+    assert.equal(missingNamespace.code, 125);
+    assert.match(missingNamespace.stderr, /--namespace: no namespace nowhere on https:\/\/127\.0\.0\.1:\d+[\s\S]*hint: apply paddock kube render's tree first/);
   });
 });

@@ -21,7 +21,11 @@ export interface KubeClients {
 export async function kubeClients(context?: string): Promise<KubeClients> {
   const k8s = await import("@kubernetes/client-node");
   const config = new k8s.KubeConfig();
-  config.loadFromDefault();
+  try {
+    config.loadFromDefault();
+  } catch (err) {
+    throw new KubeError("kube_config_unreadable", `the kubeconfig cannot be read: ${(err as Error).message}`, process.env.KUBECONFIG ? "KUBECONFIG" : "~/.kube/config", "kubectl config view shows what kubectl reads; KUBECONFIG names another file");
+  }
   if (context) {
     if (!config.getContexts().some((c) => c.name === context)) {
       throw new KubeError("kube_context_unknown", `no context '${context}' in the kubeconfig`, "--context", `kubectl config get-contexts lists them (${config.getContexts().map((c) => c.name).join(", ") || "none"})`);
