@@ -133,11 +133,13 @@ function controller(options: SystemOptions): Manifest[] {
       container: {
         name: "controller",
         image: options.image,
-        args: ["up", "--kube", "--namespace", NAMESPACES.agents, "--listen", `0.0.0.0:${PORTS.controller}`, "--no-dashboard"],
-        env: [DATA_ENV, secretEnv("PADDOCK_DATABASE_URL")],
+        // The gateway's config too: the controller mints each agent's key into the store the gateway replicas read.
+        args: ["up", "--kube", "--namespace", NAMESPACES.agents, "--gateway", "/etc/paddock/paddock.yaml", "--listen", `0.0.0.0:${PORTS.controller}`, "--no-dashboard"],
+        env: [DATA_ENV, secretEnv("PADDOCK_MASTER_KEY"), secretEnv("PADDOCK_DATABASE_URL")],
         ports: [{ name: "api", containerPort: PORTS.controller }],
-        volumeMounts: [DATA_MOUNT],
+        volumeMounts: [DATA_MOUNT, { name: "config", mountPath: "/etc/paddock", readOnly: true }],
       },
+      volumes: [{ name: "config", configMap: { name: "paddock-gateway" } }],
     }),
     service("paddock-controller", PORTS.controller),
     serviceAccount("paddock-controller"),
