@@ -1,11 +1,12 @@
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { NAMESPACES } from "../src/kube/index.js";
+import { ScriptedModel } from "../src/scripted/index.js";
 import { startDaemon, stopDaemon } from "./daemon-helpers.js";
 import { eventually } from "./egress-helpers.js";
 import { CLI, freePort, paddock, scratch, waitForPort, writeCard } from "./helpers.js";
@@ -145,6 +146,44 @@ describe("agents as pods: paddock up --kube", () => {
       await eventually(async () => ((await connect(podIp, token, "allowed.example")) === 407 ? true : undefined), 15_000);
     } finally {
       proxy.kill("SIGTERM");
+    }
+  });
+
+  it("the gateway takes an agent's key only from that agent's own pod; other keys from anywhere", async () => {
+    const spawned = await paddock(["spawn", card("asker"), "--json"], { env });
+    const name = (JSON.parse(spawned.stdout) as Agent).sandbox!;
+    const podIp = pods().find((p) => p.metadata.name === name)!.status.podIP!;
+    const model = await new ScriptedModel({ model: "coder", script: [{ content: "served", repeat: true }] }).listen();
+    const port = await freePort();
+    const config = join(dir, "gateway.yaml");
+    writeFileSync(config, `model_list:\n  - model_name: coder\n    litellm_params: { model: openai/coder, api_base: "${model.url}" }\ngeneral_settings: { master_key: sk-test-master }\npaddock_settings: { listen: "127.0.0.1:${port}" }\n`);
+    const gateway = spawn(process.execPath, [CLI, "gateway", "--config", config, "--kube-namespace", NAMESPACES.agents], { env, stdio: ["ignore", "ignore", "pipe"] });
+    try {
+      await waitForPort(port);
+      const generate = async (metadata: Record<string, string>) => ((await (await fetch(`http://127.0.0.1:${port}/key/generate`, { method: "POST", headers: { Authorization: "Bearer sk-test-master" }, body: JSON.stringify({ metadata }) })).json()) as { key: string }).key;
+      // The key the controller gives the agent (as mintAgentKey makes it), and a developer's own key.
+      const agentKey = await generate({ agent_id: "asker", minted_by: "paddock-supervisor" });
+      const developerKey = await generate({ user: "alice" });
+      const ask = (key: string, from: string) =>
+        new Promise<{ status: number; body: string }>((resolve, reject) => {
+          const req = request({ host: "127.0.0.1", port, localAddress: from, method: "POST", path: "/v1/chat/completions", headers: { Authorization: `Bearer ${key}`, "Content-Type": "application/json" } }, (res) => {
+            let body = "";
+            res.on("data", (d: Buffer) => (body += d.toString()));
+            res.on("end", () => resolve({ status: res.statusCode!, body }));
+          });
+          req.on("error", reject);
+          req.end(JSON.stringify({ model: "coder", messages: [{ role: "user", content: "hi" }] }));
+        });
+      assert.equal((await eventually(async () => ((await ask(agentKey, podIp)).status === 200 ? true : undefined), 15_000)), true);
+      const stolen = await ask(agentKey, "127.0.0.250");
+      assert.equal(stolen.status, 401);
+      assert.match(stolen.body, /this key is agent asker's, and is only taken from its own pod/);
+      assert.equal((await ask(developerKey, "127.0.0.250")).status, 200, "a key no agent owns is not tied to a pod");
+      await paddock(["stop", "asker", "--grace", "1"], { env });
+      await eventually(async () => ((await ask(agentKey, podIp)).status === 401 ? true : undefined), 15_000);
+    } finally {
+      gateway.kill("SIGTERM");
+      await model.close();
     }
   });
 

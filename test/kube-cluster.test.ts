@@ -82,11 +82,12 @@ describe("the rendered tree on a real Kubernetes control plane", () => {
     assert.equal(may("list", "pods", "default"), false);
     assert.equal(may("list", "nodes"), false, "nothing cluster-wide");
     assert.equal(may("create", "clusterrolebindings", undefined, "rbac.authorization.k8s.io"), false);
-    // The egress proxy only reads the agents' pods.
-    const egress = `system:serviceaccount:${NAMESPACES.system}:paddock-egress`;
-    const review = (verb: string) => ({ apiVersion: "authorization.k8s.io/v1", kind: "SubjectAccessReview", spec: { user: egress, resourceAttributes: { verb, resource: "pods", namespace: NAMESPACES.agents } } });
-    assert.equal(JSON.parse(cluster.kubectl(["create", "-o", "json", "-f", "-"], JSON.stringify(review("watch")))).status.allowed, true);
-    assert.equal(JSON.parse(cluster.kubectl(["create", "-o", "json", "-f", "-"], JSON.stringify(review("create")))).status.allowed ?? false, false);
+    // The egress proxy and the gateway only read the agents' pods.
+    for (const reader of ["paddock-egress", "paddock-gateway"]) {
+      const review = (verb: string) => ({ apiVersion: "authorization.k8s.io/v1", kind: "SubjectAccessReview", spec: { user: `system:serviceaccount:${NAMESPACES.system}:${reader}`, resourceAttributes: { verb, resource: "pods", namespace: NAMESPACES.agents } } });
+      assert.equal(JSON.parse(cluster.kubectl(["create", "-o", "json", "-f", "-"], JSON.stringify(review("watch")))).status.allowed, true, reader);
+      assert.equal(JSON.parse(cluster.kubectl(["create", "-o", "json", "-f", "-"], JSON.stringify(review("create")))).status.allowed ?? false, false, reader);
+    }
   });
 
   it("paddock doctor --kube checks the cluster, each failure with its fix; an unreachable one is one clear failure", async () => {

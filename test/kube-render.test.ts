@@ -87,7 +87,7 @@ describe("paddock kube render: a kustomize tree that kustomize builds", () => {
     assert.equal(gateway.replicas, 3);
     const container = gateway.template.spec.containers[0];
     assert.equal(container.image, "registry.example/paddock:1");
-    assert.deepEqual(container.args, ["gateway", "--config", "/etc/paddock/paddock.yaml"]);
+    assert.deepEqual(container.args, ["gateway", "--config", "/etc/paddock/paddock.yaml", "--kube-namespace", "paddock-agents"]);
     // The Secret kustomize generated from secrets.env: the manifests only name it.
     const secret = single.find((x) => x.kind === "Secret")!;
     assert.match(secret.metadata.name, /^paddock-secrets-/);

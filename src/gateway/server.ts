@@ -130,6 +130,7 @@ export class Gateway {
   }
 
   private readonly upstreamWatchers = new Map<string, Set<(message: string) => void>>();
+  private fromOwnPod?: (agentId: string, remoteAddress: string) => boolean;
 
   /** Calls `listener` each time a request with `key` finds no deployment that answers (after the router's retries and fallbacks); returns the unsubscribe. */
   watchUpstreamFailures(key: string, listener: (message: string) => void): () => void {
@@ -150,6 +151,14 @@ export class Gateway {
   }
 
   /** Usage rows reach the store in batches; tests and shutdown wait for them. */
+  /**
+   * On a cluster: an agent's key (minted by paddock's supervisor) is taken only from the address of one of that agent's
+   * pods, so a key copied out of its pod is refused.
+   */
+  requireOwnPod(fromOwnPod: (agentId: string, remoteAddress: string) => boolean): void {
+    this.fromOwnPod = fromOwnPod;
+  }
+
   /** Resolves once every finished call is in the store: its usage row, its spend, its tokens for the key's tpm. */
   async flushUsage(): Promise<void> {
     await Promise.all([this.usage.flush(), this.keys.flush()]);
@@ -170,6 +179,10 @@ export class Gateway {
     try {
       if (!route) throw new GatewayError(404, "not_found_error", `no route ${req.method} ${path}`);
       caller = await this.keys.authenticate(req.headers);
+      const agentId = caller.kind === "key" && caller.key.metadata.minted_by === "paddock-supervisor" ? caller.key.metadata.agent_id : undefined;
+      if (typeof agentId === "string" && this.fromOwnPod && !this.fromOwnPod(agentId, req.socket.remoteAddress ?? "")) {
+        throw new GatewayError(401, "authentication_error", `this key is agent ${agentId}'s, and is only taken from its own pod`);
+      }
       if (route.master && caller.kind !== "master") throw new GatewayError(403, "permission_error", "this endpoint needs the master key");
       const body = req.method === "POST" ? await readRequest(req, this.config.paddock_settings.max_body_bytes) : {};
       model = typeof body.model === "string" ? body.model : "";

@@ -84,11 +84,13 @@ function gateway(options: SystemOptions): Manifest[] {
     { apiVersion: "v1", kind: "ConfigMap", metadata: meta("paddock-gateway"), data: { "paddock.yaml": JSON.stringify(config, null, 2) } },
     deployment("paddock-gateway", {
       replicas: options.gatewayReplicas,
+      serviceAccount: "paddock-gateway",
       annotations: scrape(PORTS.gateway),
       container: {
         name: "gateway",
         image: options.image,
-        args: ["gateway", "--config", "/etc/paddock/paddock.yaml"],
+        // An agent's key is taken only from its own pod's address, which the gateway reads from the API.
+        args: ["gateway", "--config", "/etc/paddock/paddock.yaml", "--kube-namespace", NAMESPACES.agents],
         env: [DATA_ENV, secretEnv("PADDOCK_MASTER_KEY"), secretEnv("PADDOCK_DATABASE_URL")],
         ports: [{ name: "http", containerPort: PORTS.gateway }],
         readinessProbe: probe("/health/readiness"),
@@ -98,6 +100,7 @@ function gateway(options: SystemOptions): Manifest[] {
       volumes: [{ name: "config", configMap: { name: "paddock-gateway" } }],
     }),
     service("paddock-gateway", PORTS.gateway),
+    ...podReader("paddock-gateway"),
   ];
 }
 
@@ -119,8 +122,7 @@ function egress(options: SystemOptions): Manifest[] {
       },
     }),
     service("paddock-egress", PORTS.egress),
-    serviceAccount("paddock-egress"),
-    ...agentsRole("paddock-egress", [{ apiGroups: [""], resources: ["pods"], verbs: ["get", "list", "watch"] }]),
+    ...podReader("paddock-egress"),
   ];
 }
 
@@ -152,6 +154,11 @@ function controller(options: SystemOptions): Manifest[] {
       { apiGroups: ["extensions.agents.x-k8s.io"], resources: ["sandboxtemplates", "sandboxclaims", "sandboxwarmpools"], verbs: ["get", "list", "watch", "create", "update", "patch", "delete"] },
     ]),
   ];
+}
+
+/** A ServiceAccount that may read the agents' pods (who each agent is, at which address), and nothing else. */
+function podReader(name: string): Manifest[] {
+  return [serviceAccount(name), ...agentsRole(name, [{ apiGroups: [""], resources: ["pods"], verbs: ["get", "list", "watch"] }])];
 }
 
 function serviceAccount(name: string): Manifest {
