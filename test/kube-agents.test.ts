@@ -40,7 +40,9 @@ describe("agents as pods: paddock up --kube", () => {
 
   before(async () => {
     // Pod addresses on the loopback network, so the test can call the proxy from an agent's own address.
-    cluster = await startCluster({ nodes: 1, agentSandbox: true, podCidr: "127.0.0.1/24" });
+    // What kwok serves as every agent container's output (in the CRI log format kubelets keep).
+    writeFileSync(join(dir, "agent.log"), "2026-12-03T08:00:00.000000000Z stdout F hello from the pod\n2026-12-03T08:00:01.000000000Z stderr F and its stderr\n");
+    cluster = await startCluster({ nodes: 1, agentSandbox: true, podCidr: "127.0.0.1/24", agentLogs: join(dir, "agent.log") });
     env = { ...baseEnv, ...cluster.env };
     const render = await paddock(["kube", "render", "--gpu-vram", "16", "--out", join(dir, "tree")], { env });
     assert.equal(render.code, 0, render.stderr);
@@ -73,6 +75,12 @@ describe("agents as pods: paddock up --kube", () => {
 
     const list = JSON.parse((await paddock(["list", "--json"], { env })).stdout) as Agent[];
     assert.deepEqual(list.map((a) => [a.agent_id, a.state]), [["alpha", "running"]]);
+    // Its output, through the API, in its log file as on one host.
+    const logs = await eventually(async () => {
+      const r = await paddock(["logs", "alpha"], { env });
+      return r.stdout.includes("and its stderr") ? r.stdout : undefined;
+    }, 15_000);
+    assert.equal(logs, "hello from the pod\nand its stderr\n");
 
     const stopped = await paddock(["stop", "alpha", "--grace", "1"], { env });
     assert.equal(stopped.code, 0, stopped.stderr);

@@ -23,6 +23,8 @@ export interface ClusterOptions {
   gpuNodes?: number;
   /** Where kwok gives pods their addresses (default 10.244.0.1/16). */
   podCidr?: string;
+  /** What kwok serves as the log of every agent container (`kubectl logs`, the API's pods/log), from this file. */
+  agentLogs?: string;
 }
 
 export interface Cluster {
@@ -82,6 +84,9 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       "--service-account-key-file", join(pki, "sa.pub"), "--service-account-signing-key-file", join(pki, "sa.key"),
       "--service-cluster-ip-range", "10.96.0.0/16",
       "--authorization-mode", "Node,RBAC",
+      // kwok answers for the nodes' kubelets (logs) on 127.0.0.1, with a certificate of the cluster's CA.
+      "--kubelet-preferred-address-types", "InternalIP", "--kubelet-certificate-authority", join(pki, "ca.crt"),
+      "--kubelet-client-certificate", join(pki, "admin.crt"), "--kubelet-client-key", join(pki, "admin.key"),
       "--allow-privileged=true",
     ]);
     const kubeconfig = join(dir, "kubeconfig");
@@ -105,10 +110,13 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       "--use-service-account-credentials=true", "--cluster-signing-cert-file", join(pki, "ca.crt"), "--cluster-signing-key-file", join(pki, "ca.key"),
     ]);
     run("kube-scheduler", join(KUBERNETES, "kube-scheduler"), ["--kubeconfig", kubeconfig, "--leader-elect=false", "--secure-port", "0"]);
+    const logs = join(dir, "kwok-logs.yaml");
+    writeFileSync(logs, JSON.stringify({ apiVersion: "config.kwok.x-k8s.io/v1alpha1", kind: "ClusterLogs", metadata: { name: "agents" }, spec: { logs: options.agentLogs ? [{ containers: ["agent"], logsFile: options.agentLogs, follow: true }] : [] } }));
     run("kwok", join(KWOK, "kwok"), [
-      "--kubeconfig", kubeconfig, "--config", join(KWOK, "stages.yaml"),
+      "--kubeconfig", kubeconfig, "--config", join(KWOK, "stages.yaml"), "--config", logs,
       "--manage-all-nodes=false", "--manage-nodes-with-annotation-selector", "kwok.x-k8s.io/node=fake",
-      "--cidr", options.podCidr ?? "10.244.0.1/16", "--node-ip", "10.0.0.1", "--server-address", `127.0.0.1:${await freePort()}`,
+      "--cidr", options.podCidr ?? "10.244.0.1/16", "--node-ip", "127.0.0.1", "--node-port", String(await freePort()),
+      "--tls-cert-file", join(pki, "kubelet.crt"), "--tls-private-key-file", join(pki, "kubelet.key"),
     ]);
     for (let i = 0; i < (options.nodes ?? 1); i++) cluster.kubectl(["apply", "-f", "-"], fakeNode(`kwok-node-${i}`, false));
     for (let i = 0; i < (options.gpuNodes ?? 0); i++) cluster.kubectl(["apply", "-f", "-"], fakeNode(`kwok-gpu-${i}`, true));
@@ -156,6 +164,7 @@ function certificates(pki: string): void {
   };
   signed("apiserver", "/CN=kube-apiserver", "subjectAltName=IP:127.0.0.1,IP:10.96.0.1,DNS:kubernetes,DNS:kubernetes.default.svc\nextendedKeyUsage=serverAuth\n");
   signed("admin", "/O=system:masters/CN=paddock-test-admin", "extendedKeyUsage=clientAuth\n");
+  signed("kubelet", "/CN=kwok-kubelet", "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n");
   ssl(["genrsa", "-out", "sa.key", "2048"]);
   ssl(["rsa", "-in", "sa.key", "-pubout", "-out", "sa.pub"]);
 }

@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from "node:crypto";
+import { createWriteStream } from "node:fs";
 import type { V1Pod } from "@kubernetes/client-node";
 import type { Card } from "../card/index.js";
 import { AGENT_SANDBOX, apiMessage, apiStatus, hasAgentSandbox, KubeError, type KubeClients } from "./client.js";
@@ -20,12 +21,13 @@ export interface KubeBackendOptions {
   log?: (fields: Record<string, unknown>) => void;
 }
 
-/** What an agent's launch brings to its pod. */
+/** What an agent's launch brings to its pod, and where its output goes. */
 export interface KubeLaunch {
   command: string[];
   env: Record<string, string>;
   homeFiles: Record<string, string>;
   gatewayKey?: string;
+  logFile: string;
 }
 
 /**
@@ -85,15 +87,23 @@ export class KubeBackend {
       create: () => this.create(name, card, pod, secret),
       delete: (grace) => this.delete(name, grace),
       watch: (listener) => this.watch(name, listener),
+      followLogs: () => this.followLogs(id, name, launch.logFile),
     };
     return new KubeSandbox(name, card.backend, object, { ttlSeconds: card.ttl_seconds, startTimeoutMs: this.options.startTimeoutMs ?? 300_000 });
   }
 
   /** The sandbox of a pod a previous controller made, if it is still there. */
-  async adopt(name: string, card: Card, startedAt: number): Promise<KubeSandbox | undefined> {
+  async adopt(id: string, name: string, card: Card, startedAt: number, logFile: string): Promise<KubeSandbox | undefined> {
     const exists = this.useSandbox ? await this.getSandbox(name) : await this.getPod(name);
     if (!exists) return undefined;
-    const object: PodObject = { create: async () => ({ extras: Promise.resolve() }), delete: (grace) => this.delete(name, grace), watch: (listener) => this.watch(name, listener) };
+    // Its output from now on: what it wrote before is in the log file already, up to when the previous daemon stopped.
+    const since = new Date();
+    const object: PodObject = {
+      create: async () => ({ extras: Promise.resolve() }),
+      delete: (grace) => this.delete(name, grace),
+      watch: (listener) => this.watch(name, listener),
+      followLogs: () => this.followLogs(id, name, logFile, since),
+    };
     const sandbox = new KubeSandbox(name, card.backend, object, { ttlSeconds: card.ttl_seconds, startTimeoutMs: this.options.startTimeoutMs ?? 300_000, startedAt });
     await sandbox.adopt();
     return sandbox;
@@ -113,6 +123,22 @@ export class KubeBackend {
 
   async close(): Promise<void> {
     await this.pods?.stop();
+  }
+
+  /** The agent container's output, followed through the API into the agent's log file (as a local sandbox writes it). */
+  private followLogs(id: string, name: string, file: string, since?: Date): () => void {
+    const out = createWriteStream(file, { flags: "a" });
+    let abort: AbortController | undefined;
+    let stopped = false;
+    void import("@kubernetes/client-node")
+      .then((k8s) => new k8s.Log(this.clients.config).log(this.options.namespace, name, "agent", out, { follow: true, ...(since ? { sinceTime: since.toISOString() } : {}) }))
+      .then((controller) => (stopped ? controller.abort() : (abort = controller)))
+      .catch((err: unknown) => this.options.log?.({ level: "warn", msg: "the agent's output could not be followed", agent_id: id, pod: name, error: apiMessage(err) }));
+    return () => {
+      stopped = true;
+      abort?.abort();
+      out.end();
+    };
   }
 
   private watch(name: string, listener: (pod: V1Pod | undefined) => void): () => void {

@@ -9,6 +9,8 @@ export interface PodObject {
   delete(graceSeconds: number): Promise<void>;
   /** Calls back with each state of the pod (undefined: it is gone); returns the unsubscribe. */
   watch(listener: (pod: V1Pod | undefined) => void): () => void;
+  /** Follows the agent container's output into the agent's log file; returns the stop. */
+  followLogs(): () => void;
 }
 
 /**
@@ -29,6 +31,7 @@ export class KubeSandbox implements Sandbox {
   private readonly exited: Promise<ExitReport>;
   private settle!: (report: ExitReport) => void;
   private unwatch: (() => void) | undefined;
+  private stopLogs: (() => void) | undefined;
   private ttlTimer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -67,6 +70,7 @@ export class KubeSandbox implements Sandbox {
         last = pod ?? last;
         const report = pod ? exitOf(pod, this.startedAt) : this.goneReport();
         if (pod?.status?.phase === "Running" && this.startedAt === undefined) this.startedAt = Date.now();
+        if (pod?.status?.phase === "Running") this.stopLogs ??= this.object.followLogs();
         if (pod?.status?.phase === "Running" || report) {
           clearTimeout(timeout);
           resolve();
@@ -93,6 +97,7 @@ export class KubeSandbox implements Sandbox {
     this.ended = report;
     clearTimeout(this.ttlTimer);
     this.unwatch?.();
+    this.stopLogs?.();
     // A pod that ended by itself is deleted, its Secret with it (a restart makes a new one).
     void this.object.delete(0).catch(() => undefined);
     this.settle(report);

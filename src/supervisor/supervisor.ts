@@ -35,8 +35,8 @@ export interface SupervisorOptions {
  * agent by its pod; their state is in the cluster, so a new daemon adopts them by name.
  */
 export interface PodBackend {
-  sandbox(id: string, card: Card, launch: Pick<AgentSetup, "command" | "env" | "homeFiles"> & { gatewayKey?: string }): Sandbox & { start(): Promise<void> };
-  adopt(name: string, card: Card, startedAt: number): Promise<Sandbox | undefined>;
+  sandbox(id: string, card: Card, launch: Pick<AgentSetup, "command" | "env" | "homeFiles"> & { gatewayKey?: string; logFile: string }): Sandbox & { start(): Promise<void> };
+  adopt(id: string, name: string, card: Card, startedAt: number, logFile: string): Promise<Sandbox | undefined>;
   /** Deletes the agents' objects none of `known` names, and says which. */
   removeStrays(known: Set<string>): Promise<string[]>;
 }
@@ -210,7 +210,7 @@ export class Supervisor {
       const card = agent.card as unknown as Card;
       const sandbox = this.options.pods
         ? agent.state !== "starting" && agent.sandbox && agent.started_at
-          ? await this.options.pods.adopt(agent.sandbox, card, Date.parse(agent.started_at))
+          ? await this.options.pods.adopt(id, agent.sandbox, card, Date.parse(agent.started_at), join(this.logDir, `${id}.log`))
           : undefined
         : agent.state !== "starting" && agent.pid && agent.pid_start && agent.sandbox && agent.started_at && card.backend === "bwrap"
           ? adoptSandbox({
@@ -322,7 +322,8 @@ export class Supervisor {
   }
 
   private async launchPod(id: string, card: Card, restarts: number, agent: AgentLaunch | undefined, gatewayKey: string | undefined): Promise<void> {
-    const sandbox = this.options.pods!.sandbox(id, card, { command: agent?.command ?? card.command ?? ["sh"], env: agent?.env ?? {}, homeFiles: agent?.homeFiles ?? {}, gatewayKey });
+    const logFile = join(this.logDir, `${id}.log`);
+    const sandbox = this.options.pods!.sandbox(id, card, { command: agent?.command ?? card.command ?? ["sh"], env: agent?.env ?? {}, homeFiles: agent?.homeFiles ?? {}, gatewayKey, logFile });
     // Recorded before the pod is made: a daemon killed halfway leaves a name its successor can find and delete.
     await this.options.store.updateAgent(id, { state: "starting", sandbox: sandbox.name, egress_socket: null });
     await sandbox.start();
