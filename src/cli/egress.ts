@@ -101,7 +101,8 @@ async function serve(opts: { config?: string; kubeNamespace?: string; context?: 
   const paths = paddockPaths();
   const service = new EgressService(paths, {
     kubeSecretsDir: config.kube_secrets_dir,
-    database: config.database,
+    // The audit goes where the rest of paddock's state is: on a cluster, the shared PostgreSQL.
+    database: config.database ?? (process.env.PADDOCK_DATABASE_URL || undefined),
     auditLog: config.audit_log,
     resolver: systemResolver(config.resolve),
     authenticate: (id, token, address) => {

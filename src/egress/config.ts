@@ -12,7 +12,7 @@ const listenAddress = z.string().regex(/^(\[[^\]]+\]|[^:]+):\d{1,5}$/, "must be 
 export const EgressConfigSchema = z.strictObject({
   listen: listenAddress.default("127.0.0.1:3128"),
   metrics_listen: listenAddress.optional().describe("Serve Prometheus /metrics here"),
-  database: z.string().optional().describe("SQLite file for the audit (default: paddock's data folder)"),
+  database: z.string().optional().describe("Where the audit is stored: a SQLite file or postgres://... (default: $PADDOCK_DATABASE_URL, else SQLite in paddock's data folder)"),
   audit_log: z.string().optional().describe("JSON-lines audit file"),
   resolve: z.record(z.string(), z.array(z.string())).default({}).describe("Pinned name resolutions, as curl's --resolve"),
   kube_secrets_dir: z.string().optional().describe("Where this proxy's Kubernetes Secrets are mounted (a folder per Secret, a file per key), for credentials with secret: { kube }"),

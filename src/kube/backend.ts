@@ -83,13 +83,8 @@ export class KubeBackend {
       egressTokenSha256: egressToken ? createHash("sha256").update(egressToken).digest("hex") : undefined,
       runtimeClass: this.options.runtimeClass,
     });
-    const object: PodObject = {
-      create: () => this.create(name, card, pod, secret),
-      delete: (grace) => this.delete(name, grace),
-      watch: (listener) => this.watch(name, listener),
-      followLogs: () => this.followLogs(id, name, launch.logFile),
-    };
-    return new KubeSandbox(name, card.backend, object, { ttlSeconds: card.ttl_seconds, startTimeoutMs: this.options.startTimeoutMs ?? 300_000 });
+    const object = this.podObject(id, name, launch.logFile, () => this.create(name, card, pod, secret));
+    return new KubeSandbox(name, card.backend, object, { ttlSeconds: card.ttl_seconds, startTimeoutMs: this.startTimeoutMs });
   }
 
   /** The sandbox of a pod a previous controller made, if it is still there. */
@@ -97,14 +92,8 @@ export class KubeBackend {
     const exists = this.useSandbox ? await this.getSandbox(name) : await this.getPod(name);
     if (!exists) return undefined;
     // Its output from now on: what it wrote before is in the log file already, up to when the previous daemon stopped.
-    const since = new Date();
-    const object: PodObject = {
-      create: async () => ({ extras: Promise.resolve() }),
-      delete: (grace) => this.delete(name, grace),
-      watch: (listener) => this.watch(name, listener),
-      followLogs: () => this.followLogs(id, name, logFile, since),
-    };
-    const sandbox = new KubeSandbox(name, card.backend, object, { ttlSeconds: card.ttl_seconds, startTimeoutMs: this.options.startTimeoutMs ?? 300_000, startedAt });
+    const object = this.podObject(id, name, logFile, async () => ({ extras: Promise.resolve() }), new Date());
+    const sandbox = new KubeSandbox(name, card.backend, object, { ttlSeconds: card.ttl_seconds, startTimeoutMs: this.startTimeoutMs, startedAt });
     await sandbox.adopt();
     return sandbox;
   }
@@ -123,6 +112,14 @@ export class KubeBackend {
 
   async close(): Promise<void> {
     await this.pods?.stop();
+  }
+
+  private get startTimeoutMs(): number {
+    return this.options.startTimeoutMs ?? 300_000;
+  }
+
+  private podObject(id: string, name: string, logFile: string, create: PodObject["create"], logsSince?: Date): PodObject {
+    return { create, delete: (grace) => this.delete(name, grace), watch: (listener) => this.watch(name, listener), followLogs: () => this.followLogs(id, name, logFile, logsSince) };
   }
 
   /** The agent container's output, followed through the API into the agent's log file (as a local sandbox writes it). */
