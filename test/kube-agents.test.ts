@@ -195,9 +195,15 @@ describe("agents as pods: paddock up --kube", () => {
     }
   });
 
-  it("with agent-sandbox installed, a card becomes a Sandbox: its controller makes the pod, and stop deletes the Sandbox", async () => {
+  it("with agent-sandbox installed, a card becomes a Sandbox: its controller makes the pod, and stop deletes the Sandbox; strays and overlong ids are refused", async () => {
     await down();
+    // A plain pod a pod-mode daemon left: a Sandbox-mode daemon sweeps it too.
+    cluster.kubectl(["run", "leftover", "-n", NAMESPACES.agents, "--image", "paddock-agent:test", "--labels", "app.kubernetes.io/managed-by=paddock,paddock.dev/agent-id=leftover", "--restart", "Never", "--overrides", JSON.stringify({ spec: { securityContext: { runAsNonRoot: true, runAsUser: 10001, seccompProfile: { type: "RuntimeDefault" } }, containers: [{ name: "leftover", image: "paddock-agent:test", securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } } }] } })]);
     await up("sandbox");
+    await eventually(async () => (pods().some((p) => p.metadata.name === "leftover") ? undefined : true), 30_000);
+    const long = await paddock(["spawn", card("boxed"), "--name", "a".repeat(60)], { env });
+    assert.notEqual(long.code, 0);
+    assert.match(long.stderr, /'a{60}' has 60 characters; on a cluster an agent id has at most 56/);
     const spawned = await paddock(["spawn", card("boxed", { ttl_seconds: 600 }), "--json"], { env });
     assert.equal(spawned.code, 0, spawned.stderr);
     const name = (JSON.parse(spawned.stdout) as Agent).sandbox!;

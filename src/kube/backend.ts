@@ -7,6 +7,9 @@ import { agentPod, defaultAgentImages, LABELS } from "./pod.js";
 import { KubeSandbox, type PodObject } from "./sandbox.js";
 import { watchPaddockPods, type PodWatch } from "./watch.js";
 
+/** The longest agent id on a cluster: a label value has 63 characters at most, and a pod's name adds 7 to the id. */
+const MAX_AGENT_ID = 56;
+
 export interface KubeBackendOptions {
   namespace: string;
   /** paddock's version: the agent images' default tag. */
@@ -70,6 +73,8 @@ export class KubeBackend {
 
   /** A new sandbox for an agent: a pod named after it, not yet created. */
   sandbox(id: string, card: Card, launch: KubeLaunch): KubeSandbox {
+    // The id is a label value (63 characters at most) and, with a launch's suffix, the pod's name.
+    if (id.length > MAX_AGENT_ID) throw new KubeError("agent_id_too_long", `'${id}' has ${id.length} characters; on a cluster an agent id has at most ${MAX_AGENT_ID}`, "agent_id", "spawn it with a shorter --name");
     const name = `${id}-${randomBytes(3).toString("hex")}`;
     const egressToken = card.allowed_hosts.length > 0 ? randomBytes(24).toString("base64url") : undefined;
     const { pod, secret } = agentPod(card, {
@@ -102,12 +107,13 @@ export class KubeBackend {
   async removeStrays(known: Set<string>): Promise<string[]> {
     const { namespace } = this.options;
     const labelSelector = `${LABELS.managedBy}=paddock`;
-    const names = this.useSandbox
-      ? ((await this.clients.custom.listNamespacedCustomObject({ ...AGENT_SANDBOX, namespace, labelSelector })) as { items: Array<{ metadata: { name: string } }> }).items.map((s) => s.metadata.name)
-      : (await this.clients.core.listNamespacedPod({ namespace, labelSelector })).items.map((p) => p.metadata!.name!);
-    const strays = names.filter((n) => !known.has(n));
-    await Promise.all(strays.map((n) => this.delete(n, 0)));
-    return strays;
+    // Pods that a Sandbox owns go with their Sandbox; any other pod of paddock's (a plain-pod daemon's) is looked at alone.
+    const pods = (await this.clients.core.listNamespacedPod({ namespace, labelSelector })).items.filter((p) => !p.metadata?.ownerReferences?.some((o) => o.kind === "Sandbox"));
+    const sandboxes = this.useSandbox ? ((await this.clients.custom.listNamespacedCustomObject({ ...AGENT_SANDBOX, namespace, labelSelector })) as { items: Array<{ metadata: { name: string } }> }).items.map((s) => s.metadata.name) : [];
+    const strayPods = pods.map((p) => p.metadata!.name!).filter((n) => !known.has(n));
+    const straySandboxes = sandboxes.filter((n) => !known.has(n));
+    await Promise.all([...straySandboxes.map((n) => this.delete(n, 0)), ...strayPods.map((n) => this.deletePod(n, 0))]);
+    return [...straySandboxes, ...strayPods];
   }
 
   async close(): Promise<void> {
@@ -180,11 +186,19 @@ export class KubeBackend {
     return { extras };
   }
 
-  private async delete(name: string, graceSeconds: number): Promise<void> {
-    const { namespace } = this.options;
+  /** Deletes an agent's object: its Sandbox, or its pod. */
+  private delete(name: string, graceSeconds: number): Promise<void> {
+    return this.useSandbox ? this.deleting(name, () => this.clients.custom.deleteNamespacedCustomObject({ ...AGENT_SANDBOX, namespace: this.options.namespace, name, gracePeriodSeconds: graceSeconds, propagationPolicy: "Background" })) : this.deletePod(name, graceSeconds);
+  }
+
+  private deletePod(name: string, graceSeconds: number): Promise<void> {
+    return this.deleting(name, () => this.clients.core.deleteNamespacedPod({ namespace: this.options.namespace, name, gracePeriodSeconds: graceSeconds }));
+  }
+
+  /** A deletion; one that finds nothing to delete is done. */
+  private async deleting(name: string, call: () => Promise<unknown>): Promise<void> {
     try {
-      if (this.useSandbox) await this.clients.custom.deleteNamespacedCustomObject({ ...AGENT_SANDBOX, namespace, name, gracePeriodSeconds: graceSeconds, propagationPolicy: "Background" });
-      else await this.clients.core.deleteNamespacedPod({ namespace, name, gracePeriodSeconds: graceSeconds });
+      await call();
     } catch (err) {
       if (apiStatus(err) !== 404) throw new KubeError("kube_delete_failed", `could not delete ${name}: ${apiMessage(err)}`, name);
     }
