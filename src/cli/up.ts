@@ -29,12 +29,13 @@ export function registerUp(program: Command): void {
         const paths = paddockPaths();
         const log = (fields: Record<string, unknown>) => process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), level: "info", ...fields })}\n`);
         const store = openStore(paths, opts.store ?? (process.env.PADDOCK_DATABASE_URL || undefined));
-        const egress = new EgressService(paths);
         const pods = opts.kube ? await kubeBackend(opts, log) : undefined;
+        // On a cluster the agents' way out is the cluster's proxy (egress serve --kube-namespace), not this process.
+        const egress = pods ? undefined : new EgressService(paths);
         const gateway = opts.gateway ? await startGateway(opts.gateway, store, paths.runtime) : undefined;
         // With a gateway, agents can also be A2A workers whose tasks run through the executor, and the captain can plan.
-        const a2a = gateway && !pods ? await workersFor(gateway, { store, paths, egress, log }) : undefined;
-        const supervisor = new Supervisor({ store, paths, egress: pods ? undefined : egress, gateway: gateway?.access, pods, maxAgents: Number(opts.maxAgents), log, onEnded: (id) => void a2a?.workers.close(id) });
+        const a2a = gateway && egress ? await workersFor(gateway, { store, paths, egress, log }) : undefined;
+        const supervisor = new Supervisor({ store, paths, egress, gateway: gateway?.access, pods, maxAgents: Number(opts.maxAgents), log, onEnded: (id) => void a2a?.workers.close(id) });
         const { mcpHttpHandler } = await import("../mcp/index.js");
         const { daemonApi } = await import("../supervisor/index.js");
         const api = new SupervisorApi(supervisor, { workers: a2a?.workers, planner: a2a?.planner, roles: a2a?.roles, mcp: mcpHttpHandler(daemonApi(paths, { ...process.env, PADDOCK_DAEMON_URL: undefined })) });
@@ -80,7 +81,7 @@ export function registerUp(program: Command): void {
         await pods?.close();
         await a2a?.workers.closeAll();
         await gateway?.gateway.close();
-        await egress.close();
+        await egress?.close();
         await store.close();
         process.exit(EXIT.ok);
       } catch (err) {
@@ -113,10 +114,11 @@ async function startGateway(file: string, store: import("../store/index.js").Sto
   const paddockConfig = await loadPaddockConfig(file);
   // Agents' keys only mean something when the gateway checks keys: without a master key in the file, the daemon makes one (owner-only file).
   const { randomBytes } = await import("node:crypto");
-  const { writeFileSync } = await import("node:fs");
+  const { mkdirSync, writeFileSync } = await import("node:fs");
   let config = paddockConfig.gateway!;
   let masterKeyFile: string | undefined;
   if (!config.general_settings.master_key) {
+    mkdirSync(runtime, { recursive: true, mode: 0o700 });
     masterKeyFile = `${runtime}/gateway-master-key`;
     const masterKey = `sk-${randomBytes(24).toString("base64url")}`;
     writeFileSync(masterKeyFile, `${masterKey}\n`, { mode: 0o600 });

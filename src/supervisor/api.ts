@@ -1,5 +1,6 @@
 import { createHash, timingSafeEqual } from "node:crypto";
-import { chmodSync, existsSync, rmSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, rmSync } from "node:fs";
+import { dirname } from "node:path";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { connect, type AddressInfo } from "node:net";
 import { CardError, loadCard, type Card } from "../card/index.js";
@@ -45,6 +46,7 @@ export class SupervisorApi {
   ) {}
 
   async listen(socketPath: string): Promise<void> {
+    mkdirSync(dirname(socketPath), { recursive: true, mode: 0o700 });
     if (existsSync(socketPath)) {
       if (await answers(socketPath)) throw new PaddockError("daemon_running", `a paddock daemon already listens on ${socketPath}`, socketPath, "stop it first, or use that one");
       rmSync(socketPath);
