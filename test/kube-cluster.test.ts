@@ -42,7 +42,8 @@ describe("the rendered tree on a real Kubernetes control plane", () => {
     const pods = await eventually(async () => {
       const all = JSON.parse(cluster.kubectl(["get", "pods", "-A", "-o", "json"])).items as Array<Pod & { metadata: { namespace: string } }>;
       const wanted = all.filter((p) => p.metadata.namespace === NAMESPACES.models || p.metadata.namespace === NAMESPACES.system);
-      return wanted.length >= 6 && wanted.every((p) => p.status.phase === "Running") ? wanted : undefined;
+      // Every replica of every workload (vLLM 1, gateway 2, egress 2, controller 1, PostgreSQL 1), each Running.
+      return wanted.length === 7 && wanted.every((p) => p.status.phase === "Running") ? wanted : undefined;
     }, 90_000);
     const byApp = (app: string) => pods.filter((p) => p.metadata.labels?.["app.kubernetes.io/name"] === app);
     assert.deepEqual(byApp("vllm").map((p) => p.spec.nodeName), ["kwok-gpu-0"]);
