@@ -91,7 +91,8 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     ]);
     const kubeconfig = join(dir, "kubeconfig");
     writeFileSync(kubeconfig, kubeconfigText(`https://127.0.0.1:${apiPort}`, pki));
-    const env = { ...baseEnv, KUBECONFIG: kubeconfig };
+    // HOME too: kubectl keeps its discovery cache under $HOME/.kube, and without a HOME in the working folder.
+    const env = { ...baseEnv, KUBECONFIG: kubeconfig, HOME: dir };
     const cluster: Cluster = {
       dir,
       kubeconfig,
