@@ -140,9 +140,11 @@ describe("the gateway in front of a real llama.cpp server with a real model (Smo
   });
 
   it("turns Anthropic's structured outputs (output_config.format, and the older output_format) into response_format: llama.cpp's grammar holds the reply to the schema", async () => {
-    const schema = { type: "object", properties: { verdict: { type: "string", enum: ["approve", "reject"] }, reasons: { type: "array", items: { type: "string", maxLength: 40 }, minItems: 1, maxItems: 2 } }, required: ["verdict", "reasons"], additionalProperties: false };
+    const schema = { type: "object", properties: { verdict: { type: "string", enum: ["approve", "reject"] }, reasons: { type: "array", items: { type: "string", maxLength: 30 }, minItems: 1, maxItems: 2 } }, required: ["verdict", "reasons"], additionalProperties: false };
+    // max_tokens covers the longest reply the grammar allows (two 30-character reasons, and llama.cpp's grammar lets up to 22 whitespace characters stand between tokens), so the JSON always closes
+
     for (const shape of [{ output_config: { format: { type: "json_schema", schema } } }, { output_format: { type: "json_schema", schema } }]) {
-      const message = await fx.anthropic().messages.create({ model: "smol", max_tokens: 120, messages: [{ role: "user", content: "Review this change: it adds a README." }], ...shape } as never);
+      const message = await fx.anthropic().messages.create({ model: "smol", max_tokens: 512, messages: [{ role: "user", content: "Review this change: it adds a README." }], ...shape } as never);
       const block = (message as { content: Array<{ type: string; text?: string }> }).content[0]!;
       assert.equal(block.type, "text");
       const reply = JSON.parse(block.text!) as { verdict: string; reasons: string[] };
