@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { validate } from "dockerfile-utils";
+import { WARM_START } from "../src/kube/index.js";
 import { ROOT } from "./helpers.js";
 
 const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { version: string; dependencies: Record<string, string>; optionalDependencies: Record<string, string> };
@@ -32,5 +33,15 @@ describe("the Containerfiles", () => {
     assert.match(agents, /USER 10001:10001/);
     assert.match(agents, /\/opt\/paddock\/bin\/opencode$/m);
     assert.match(agents, /\/opt\/paddock\/bin\/claude$/m);
+  });
+
+  it("hold the warm-pool waiter where a warm pod runs it, copied from what the build makes, with the Node that runs it", () => {
+    const agents = read("images/agent.Containerfile");
+    const copy = agents.match(/^COPY (dist\/\S+) (dist\/\S+) (\/opt\/paddock\/lib\/kube\/)$/m);
+    assert.ok(copy, "the agent image copies the waiter and its sealing from dist/");
+    for (const file of [copy[1]!, copy[2]!]) assert.ok(existsSync(join(ROOT, file)), `${file} is built`);
+    assert.deepEqual(WARM_START, ["node", `${copy[3]}warm-start.js`]);
+    assert.match(agents, /^COPY --from=fetch \/usr\/local\/bin\/node \/usr\/local\/bin\/node$/m);
+    assert.match(agents, /echo '\{"type":"module"\}' > \/opt\/paddock\/lib\/package\.json/);
   });
 });

@@ -10,7 +10,7 @@ import { ScriptedModel } from "../src/scripted/index.js";
 import { startDaemon, stopDaemon } from "./daemon-helpers.js";
 import { eventually } from "./egress-helpers.js";
 import { CLI, freePort, paddock, scratch, waitForPort, writeCard } from "./helpers.js";
-import { startCluster, type Cluster } from "./kube-helpers.js";
+import { proxyConnect, startCluster, type Cluster } from "./kube-helpers.js";
 
 type Pod = { metadata: { name: string; labels: Record<string, string>; annotations: Record<string, string>; ownerReferences?: Array<{ kind: string; name: string }> }; spec: Record<string, any>; status: { phase?: string; podIP?: string } };
 type Agent = { agent_id: string; state: string; sandbox: string | null; exit: { cause: string } | null };
@@ -134,17 +134,7 @@ describe("agents as pods: paddock up --kube", () => {
     try {
       await waitForPort(port);
       await eventually(async () => (log.includes('"agent_id":"caller"') ? true : undefined), 15_000);
-      const connect = (from: string, secretToken: string, host: string) =>
-        new Promise<number>((resolve, reject) => {
-          const req = request({ host: "127.0.0.1", port, localAddress: from, method: "CONNECT", path: `${host}:443`, headers: { "Proxy-Authorization": `Basic ${Buffer.from(`caller:${secretToken}`).toString("base64")}` } });
-          req.on("connect", (res, socket) => {
-            socket.destroy();
-            resolve(res.statusCode!);
-          });
-          req.on("response", (res) => resolve(res.statusCode!));
-          req.on("error", reject);
-          req.end();
-        });
+      const connect = (from: string, secretToken: string, host: string) => proxyConnect(port, from, "caller", secretToken, host);
       // From its pod, with its token: known, and held to its allowlist (403 for another host, not 407).
       assert.equal(await connect(podIp, token, "denied.example"), 403);
       assert.equal(await connect(podIp, "stolen-or-guessed", "allowed.example"), 407, "a wrong token from the right address");

@@ -1,3 +1,4 @@
+import { request } from "node:http";
 import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { createWriteStream, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
@@ -191,5 +192,19 @@ function fakeNode(name: string, gpu: boolean): string {
     metadata: { name, annotations: { "kwok.x-k8s.io/node": "fake" }, labels: { "kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64", type: "kwok", ...(gpu ? { "nvidia.com/gpu.present": "true" } : {}) } },
     spec: gpu ? { taints: [{ key: "nvidia.com/gpu", value: "present", effect: "NoSchedule" }] } : {},
     status: { capacity, allocatable: capacity },
+  });
+}
+
+/** The status a CONNECT through the egress proxy at `port` gets, sent from address `from` as agent `user` with `token`. */
+export function proxyConnect(port: number, from: string, user: string, token: string, host: string): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    const req = request({ host: "127.0.0.1", port, localAddress: from, method: "CONNECT", path: `${host}:443`, headers: { "Proxy-Authorization": `Basic ${Buffer.from(`${user}:${token}`).toString("base64")}` } });
+    req.on("connect", (res, socket) => {
+      socket.destroy();
+      resolve(res.statusCode!);
+    });
+    req.on("response", (res) => resolve(res.statusCode!));
+    req.on("error", reject);
+    req.end();
   });
 }

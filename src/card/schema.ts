@@ -76,6 +76,13 @@ export const CardSchema = z
       .default([])
       .describe("Secrets the egress proxy adds to the agent's requests to a host (TLS to that host is terminated with a CA trusted only in this sandbox); the agent never sees them"),
     ttl_seconds: z.number().int().min(0).default(0).describe("End the whole process tree after N seconds (0 = no limit)"),
+    warm: z
+      .number()
+      .int()
+      .min(0)
+      .max(1000)
+      .default(0)
+      .describe("On a cluster with agent-sandbox (paddock up --kube): keep N pods of this card started ahead (a SandboxWarmPool), so a spawn claims one instead of waiting for a new pod; on one host it has no effect"),
     environment: z.record(envName, z.string()).default({}).describe("Additional environment variables"),
     a2a_port: z.number().int().min(1).max(65535).optional().describe("Port of the agent's A2A server"),
     kind: z.enum(["opencode", "claude-code", "command"]).default("opencode").describe("Which agent runs: OpenCode, Claude Code, or the card's own command"),

@@ -19,9 +19,10 @@ export function registerUp(program: Command): void {
     .option("--runtime-class <name>", "with --kube: every agent pod under this RuntimeClass (gvisor)")
     .option("--kube-objects <kind>", "with --kube: auto (agent-sandbox's Sandbox where installed), sandbox, or pod", "auto")
     .option("--agent-image <kind=ref...>", "with --kube: the image of a kind of agent (command, opencode, claude-code)")
+    .option("--warm <card...>", "with --kube: fill these cards' warm pools (their warm: N) now, not at their first spawn")
     .option("--store <url>", "the state store: postgres://... (several daemons and gateways share it), or a SQLite file (default: $PADDOCK_DATABASE_URL, else SQLite in the data folder)")
     .addHelpText("after", "\nWith --kube the state is in the cluster and the store: a restarted daemon adopts the pods it finds. A2A workers and the dashboard's\nterminal run on one host only.\nExit status: 0 stopped by a signal, 125 it could not start (the message says what and where).")
-    .action(async (opts: { maxAgents: string; gateway?: string; listen?: string; tokenFile?: string; dashboard: string | boolean; cards?: string; kube?: boolean; context?: string; namespace: string; runtimeClass?: string; kubeObjects: string; agentImage?: string[]; store?: string }) => {
+    .action(async (opts: { maxAgents: string; gateway?: string; listen?: string; tokenFile?: string; dashboard: string | boolean; cards?: string; kube?: boolean; context?: string; namespace: string; runtimeClass?: string; kubeObjects: string; agentImage?: string[]; warm?: string[]; store?: string }) => {
       try {
         const { EgressService } = await import("../egress/index.js");
         const { openStore, storeLocation } = await import("../store/index.js");
@@ -91,7 +92,7 @@ export function registerUp(program: Command): void {
 }
 
 /** Agents as pods: the cluster of the kubeconfig's context, checked before anything starts. */
-async function kubeBackend(opts: { context?: string; namespace: string; runtimeClass?: string; kubeObjects: string; agentImage?: string[] }, log: (fields: Record<string, unknown>) => void) {
+async function kubeBackend(opts: { context?: string; namespace: string; runtimeClass?: string; kubeObjects: string; agentImage?: string[]; warm?: string[] }, log: (fields: Record<string, unknown>) => void) {
   const { KubeBackend, kubeClients } = await import("../kube/index.js");
   const { PaddockError } = await import("../errors/index.js");
   const { PADDOCK_VERSION } = await import("./version.js");
@@ -103,7 +104,17 @@ async function kubeBackend(opts: { context?: string; namespace: string; runtimeC
     images[kind] = ref;
   }
   const clients = await kubeClients(opts.context);
+  const { loadCard } = await import("../card/index.js");
+  const warm = await Promise.all((opts.warm ?? []).map((file) => loadCard(file)));
+  for (const { card, file } of warm) {
+    if (card.warm === 0) throw new PaddockError("warm_card_cold", `${file} asks for no warm pods`, `${file}: warm`, "set warm: N in the card (the pool's size)");
+  }
   const backend = await KubeBackend.open(clients, { namespace: opts.namespace, version: PADDOCK_VERSION, images, runtimeClass: opts.runtimeClass, objects: opts.kubeObjects as "auto" | "pod" | "sandbox", log });
+  for (const { card, file } of warm) {
+    const pool = await backend.warm(card);
+    if (!pool) throw new PaddockError("warm_needs_agent_sandbox", `${file} asks for warm pods, and this cluster's agents are plain pods`, "--warm", "install agent-sandbox with its extensions (or use --kube-objects sandbox)");
+    log({ msg: "warm pool filling", pool, replicas: card.warm, card: file });
+  }
   return Object.assign(backend, { server: clients.server });
 }
 

@@ -3,8 +3,9 @@ import { createWriteStream } from "node:fs";
 import type { V1Pod } from "@kubernetes/client-node";
 import type { Card } from "../card/index.js";
 import { AGENT_SANDBOX, apiMessage, apiStatus, hasAgentSandbox, KubeError, type KubeClients } from "./client.js";
-import { agentPod, defaultAgentImages, LABELS } from "./pod.js";
+import { agentPod, ANNOTATIONS, defaultAgentImages, LABELS, warmLaunch } from "./pod.js";
 import { KubeSandbox, type PodObject } from "./sandbox.js";
+import { WarmPools } from "./warm.js";
 import { watchPaddockPods, type PodWatch } from "./watch.js";
 
 /** The longest agent id on a cluster: a label value has 63 characters at most, and a pod's name adds 7 to the id. */
@@ -42,6 +43,8 @@ export class KubeBackend {
   private readonly listeners = new Map<string, (pod: V1Pod | undefined) => void>();
   private pods: PodWatch | undefined;
   private useSandbox = false;
+  private warmPools: WarmPools | undefined;
+  private readonly coldWarned = new Set<string>();
   private readonly images: Record<Card["kind"], string>;
 
   private constructor(
@@ -63,6 +66,7 @@ export class KubeBackend {
     backend.useSandbox = objects === "sandbox" || (objects === "auto" && (await hasAgentSandbox(clients)));
     if (objects === "sandbox" && !(await hasAgentSandbox(clients))) throw new KubeError("agent_sandbox_missing", `agent-sandbox's CRDs are not installed on ${clients.server}`, "--kube-objects", "install agent-sandbox (kubernetes-sigs/agent-sandbox), or use plain pods");
     backend.pods = await watchPaddockPods(clients, options.namespace, (name, pod) => backend.listeners.get(name)?.(pod), options.log);
+    if (backend.useSandbox) backend.warmPools = await WarmPools.open(clients, options.namespace, options.log);
     return backend;
   }
 
@@ -77,6 +81,7 @@ export class KubeBackend {
     if (id.length > MAX_AGENT_ID) throw new KubeError("agent_id_too_long", `'${id}' has ${id.length} characters; on a cluster an agent id has at most ${MAX_AGENT_ID}`, "agent_id", "spawn it with a shorter --name");
     const name = `${id}-${randomBytes(3).toString("hex")}`;
     const egressToken = card.allowed_hosts.length > 0 ? randomBytes(24).toString("base64url") : undefined;
+    if (this.warmFor(card)) return this.warmSandbox(id, name, card, launch, egressToken);
     const { pod, secret } = agentPod(card, {
       id,
       name,
@@ -92,12 +97,75 @@ export class KubeBackend {
     return new KubeSandbox(name, card.backend, object, { ttlSeconds: card.ttl_seconds, startTimeoutMs: this.startTimeoutMs });
   }
 
+  /** Makes (or resizes) the warm pool of a card with `warm: N` now, rather than at its first spawn. */
+  async warm(card: Card): Promise<string | undefined> {
+    return this.warmFor(card) ? this.warmPools!.ensure(card, this.images[card.kind], this.options.runtimeClass) : undefined;
+  }
+
+  /** Whether this card's agents take warm pods: it asks for them, and agent-sandbox is there to keep them. */
+  private warmFor(card: Card): boolean {
+    if (card.warm === 0) return false;
+    if (this.warmPools) return true;
+    if (!this.coldWarned.has(card.agent_id)) {
+      this.coldWarned.add(card.agent_id);
+      this.options.log?.({ level: "warn", msg: "warm pools need agent-sandbox's Sandboxes (--kube-objects sandbox, with its extensions installed); this card's agents start cold", agent_id: card.agent_id, warm: card.warm });
+    }
+    return false;
+  }
+
+  /**
+   * An agent on a warm pod: a SandboxClaim on the card's pool; once agent-sandbox hands it a pod, the pod gets the
+   * agent's labels and token hash, and its launch sealed to the key the pod's waiter printed (see WarmPools).
+   */
+  private warmSandbox(id: string, name: string, card: Card, launch: KubeLaunch, egressToken: string | undefined): KubeSandbox {
+    const pools = this.warmPools!;
+    let pod = "";
+    const create = async () => {
+      const deadline = Date.now() + this.startTimeoutMs;
+      const pool = await pools.ensure(card, this.images[card.kind], this.options.runtimeClass);
+      await pools.claim(name, pool, id, card.ttl_seconds);
+      try {
+        pod = await pools.adoptedPod(name, this.startTimeoutMs);
+        const key = await pools.podKey(pod, deadline);
+        const annotations: Record<string, string> = egressToken ? { [ANNOTATIONS.egressToken]: createHash("sha256").update(egressToken).digest("hex") } : {};
+        await pools.deliver(pod, key, id, annotations, warmLaunch(card, { id, launch, gatewayKey: launch.gatewayKey, egressToken }));
+      } catch (err) {
+        await pools.deleteClaim(name).catch(() => undefined);
+        throw err;
+      }
+      return { extras: Promise.resolve() };
+    };
+    const object: PodObject = {
+      create,
+      delete: () => this.deleting(name, () => pools.deleteClaim(name)),
+      watch: (listener) => this.watch(pod, listener),
+      followLogs: () => this.followLogs(id, pod, launch.logFile, new Date()),
+    };
+    return new KubeSandbox(name, card.backend, object, { ttlSeconds: card.ttl_seconds, startTimeoutMs: this.startTimeoutMs });
+  }
+
   /** The sandbox of a pod a previous controller made, if it is still there. */
   async adopt(id: string, name: string, card: Card, startedAt: number, logFile: string): Promise<KubeSandbox | undefined> {
+    if (this.warmFor(card)) return this.adoptWarm(id, name, card, startedAt, logFile);
     const exists = this.useSandbox ? await this.getSandbox(name) : await this.getPod(name);
     if (!exists) return undefined;
     // Its output from now on: what it wrote before is in the log file already, up to when the previous daemon stopped.
     const object = this.podObject(id, name, logFile, async () => ({ extras: Promise.resolve() }), new Date());
+    const sandbox = new KubeSandbox(name, card.backend, object, { ttlSeconds: card.ttl_seconds, startTimeoutMs: this.startTimeoutMs, startedAt });
+    await sandbox.adopt();
+    return sandbox;
+  }
+
+  /** A claimed warm pod, if its launch was delivered (one a daemon died before handing it is a stray). */
+  private async adoptWarm(id: string, name: string, card: Card, startedAt: number, logFile: string): Promise<KubeSandbox | undefined> {
+    const pod = await this.warmPools!.claimed(name);
+    if (!pod || !WarmPools.launched(await this.getPod(pod))) return undefined;
+    const object: PodObject = {
+      create: async () => ({ extras: Promise.resolve() }),
+      delete: () => this.deleting(name, () => this.warmPools!.deleteClaim(name)),
+      watch: (listener) => this.watch(pod, listener),
+      followLogs: () => this.followLogs(id, pod, logFile, new Date()),
+    };
     const sandbox = new KubeSandbox(name, card.backend, object, { ttlSeconds: card.ttl_seconds, startTimeoutMs: this.startTimeoutMs, startedAt });
     await sandbox.adopt();
     return sandbox;
@@ -109,14 +177,20 @@ export class KubeBackend {
     const labelSelector = `${LABELS.managedBy}=paddock`;
     // Pods that a Sandbox owns go with their Sandbox; any other pod of paddock's (a plain-pod daemon's) is looked at alone.
     const pods = (await this.clients.core.listNamespacedPod({ namespace, labelSelector })).items.filter((p) => !p.metadata?.ownerReferences?.some((o) => o.kind === "Sandbox"));
-    const sandboxes = this.useSandbox ? ((await this.clients.custom.listNamespacedCustomObject({ ...AGENT_SANDBOX, namespace, labelSelector })) as { items: Array<{ metadata: { name: string } }> }).items.map((s) => s.metadata.name) : [];
+    // A Sandbox a warm pool or a claim owns is agent-sandbox's to keep or delete.
+    const sandboxes = this.useSandbox
+      ? ((await this.clients.custom.listNamespacedCustomObject({ ...AGENT_SANDBOX, namespace, labelSelector })) as { items: Array<{ metadata: { name: string; ownerReferences?: unknown[] } }> }).items.filter((s) => !s.metadata.ownerReferences?.length).map((s) => s.metadata.name)
+      : [];
+    const claims = this.warmPools?.names() ?? [];
     const strayPods = pods.map((p) => p.metadata!.name!).filter((n) => !known.has(n));
     const straySandboxes = sandboxes.filter((n) => !known.has(n));
-    await Promise.all([...straySandboxes.map((n) => this.delete(n, 0)), ...strayPods.map((n) => this.deletePod(n, 0))]);
-    return [...straySandboxes, ...strayPods];
+    const strayClaims = claims.filter((n) => !known.has(n));
+    await Promise.all([...straySandboxes.map((n) => this.delete(n, 0)), ...strayPods.map((n) => this.deletePod(n, 0)), ...strayClaims.map((n) => this.deleting(n, () => this.warmPools!.deleteClaim(n)))]);
+    return [...straySandboxes, ...strayPods, ...strayClaims];
   }
 
   async close(): Promise<void> {
+    await this.warmPools?.close();
     await this.pods?.stop();
   }
 

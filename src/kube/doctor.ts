@@ -70,7 +70,11 @@ export function kubeProbes(clients: KubeClients, namespace: string = NAMESPACES.
     }],
     ["agent-sandbox", async () => {
       const installed = await hasAgentSandbox(clients);
-      return installed ? { ok: true, detail: `${AGENT_SANDBOX.group}/${AGENT_SANDBOX.version} served: agents are Sandboxes` } : { ok: true, detail: "not installed: agents are plain pods", fix: "for Sandboxes and warm pools, install kubernetes-sigs/agent-sandbox (its CRDs and controller)" };
+      if (!installed) return { ok: true, detail: "not installed: agents are plain pods", fix: "for Sandboxes and warm pools, install kubernetes-sigs/agent-sandbox (its CRDs and controller)" };
+      const warm = await clients.custom.listNamespacedCustomObject({ group: "extensions.agents.x-k8s.io", version: AGENT_SANDBOX.version, namespace: "default", plural: "sandboxwarmpools", limit: 1 }).then(() => true, () => false);
+      return warm
+        ? { ok: true, detail: `${AGENT_SANDBOX.group}/${AGENT_SANDBOX.version} served: agents are Sandboxes, and cards with warm: N get warm pools` }
+        : { ok: true, detail: `${AGENT_SANDBOX.group}/${AGENT_SANDBOX.version} served: agents are Sandboxes; its extensions are not, so cards with warm: N start cold`, fix: "install agent-sandbox's extensions (their CRDs; its controller with --extensions)" };
     }],
     ["vLLM", async () => {
       const k8s = await import("@kubernetes/client-node");

@@ -1,5 +1,6 @@
 import type { Card } from "../card/index.js";
 import { NAMESPACES, PORTS } from "./names.js";
+import { LAUNCH_ANNOTATION } from "./seal.js";
 import { restrictedContainer } from "./system.js";
 
 type Manifest = Record<string, any>;
@@ -31,13 +32,80 @@ export interface AgentPodOptions {
 
 const HOME = "/home/agent";
 const SECRET_DIR = "/etc/paddock/agent";
+const LAUNCH_DIR = "/etc/paddock/launch";
+/** Where a warm pod's waiter is in the agent images (images/agent.Containerfile copies it there). */
+export const WARM_START = ["node", "/opt/paddock/lib/kube/warm-start.js"];
+/** Labels of what paddock keeps warm: the pool a pod belongs to. */
+export const WARM_LABELS = { pool: "paddock.dev/warm-pool" } as const;
+
+const BASE_ENV = { HOME, USER: "agent", LOGNAME: "agent", SHELL: "/bin/sh", TERM: "dumb", LANG: "C.UTF-8", TMPDIR: "/tmp" };
+const GATEWAY = `http://paddock-gateway.${NAMESPACES.system}.svc:${PORTS.gateway}`;
+const PROXIED = ["HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"];
+const NO_PROXY = "localhost,127.0.0.1,::1";
+
+type EnvEntry = { name: string; value: string } | { name: string; secret: "gateway-key" | "egress-token" };
 
 /**
- * An agent's pod and its Secret. The pod meets Pod Security `restricted` (not root, read-only root, no capability,
- * RuntimeDefault seccomp, no privilege escalation, no API token); the card's limits become resources, its TTL
- * `activeDeadlineSeconds`, `backend: gvisor` the gvisor RuntimeClass. The workspace and HOME are volumes of the pod
+ * An agent's environment: its adapter's and its card's, the gateway's URLs and key, and the proxy with its token.
+ * `proxyToken` is how the token appears in the proxy's URL: the value itself, or a reference the kubelet expands.
+ */
+function agentEnvironment(card: Card, options: Pick<AgentPodOptions, "id" | "launch" | "gatewayKey" | "egressToken">, proxyToken: string): EnvEntry[] {
+  const proxy = `http://${options.id}:${proxyToken}@paddock-egress.${NAMESPACES.system}.svc:${PORTS.egress}`;
+  return [
+    ...Object.entries({ AGENT_ID: options.id, ...options.launch.env, ...card.environment }).map(([name, value]) => ({ name, value })),
+    ...(options.gatewayKey
+      ? [{ name: "OPENAI_API_KEY", secret: "gateway-key" as const }, { name: "ANTHROPIC_API_KEY", secret: "gateway-key" as const }, ...Object.entries({ PADDOCK_GATEWAY_URL: GATEWAY, OPENAI_BASE_URL: `${GATEWAY}/v1`, ANTHROPIC_BASE_URL: GATEWAY }).map(([name, value]) => ({ name, value }))]
+      : []),
+    // The proxy knows the agent by this token and by its pod's address: the token alone, copied elsewhere, is refused.
+    ...(options.egressToken
+      ? [{ name: "PADDOCK_EGRESS_TOKEN", secret: "egress-token" as const }, ...PROXIED.map((name) => ({ name, value: proxy })), { name: "NO_PROXY", value: NO_PROXY }, { name: "no_proxy", value: NO_PROXY }]
+      : []),
+  ];
+}
+
+/**
+ * The pod every agent runs in, cold or warm. It meets Pod Security `restricted` (not root, read-only root, no
+ * capability, RuntimeDefault seccomp, no privilege escalation, no API token); the card's limits become resources, its
+ * TTL `activeDeadlineSeconds`, `backend: gvisor` the gvisor RuntimeClass. The workspace and HOME are volumes of the pod
  * (emptyDir): what the agent makes leaves through git and the gateway, as on one machine.
  */
+function podManifest(card: Card, options: { image: string; runtimeClass?: string; metadata: Manifest; agent: Manifest; initContainers?: Manifest[]; volumes?: Manifest[]; mounts?: Manifest[]; deadline: boolean }): Manifest {
+  const volumeMounts: Manifest[] = [
+    { name: "workspace", mountPath: "/workspace" },
+    { name: "home", mountPath: HOME },
+    { name: "tmp", mountPath: "/tmp" },
+  ];
+  return {
+    metadata: options.metadata,
+    spec: {
+      serviceAccountName: "paddock-agent",
+      automountServiceAccountToken: false,
+      enableServiceLinks: false,
+      restartPolicy: "Never",
+      ...(options.deadline && card.ttl_seconds > 0 ? { activeDeadlineSeconds: card.ttl_seconds } : {}),
+      ...(options.runtimeClass || card.backend === "gvisor" ? { runtimeClassName: options.runtimeClass ?? "gvisor" } : {}),
+      securityContext: { runAsNonRoot: true, runAsUser: 10001, runAsGroup: 10001, fsGroup: 10001, seccompProfile: { type: "RuntimeDefault" } },
+      ...(options.initContainers ? { initContainers: options.initContainers.map((c) => ({ image: options.image, workingDir: "/workspace", securityContext: restrictedContainer(), ...c, volumeMounts: [...volumeMounts, ...(c.volumeMounts ?? [])] })) } : {}),
+      containers: [
+        {
+          name: "agent",
+          image: options.image,
+          workingDir: `/workspace${card.workdir ? `/${card.workdir}` : ""}`,
+          securityContext: restrictedContainer(),
+          ...options.agent,
+          volumeMounts: [...volumeMounts, ...(options.mounts ?? [])],
+          resources: {
+            requests: { cpu: `${Math.max(1, Math.round((card.resource_limits.cpu_shares * 1000) / 1024))}m`, memory: `${card.resource_limits.memory_mb}Mi` },
+            limits: { memory: `${card.resource_limits.memory_mb}Mi` },
+          },
+        },
+      ],
+      volumes: [{ name: "workspace", emptyDir: {} }, { name: "home", emptyDir: {} }, { name: "tmp", emptyDir: {} }, ...(options.volumes ?? [])],
+    },
+  };
+}
+
+/** An agent's own pod and its Secret (its gateway key, egress token and HOME files), which only this pod mounts. */
 export function agentPod(card: Card, options: AgentPodOptions): { pod: Manifest; secret: Manifest } {
   const labels = { [LABELS.agent]: options.id, [LABELS.managedBy]: "paddock" };
   const secretName = `${options.name}-secret`;
@@ -46,34 +114,13 @@ export function agentPod(card: Card, options: AgentPodOptions): { pod: Manifest;
     ...(options.egressToken ? { "egress-token": options.egressToken } : {}),
     ...Object.fromEntries(Object.entries(options.launch.homeFiles).map(([file, content], i) => [`home-${i}`, content])),
   };
-  const fromSecret = (name: string, key: string) => ({ name, valueFrom: { secretKeyRef: { name: secretName, key } } });
-  const gateway = `http://paddock-gateway.${NAMESPACES.system}.svc:${PORTS.gateway}`;
-  const proxy = `http://${options.id}:$(PADDOCK_EGRESS_TOKEN)@paddock-egress.${NAMESPACES.system}.svc:${PORTS.egress}`;
-  const env = [
-    ...Object.entries({ HOME, USER: "agent", LOGNAME: "agent", SHELL: "/bin/sh", TERM: "dumb", LANG: "C.UTF-8", TMPDIR: "/tmp", AGENT_ID: options.id, ...options.launch.env, ...card.environment }).map(([name, value]) => ({ name, value })),
-    ...(options.gatewayKey
-      ? [fromSecret("OPENAI_API_KEY", "gateway-key"), fromSecret("ANTHROPIC_API_KEY", "gateway-key"), ...Object.entries({ PADDOCK_GATEWAY_URL: gateway, OPENAI_BASE_URL: `${gateway}/v1`, ANTHROPIC_BASE_URL: gateway }).map(([name, value]) => ({ name, value }))]
-      : []),
-    // The proxy knows the agent by this token and by its pod's address: the token alone, copied elsewhere, is refused.
-    ...(options.egressToken
-      ? [fromSecret("PADDOCK_EGRESS_TOKEN", "egress-token"), ...["HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"].map((name) => ({ name, value: proxy })), { name: "NO_PROXY", value: "localhost,127.0.0.1,::1" }, { name: "no_proxy", value: "localhost,127.0.0.1,::1" }]
-      : []),
-  ];
+  const env = [...Object.entries(BASE_ENV).map(([name, value]) => ({ name, value })), ...agentEnvironment(card, options, "$(PADDOCK_EGRESS_TOKEN)")].map((e) =>
+    "secret" in e ? { name: e.name, valueFrom: { secretKeyRef: { name: secretName, key: e.secret } } } : e,
+  );
   const homeItems = Object.keys(options.launch.homeFiles).map((file, i) => ({ key: `home-${i}`, path: file, mode: 0o400 }));
-  const volumeMounts: Manifest[] = [
-    { name: "workspace", mountPath: "/workspace" },
-    { name: "home", mountPath: HOME },
-    { name: "tmp", mountPath: "/tmp" },
-  ];
-  const container = (name: string, command: string[], mounts = volumeMounts) => ({
-    name,
+  const pod = podManifest(card, {
     image: options.image,
-    command,
-    workingDir: `/workspace${card.workdir ? `/${card.workdir}` : ""}`,
-    securityContext: restrictedContainer(),
-    volumeMounts: mounts,
-  });
-  const pod: Manifest = {
+    runtimeClass: options.runtimeClass,
     metadata: {
       name: options.name,
       namespace: options.namespace,
@@ -83,34 +130,41 @@ export function agentPod(card: Card, options: AgentPodOptions): { pod: Manifest;
         [ANNOTATIONS.allowedHosts]: JSON.stringify(card.allowed_hosts),
       },
     },
-    spec: {
-      serviceAccountName: "paddock-agent",
-      automountServiceAccountToken: false,
-      enableServiceLinks: false,
-      restartPolicy: "Never",
-      ...(card.ttl_seconds > 0 ? { activeDeadlineSeconds: card.ttl_seconds } : {}),
-      ...(options.runtimeClass || card.backend === "gvisor" ? { runtimeClassName: options.runtimeClass ?? "gvisor" } : {}),
-      securityContext: { runAsNonRoot: true, runAsUser: 10001, runAsGroup: 10001, fsGroup: 10001, seccompProfile: { type: "RuntimeDefault" } },
-      // The adapter's HOME files (configs, keys) are copied into the writable HOME, as on one machine.
-      ...(homeItems.length ? { initContainers: [container("home", ["sh", "-c", `cp -R ${SECRET_DIR}/home/. ${HOME}/`], [...volumeMounts, { name: "agent-secret", mountPath: `${SECRET_DIR}/home`, readOnly: true }])] } : {}),
-      containers: [
-        {
-          ...container("agent", options.launch.command),
-          env,
-          resources: {
-            requests: { cpu: `${Math.max(1, Math.round((card.resource_limits.cpu_shares * 1000) / 1024))}m`, memory: `${card.resource_limits.memory_mb}Mi` },
-            limits: { memory: `${card.resource_limits.memory_mb}Mi` },
-          },
-        },
-      ],
-      volumes: [
-        { name: "workspace", emptyDir: {} },
-        { name: "home", emptyDir: {} },
-        { name: "tmp", emptyDir: {} },
-        ...(homeItems.length ? [{ name: "agent-secret", secret: { secretName, items: homeItems, defaultMode: 0o400 } }] : []),
-      ],
-    },
-  };
+    agent: { command: options.launch.command, env },
+    deadline: true,
+    // The adapter's HOME files (configs, keys) are copied into the writable HOME, as on one machine.
+    ...(homeItems.length
+      ? {
+          initContainers: [{ name: "home", command: ["sh", "-c", `cp -R ${SECRET_DIR}/home/. ${HOME}/`], volumeMounts: [{ name: "agent-secret", mountPath: `${SECRET_DIR}/home`, readOnly: true }] }],
+          volumes: [{ name: "agent-secret", secret: { secretName, items: homeItems, defaultMode: 0o400 } }],
+        }
+      : {}),
+  });
   const secret = { apiVersion: "v1", kind: "Secret", metadata: { name: secretName, namespace: options.namespace, labels }, type: "Opaque", stringData: secretData };
   return { pod, secret };
+}
+
+/**
+ * The pod a warm pool keeps ready for a card: the card's image, limits and RuntimeClass, running paddock's waiter
+ * instead of the agent. Nothing in it is an agent's: its id, key, token and HOME files come sealed to the pod's own
+ * key once it is claimed (see warm-start.ts), through an annotation the downward API projects into a file.
+ */
+export function warmPod(card: Card, options: { pool: string; image: string; runtimeClass?: string }): Manifest {
+  return podManifest(card, {
+    image: options.image,
+    runtimeClass: options.runtimeClass,
+    metadata: { labels: { [LABELS.managedBy]: "paddock", [WARM_LABELS.pool]: options.pool }, annotations: { [ANNOTATIONS.allowedHosts]: JSON.stringify(card.allowed_hosts) } },
+    // A warm pod's clock would run before its agent's: the claim's shutdownTime, and paddock, keep the agent's TTL.
+    deadline: false,
+    agent: { command: WARM_START, env: Object.entries({ ...BASE_ENV, PADDOCK_LAUNCH_FILE: `${LAUNCH_DIR}/sealed` }).map(([name, value]) => ({ name, value })) },
+    mounts: [{ name: "launch", mountPath: LAUNCH_DIR, readOnly: true }],
+    volumes: [{ name: "launch", downwardAPI: { items: [{ path: "sealed", fieldRef: { fieldPath: `metadata.annotations['${LAUNCH_ANNOTATION}']` } }], defaultMode: 0o400 } }],
+  });
+}
+
+/** What a claimed warm pod gets, sealed: the argv, environment and HOME files a cold pod has in its spec and Secret. */
+export function warmLaunch(card: Card, options: Pick<AgentPodOptions, "id" | "launch" | "gatewayKey" | "egressToken">): { argv: string[]; env: Record<string, string>; files: Record<string, string> } {
+  const secrets = { "gateway-key": options.gatewayKey ?? "", "egress-token": options.egressToken ?? "" };
+  const env = Object.fromEntries(agentEnvironment(card, options, options.egressToken ?? "").map((e) => [e.name, "secret" in e ? secrets[e.secret] : e.value]));
+  return { argv: options.launch.command, env, files: options.launch.homeFiles };
 }

@@ -1,0 +1,75 @@
+/**
+ * What a warm pod runs until an agent claims it (the agent images hold it at /opt/paddock/lib/kube/warm-start.js).
+ * It makes a key pair and prints the public half as its first line of output, which the controller reads through the
+ * API (pods/log: only this process writes there). Once claimed, the controller seals the agent's launch (argv,
+ * environment with its gateway key and egress token, HOME files) to that key in an annotation; the kubelet projects
+ * it into a file (downward API); this process opens it, writes the HOME files and runs the agent, passing signals
+ * on and exiting with its status. A launch sealed to another pod cannot be opened here.
+ */
+import { spawn } from "node:child_process";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, isAbsolute, join, normalize, sep } from "node:path";
+import { constants } from "node:os";
+import { open, warmKeys, WARM_KEY_LINE } from "./seal.js";
+
+// Only node: builtins (no node_modules in the image), so the launch's shape is checked by hand.
+interface Launch {
+  argv: string[];
+  env: Record<string, string>;
+  files: Record<string, string>;
+}
+
+const POLL_MS = 100;
+const launchFile = process.env.PADDOCK_LAUNCH_FILE ?? "/etc/paddock/launch/sealed";
+const home = process.env.HOME ?? "/home/agent";
+
+function fail(message: string): never {
+  process.stderr.write(`paddock-warm: ${message}\n`);
+  process.exit(125);
+}
+
+function launchOf(value: unknown): Launch {
+  const v = value as Partial<Launch> | null;
+  const strings = (o: unknown) => typeof o === "object" && o !== null && Object.values(o).every((s) => typeof s === "string");
+  if (!v || !Array.isArray(v.argv) || v.argv.length === 0 || !v.argv.every((a) => typeof a === "string") || !strings(v.env) || !strings(v.files)) fail("the launch is not {argv, env, files}");
+  return v as Launch;
+}
+
+function writeHomeFiles(files: Record<string, string>): void {
+  for (const [path, content] of Object.entries(files)) {
+    const relative = normalize(path);
+    if (isAbsolute(relative) || relative === ".." || relative.startsWith(`..${sep}`)) fail(`HOME file '${path}' is not inside HOME`);
+    const target = join(home, relative);
+    mkdirSync(dirname(target), { recursive: true, mode: 0o700 });
+    writeFileSync(target, content, { mode: 0o600 });
+  }
+}
+
+function readSealed(): string {
+  try {
+    return readFileSync(launchFile, "utf8").trim();
+  } catch {
+    return "";
+  }
+}
+
+const keys = warmKeys();
+process.stdout.write(`${WARM_KEY_LINE}${keys.publicKey}\n`);
+const idle = setInterval(() => {
+  const sealed = readSealed();
+  if (!sealed) return;
+  clearInterval(idle);
+  let launch: Launch;
+  try {
+    launch = launchOf(open(keys, sealed));
+  } catch (err) {
+    fail(`the launch cannot be opened with this pod's key (${(err as Error).message}): it was sealed for another pod, or changed on the way`);
+  }
+  writeHomeFiles(launch.files);
+  const env = { ...process.env, ...launch.env };
+  delete env.PADDOCK_LAUNCH_FILE;
+  const agent = spawn(launch.argv[0]!, launch.argv.slice(1), { env, stdio: "inherit" });
+  for (const signal of ["SIGTERM", "SIGINT", "SIGHUP"] as const) process.on(signal, () => agent.kill(signal));
+  agent.on("error", (err) => fail(`${launch.argv[0]}: ${err.message}`));
+  agent.on("exit", (code, signal) => process.exit(code ?? 128 + (signal ? constants.signals[signal] : 0)));
+}, POLL_MS);

@@ -1,0 +1,179 @@
+import { createHash } from "node:crypto";
+import type { KubernetesObject } from "@kubernetes/client-node";
+import type { Card } from "../card/index.js";
+import { apiMessage, apiStatus, KubeError, type KubeClients } from "./client.js";
+import { LABELS, warmPod } from "./pod.js";
+import { LAUNCH_ANNOTATION, seal, warmKeyOf } from "./seal.js";
+import { watchPaddockObjects, type ObjectWatch } from "./watch.js";
+
+/** agent-sandbox's extensions (v1.0: served as v1beta1): templates, warm pools and the claims that take from them. */
+const EXTENSIONS = { group: "extensions.agents.x-k8s.io", version: "v1beta1" } as const;
+const CLAIMS = { ...EXTENSIONS, plural: "sandboxclaims" } as const;
+/** Set on a claim by agent-sandbox when it adopts a Sandbox; the Sandbox's pod has its name. */
+const ASSIGNED_SANDBOX = "agents.x-k8s.io/sandbox-name";
+const KEY_POLL_MS = 100;
+
+interface Claim extends KubernetesObject {
+  status?: { sandbox?: { name?: string } };
+}
+
+/** The Sandbox (and so the pod) agent-sandbox gave a claim: its status says so, or before that the annotation it sets on adoption. */
+function sandboxOf(claim: Claim): string | undefined {
+  return claim.status?.sandbox?.name || claim.metadata?.annotations?.[ASSIGNED_SANDBOX] || undefined;
+}
+
+/**
+ * Warm pools of agent pods (`warm: N` in a card): a SandboxTemplate and a SandboxWarmPool per distinct pod (image,
+ * limits, RuntimeClass, allowed hosts), kept full by agent-sandbox; an agent's launch claims one (SandboxClaim).
+ *
+ * A warm pod exists before its agent, so the agent's Secret cannot be mounted into it, and a claim that sets env is
+ * cold-started by agent-sandbox. Instead the pod's waiter prints a public key, the controller reads it through the
+ * API (pods/log: only the pod writes there), and puts the agent's launch sealed to that key in an annotation, which
+ * the kubelet projects into the pod. Its gateway key and egress token never appear in the clear outside the pod, and
+ * the exits still check the token's hash and the pod's address as for a cold pod.
+ */
+export class WarmPools {
+  private readonly applied = new Map<string, Promise<void>>();
+  private readonly waiting = new Map<string, (sandbox: string) => void>();
+  private claims: ObjectWatch<Claim> | undefined;
+
+  private constructor(
+    private readonly clients: KubeClients,
+    private readonly namespace: string,
+    private readonly log?: (fields: Record<string, unknown>) => void,
+  ) {}
+
+  /** Watches paddock's claims in the namespace (one informer for all). */
+  static async open(clients: KubeClients, namespace: string, log?: (fields: Record<string, unknown>) => void): Promise<WarmPools> {
+    const pools = new WarmPools(clients, namespace, log);
+    pools.claims = await watchPaddockObjects<Claim>(
+      clients,
+      namespace,
+      { path: `/apis/${CLAIMS.group}/${CLAIMS.version}/namespaces/${namespace}/${CLAIMS.plural}`, list: (labelSelector) => clients.custom.listNamespacedCustomObject({ ...CLAIMS, namespace, labelSelector }) },
+      (name, claim) => {
+        const sandbox = claim && sandboxOf(claim);
+        if (sandbox) pools.waiting.get(name)?.(sandbox);
+      },
+      log,
+    );
+    return pools;
+  }
+
+  /** The pool for this card's pod, made (or resized to `card.warm`) once per daemon; resolves to its name. */
+  async ensure(card: Card, image: string, runtimeClass: string | undefined): Promise<string> {
+    const template = warmPod(card, { pool: "", image, runtimeClass });
+    const name = `paddock-warm-${createHash("sha256").update(JSON.stringify(template)).digest("hex").slice(0, 12)}`;
+    const pod = warmPod(card, { pool: name, image, runtimeClass });
+    const key = `${name}/${card.warm}`;
+    if (!this.applied.has(key)) {
+      const metadata = { name, namespace: this.namespace, labels: { [LABELS.managedBy]: "paddock" } };
+      const apply = async () => {
+        // The template before the pool that names it; agent-sandbox's own NetworkPolicy is off: the namespace's applies.
+        await this.apply({ apiVersion: `${EXTENSIONS.group}/${EXTENSIONS.version}`, kind: "SandboxTemplate", metadata, spec: { podTemplate: pod, networkPolicyManagement: "Unmanaged" } });
+        await this.apply({ apiVersion: `${EXTENSIONS.group}/${EXTENSIONS.version}`, kind: "SandboxWarmPool", metadata, spec: { replicas: card.warm, sandboxTemplateRef: { name } } });
+        this.log?.({ msg: "warm pool ready to fill", pool: name, replicas: card.warm, card: card.agent_id });
+      };
+      this.applied.set(key, apply().catch((err: unknown) => {
+        this.applied.delete(key);
+        throw err instanceof KubeError ? err : new KubeError("kube_create_refused", `the cluster refused the warm pool ${name}: ${apiMessage(err)}`, "warm", "paddock doctor --kube checks that agent-sandbox's extensions are installed");
+      }));
+    }
+    await this.applied.get(key);
+    return name;
+  }
+
+  private async apply(object: KubernetesObject & Record<string, unknown>): Promise<void> {
+    const k8s = await import("@kubernetes/client-node");
+    await k8s.KubernetesObjectApi.makeApiClient(this.clients.config).patch(object, undefined, undefined, "paddock", true, k8s.PatchStrategy.ServerSideApply);
+  }
+
+  /** Claims a pod of `pool` for agent `id`; resolves to the claim's uid. */
+  async claim(name: string, pool: string, id: string, ttlSeconds: number): Promise<string> {
+    const shutdownTime = ttlSeconds > 0 ? new Date(Date.now() + ttlSeconds * 1000).toISOString().replace(/\.\d+Z$/, "Z") : undefined;
+    const body = {
+      apiVersion: `${CLAIMS.group}/${CLAIMS.version}`,
+      kind: "SandboxClaim",
+      metadata: { name, namespace: this.namespace, labels: { [LABELS.agent]: id, [LABELS.managedBy]: "paddock" } },
+      spec: { warmPoolRef: { name: pool }, ...(shutdownTime ? { lifecycle: { shutdownTime, shutdownPolicy: "Delete" } } : {}) },
+    };
+    try {
+      const made = (await this.clients.custom.createNamespacedCustomObject({ ...CLAIMS, namespace: this.namespace, body })) as Claim;
+      return made.metadata!.uid!;
+    } catch (err) {
+      throw new KubeError("kube_create_refused", `the cluster refused the SandboxClaim for ${name}: ${apiMessage(err)}`, name);
+    }
+  }
+
+  /** The pod agent-sandbox gave a claim (a warm one, or a new one when the pool was empty). */
+  adoptedPod(claim: string, timeoutMs: number): Promise<string> {
+    const known = this.claims?.get(claim);
+    const now = known && sandboxOf(known);
+    if (now) return Promise.resolve(now);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiting.delete(claim);
+        reject(new KubeError("claim_not_bound", `claim ${claim} got no Sandbox within ${timeoutMs / 1000} s`, claim, "kubectl describe sandboxclaim shows why; agent-sandbox's controller must run with --extensions"));
+      }, timeoutMs);
+      this.waiting.set(claim, (sandbox) => {
+        clearTimeout(timer);
+        this.waiting.delete(claim);
+        resolve(sandbox);
+      });
+    });
+  }
+
+  /** The public key a pod's waiter printed, read through the API once its container has started. */
+  async podKey(pod: string, deadline: number): Promise<string> {
+    for (;;) {
+      try {
+        const output = await this.clients.core.readNamespacedPodLog({ name: pod, namespace: this.namespace, container: "agent", limitBytes: 1024 });
+        const key = warmKeyOf(String(output));
+        if (key) return key;
+      } catch (err) {
+        // 400 while the container is being made; anything else is worth saying once the deadline passes.
+        if (Date.now() > deadline) throw new KubeError("warm_key_unreadable", `pod ${pod}'s key could not be read: ${apiMessage(err)}`, pod);
+      }
+      if (Date.now() > deadline) throw new KubeError("warm_key_missing", `pod ${pod} printed no key: is it running paddock's agent image (its waiter, /opt/paddock/lib/kube/warm-start.js)?`, pod, "build the agent images from images/agent.Containerfile");
+      await new Promise((r) => setTimeout(r, KEY_POLL_MS));
+    }
+  }
+
+  /** Hands agent `id` its pod: its labels and token hash for the exits, and its launch sealed to the pod's key. */
+  async deliver(pod: string, key: string, id: string, annotations: Record<string, string>, launch: unknown): Promise<void> {
+    const k8s = await import("@kubernetes/client-node");
+    const body = { metadata: { labels: { [LABELS.agent]: id }, annotations: { ...annotations, [LAUNCH_ANNOTATION]: seal(key, launch) } } };
+    try {
+      await this.clients.core.patchNamespacedPod({ name: pod, namespace: this.namespace, body }, k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch));
+    } catch (err) {
+      throw new KubeError("kube_create_refused", `the cluster refused the launch for pod ${pod}: ${apiMessage(err)}`, pod);
+    }
+  }
+
+  /** Whether a claimed pod was handed its launch (a daemon killed before that leaves one that waits for ever). */
+  static launched(pod: { metadata?: { annotations?: Record<string, string> } } | undefined): boolean {
+    return Boolean(pod?.metadata?.annotations?.[LAUNCH_ANNOTATION]);
+  }
+
+  /** The claim of an agent (by its object's name), and the pod it holds, if they are still there. */
+  async claimed(name: string): Promise<string | undefined> {
+    try {
+      return sandboxOf((await this.clients.custom.getNamespacedCustomObject({ ...CLAIMS, namespace: this.namespace, name })) as Claim);
+    } catch (err) {
+      if (apiStatus(err) === 404) return undefined;
+      throw err;
+    }
+  }
+
+  /** paddock's claims in the namespace. */
+  names(): string[] {
+    return (this.claims?.list() ?? []).map((c) => c.metadata!.name!);
+  }
+
+  deleteClaim(name: string): Promise<unknown> {
+    return this.clients.custom.deleteNamespacedCustomObject({ ...CLAIMS, namespace: this.namespace, name, propagationPolicy: "Background" });
+  }
+
+  async close(): Promise<void> {
+    await this.claims?.stop();
+  }
+}
