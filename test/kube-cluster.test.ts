@@ -109,6 +109,7 @@ describe("the rendered tree on a real Kubernetes control plane", () => {
     assert.equal(first.checks.get("pod security")!.ok, true);
     assert.equal(first.checks.get("storage class")!.ok, false);
     assert.equal(first.checks.get("vLLM")!.ok, true, "kwok runs the vLLM pod on the GPU node");
+    assert.deepEqual([first.checks.get("agent-sandbox")!.detail, first.checks.get("agent-sandbox")!.fix], ["not installed: agents are plain pods", "for Sandboxes and warm pools, install kubernetes-sigs/agent-sandbox (its CRDs and controller)"]);
 
     // The device plugin, as NVIDIA ships it (a DaemonSet in kube-system), and a default StorageClass: both checks pass.
     cluster.kubectl(["apply", "-f", "-"], JSON.stringify({ apiVersion: "apps/v1", kind: "DaemonSet", metadata: { name: "nvidia-device-plugin-daemonset", namespace: "kube-system" }, spec: { selector: { matchLabels: { name: "nvdp" } }, template: { metadata: { labels: { name: "nvdp" } }, spec: { tolerations: [{ operator: "Exists" }], containers: [{ name: "nvdp", image: "nvcr.io/nvidia/k8s-device-plugin:v0.17.0" }] } } } }));

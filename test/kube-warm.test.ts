@@ -160,6 +160,12 @@ describe("warm pools: paddock up --kube with warm: N", () => {
     assert.equal((JSON.parse((await paddock(["status", "warmed"], { env })).stdout) as Agent).state, "stopped");
   });
 
+  it("paddock doctor --kube says that warm pools are served", async () => {
+    const r = await paddock(["doctor", "--kube", "--json"], { env });
+    const check = (JSON.parse(r.stdout) as Array<{ name: string; ok: boolean; detail: string }>).find((c) => c.name === "agent-sandbox")!;
+    assert.deepEqual([check.ok, check.detail], [true, "agents.x-k8s.io/v1beta1 served: agents are Sandboxes, and cards with warm: N get warm pools"]);
+  });
+
   it("refuses --warm for a card that asks for no warm pods, naming the file and field", async () => {
     const cold = writeCard(dir, "cold.json", { agent_id: "cold", kind: "command", command: ["true"], workspace });
     const r = await paddock(["up", "--kube", "--warm", cold, "--no-dashboard"], { env });

@@ -65,8 +65,16 @@ export class KubeBackend {
     const objects = options.objects ?? "auto";
     backend.useSandbox = objects === "sandbox" || (objects === "auto" && (await hasAgentSandbox(clients)));
     if (objects === "sandbox" && !(await hasAgentSandbox(clients))) throw new KubeError("agent_sandbox_missing", `agent-sandbox's CRDs are not installed on ${clients.server}`, "--kube-objects", "install agent-sandbox (kubernetes-sigs/agent-sandbox), or use plain pods");
-    backend.pods = await watchPaddockPods(clients, options.namespace, (name, pod) => backend.listeners.get(name)?.(pod), options.log);
     if (backend.useSandbox) backend.warmPools = await WarmPools.open(clients, options.namespace, options.log);
+    backend.pods = await watchPaddockPods(
+      clients,
+      options.namespace,
+      (name, pod) => {
+        backend.listeners.get(name)?.(pod);
+        backend.warmPools?.seen(name, pod);
+      },
+      options.log,
+    );
     return backend;
   }
 
@@ -122,13 +130,19 @@ export class KubeBackend {
     let pod = "";
     const create = async () => {
       const deadline = Date.now() + this.startTimeoutMs;
+      const started = performance.now();
       const pool = await pools.ensure(card, this.images[card.kind], this.options.runtimeClass);
       await pools.claim(name, pool, id, card.ttl_seconds);
       try {
+        const claimed = performance.now();
         pod = await pools.adoptedPod(name, this.startTimeoutMs);
-        const key = await pools.podKey(pod, deadline);
+        const adopted = performance.now();
+        const key = await pools.keyOf(pod, deadline);
+        const keyed = performance.now();
         const annotations: Record<string, string> = egressToken ? { [ANNOTATIONS.egressToken]: createHash("sha256").update(egressToken).digest("hex") } : {};
         await pools.deliver(pod, key, id, annotations, warmLaunch(card, { id, launch, gatewayKey: launch.gatewayKey, egressToken }));
+        const ms = (a: number, b: number) => Math.round(b - a);
+        this.options.log?.({ msg: "warm pod claimed", agent_id: id, pool, pod, claim_ms: ms(started, claimed), adoption_ms: ms(claimed, adopted), key_ms: ms(adopted, keyed), delivery_ms: ms(keyed, performance.now()) });
       } catch (err) {
         await pools.deleteClaim(name).catch(() => undefined);
         throw err;

@@ -1,8 +1,8 @@
 import { createHash } from "node:crypto";
-import type { KubernetesObject } from "@kubernetes/client-node";
+import type { KubernetesObject, V1Pod } from "@kubernetes/client-node";
 import type { Card } from "../card/index.js";
 import { apiMessage, apiStatus, KubeError, type KubeClients } from "./client.js";
-import { LABELS, warmPod } from "./pod.js";
+import { LABELS, WARM_LABELS, warmPod } from "./pod.js";
 import { LAUNCH_ANNOTATION, seal, warmKeyOf } from "./seal.js";
 import { watchPaddockObjects, type ObjectWatch } from "./watch.js";
 
@@ -12,6 +12,7 @@ const CLAIMS = { ...EXTENSIONS, plural: "sandboxclaims" } as const;
 /** Set on a claim by agent-sandbox when it adopts a Sandbox; the Sandbox's pod has its name. */
 const ASSIGNED_SANDBOX = "agents.x-k8s.io/sandbox-name";
 const KEY_POLL_MS = 100;
+const KEY_AHEAD_MS = 60_000;
 
 interface Claim extends KubernetesObject {
   status?: { sandbox?: { name?: string } };
@@ -35,6 +36,8 @@ function sandboxOf(claim: Claim): string | undefined {
 export class WarmPools {
   private readonly applied = new Map<string, Promise<void>>();
   private readonly waiting = new Map<string, (sandbox: string) => void>();
+  /** Waiting pods' keys, read as soon as they run, so that a claim need not wait for the pod's log. */
+  private readonly keys = new Map<string, Promise<string>>();
   private claims: ObjectWatch<Claim> | undefined;
 
   private constructor(
@@ -122,8 +125,30 @@ export class WarmPools {
     });
   }
 
-  /** The public key a pod's waiter printed, read through the API once its container has started. */
-  async podKey(pod: string, deadline: number): Promise<string> {
+  /** Each state of paddock's pods: a pool's pod that runs and waits has its key read ahead of its claim. */
+  seen(name: string, pod: V1Pod | undefined): void {
+    const labels = pod?.metadata?.labels ?? {};
+    if (!pod || labels[LABELS.agent]) {
+      this.keys.delete(name);
+      return;
+    }
+    if (labels[WARM_LABELS.pool] && pod.status?.phase === "Running" && !this.keys.has(name)) {
+      const key = this.readKey(name, Date.now() + KEY_AHEAD_MS);
+      key.catch((err: unknown) => {
+        this.keys.delete(name);
+        this.log?.({ level: "warn", msg: "a warm pod's key could not be read ahead; its claim will read it", pod: name, error: (err as Error).message });
+      });
+      this.keys.set(name, key);
+    }
+  }
+
+  /** The public key a pod's waiter printed: read ahead, or now. */
+  keyOf(pod: string, deadline: number): Promise<string> {
+    return (this.keys.get(pod) ?? this.readKey(pod, deadline)).catch(() => this.readKey(pod, deadline));
+  }
+
+  /** The key a pod's waiter printed, read through the API once its container has started. */
+  private async readKey(pod: string, deadline: number): Promise<string> {
     for (;;) {
       try {
         const output = await this.clients.core.readNamespacedPodLog({ name: pod, namespace: this.namespace, container: "agent", limitBytes: 1024 });
