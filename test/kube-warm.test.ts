@@ -160,6 +160,29 @@ describe("warm pools: paddock up --kube with warm: N", () => {
     assert.equal((JSON.parse((await paddock(["status", "warmed"], { env })).stdout) as Agent).state, "stopped");
   });
 
+  it("the controller runs with its own ServiceAccount's rights (Roles in paddock-agents only): it finds agent-sandbox and its warm pools there, and fills a pool", async () => {
+    const token = cluster.kubectl(["create", "token", "paddock-controller", "-n", NAMESPACES.system]).trim();
+    const config = JSON.parse(readFileSync(cluster.kubeconfig, "utf8")) as { users: unknown[] };
+    config.users = [{ name: "admin", user: { token } }];
+    const kubeconfig = join(dir, "controller.kubeconfig");
+    writeFileSync(kubeconfig, JSON.stringify(config));
+    const solo = writeCard(dir, "solo.json", { agent_id: "solo", kind: "command", command: ["true"], workspace, warm: 1, allowed_hosts: ["solo.example"] });
+    const controller = spawn(process.execPath, [CLI, "up", "--kube", "--warm", solo, "--no-dashboard"], { env: { ...env, KUBECONFIG: kubeconfig, PADDOCK_HOME: join(dir, "controller-home") }, stdio: ["ignore", "pipe", "pipe"] });
+    let output = "";
+    controller.stdout!.on("data", (d: Buffer) => (output += d.toString()));
+    controller.stderr!.on("data", (d: Buffer) => (output += d.toString()));
+    const exited = new Promise<number | null>((resolve) => controller.on("exit", resolve));
+    try {
+      assert.equal(await Promise.race([eventually(async () => (output.includes("paddock is up") ? "up" : undefined), 20_000), exited]), "up", output);
+      assert.match(output, /agents {3}agent-sandbox Sandboxes in namespace paddock-agents/);
+      const pools = () => get<{ metadata: Meta; spec: { replicas: number }; status?: { readyReplicas?: number } }>("sandboxwarmpools").filter((p) => p.spec.replicas === 1);
+      await eventually(async () => (pools()[0]?.status?.readyReplicas === 1 ? true : undefined), 30_000);
+    } finally {
+      controller.kill("SIGTERM");
+      await exited;
+    }
+  });
+
   it("paddock doctor --kube says that warm pools are served", async () => {
     const r = await paddock(["doctor", "--kube", "--json"], { env });
     const check = (JSON.parse(r.stdout) as Array<{ name: string; ok: boolean; detail: string }>).find((c) => c.name === "agent-sandbox")!;

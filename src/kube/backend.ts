@@ -2,7 +2,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { createWriteStream } from "node:fs";
 import type { V1Pod } from "@kubernetes/client-node";
 import type { Card } from "../card/index.js";
-import { AGENT_SANDBOX, apiMessage, apiStatus, hasAgentSandbox, KubeError, type KubeClients } from "./client.js";
+import { AGENT_SANDBOX, apiMessage, apiStatus, hasAgentSandbox, hasWarmPools, KubeError, type KubeClients } from "./client.js";
 import { agentPod, ANNOTATIONS, defaultAgentImages, LABELS, warmLaunch } from "./pod.js";
 import { KubeSandbox, type PodObject } from "./sandbox.js";
 import { WarmPools } from "./warm.js";
@@ -63,9 +63,10 @@ export class KubeBackend {
       if (apiStatus(err) !== 403) throw new KubeError("kube_unreachable", `the Kubernetes API at ${clients.server}: ${apiMessage(err)}`, "--context", "paddock doctor --kube checks the cluster");
     }
     const objects = options.objects ?? "auto";
-    backend.useSandbox = objects === "sandbox" || (objects === "auto" && (await hasAgentSandbox(clients)));
-    if (objects === "sandbox" && !(await hasAgentSandbox(clients))) throw new KubeError("agent_sandbox_missing", `agent-sandbox's CRDs are not installed on ${clients.server}`, "--kube-objects", "install agent-sandbox (kubernetes-sigs/agent-sandbox), or use plain pods");
-    if (backend.useSandbox) backend.warmPools = await WarmPools.open(clients, options.namespace, options.log);
+    backend.useSandbox = objects === "sandbox" || (objects === "auto" && (await hasAgentSandbox(clients, options.namespace)));
+    if (objects === "sandbox" && !(await hasAgentSandbox(clients, options.namespace))) throw new KubeError("agent_sandbox_missing", `agent-sandbox's CRDs are not installed on ${clients.server}`, "--kube-objects", "install agent-sandbox (kubernetes-sigs/agent-sandbox), or use plain pods");
+    // Warm pools need agent-sandbox's extensions besides its Sandbox; without them, warm cards start cold.
+    if (backend.useSandbox && (await hasWarmPools(clients, options.namespace))) backend.warmPools = await WarmPools.open(clients, options.namespace, options.log);
     backend.pods = await watchPaddockPods(
       clients,
       options.namespace,
@@ -116,7 +117,7 @@ export class KubeBackend {
     if (this.warmPools) return true;
     if (!this.coldWarned.has(card.agent_id)) {
       this.coldWarned.add(card.agent_id);
-      this.options.log?.({ level: "warn", msg: "warm pools need agent-sandbox's Sandboxes (--kube-objects sandbox, with its extensions installed); this card's agents start cold", agent_id: card.agent_id, warm: card.warm });
+      this.options.log?.({ level: "warn", msg: "warm pools need agent-sandbox's Sandboxes and its extensions (installed, with --kube-objects auto or sandbox); this card's agents start cold", agent_id: card.agent_id, warm: card.warm });
     }
     return false;
   }

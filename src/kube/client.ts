@@ -5,6 +5,8 @@ export class KubeError extends PaddockError {}
 
 /** agent-sandbox's API (kubernetes-sigs/agent-sandbox v1.0: the Sandbox kind is served as v1beta1). */
 export const AGENT_SANDBOX = { group: "agents.x-k8s.io", version: "v1beta1", plural: "sandboxes" } as const;
+/** agent-sandbox's extensions (templates, warm pools, claims), served as v1beta1 too. */
+export const AGENT_SANDBOX_EXTENSIONS = { group: "extensions.agents.x-k8s.io", version: "v1beta1" } as const;
 
 export interface KubeClients {
   config: KubeConfig;
@@ -55,10 +57,22 @@ export function apiMessage(err: unknown): string {
   return (err as Error).message;
 }
 
-/** Whether agent-sandbox's Sandbox kind is served by this cluster (its CRDs are installed). */
-export async function hasAgentSandbox(clients: KubeClients): Promise<boolean> {
+/**
+ * Whether agent-sandbox's Sandbox kind is served by this cluster (its CRDs are installed). Asked in the agents'
+ * namespace: the controller's Roles reach no other, and a forbidden list says nothing of what is installed.
+ */
+export function hasAgentSandbox(clients: KubeClients, namespace: string): Promise<boolean> {
+  return served(clients, AGENT_SANDBOX, namespace);
+}
+
+/** Whether agent-sandbox's warm pools are served too (its extensions' CRDs are installed). */
+export function hasWarmPools(clients: KubeClients, namespace: string): Promise<boolean> {
+  return served(clients, { ...AGENT_SANDBOX_EXTENSIONS, plural: "sandboxwarmpools" }, namespace);
+}
+
+async function served(clients: KubeClients, kind: { group: string; version: string; plural: string }, namespace: string): Promise<boolean> {
   try {
-    await clients.custom.listNamespacedCustomObject({ ...AGENT_SANDBOX, namespace: "default", limit: 1 });
+    await clients.custom.listNamespacedCustomObject({ ...kind, namespace, limit: 1 });
     return true;
   } catch (err) {
     if (apiStatus(err) === 404) return false;

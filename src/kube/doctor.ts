@@ -1,5 +1,5 @@
 import type { KubeClients } from "./client.js";
-import { AGENT_SANDBOX, apiMessage, hasAgentSandbox } from "./client.js";
+import { AGENT_SANDBOX, apiMessage, hasAgentSandbox, hasWarmPools } from "./client.js";
 import { NAMESPACES } from "./names.js";
 
 export interface KubeCheck {
@@ -69,10 +69,9 @@ export function kubeProbes(clients: KubeClients, namespace: string = NAMESPACES.
       return { ok: true, detail: `${fallback.metadata?.name} (default, ${fallback.provisioner})` };
     }],
     ["agent-sandbox", async () => {
-      const installed = await hasAgentSandbox(clients);
+      const installed = await hasAgentSandbox(clients, namespace);
       if (!installed) return { ok: true, detail: "not installed: agents are plain pods", fix: "for Sandboxes and warm pools, install kubernetes-sigs/agent-sandbox (its CRDs and controller)" };
-      const warm = await clients.custom.listNamespacedCustomObject({ group: "extensions.agents.x-k8s.io", version: AGENT_SANDBOX.version, namespace: "default", plural: "sandboxwarmpools", limit: 1 }).then(() => true, () => false);
-      return warm
+      return (await hasWarmPools(clients, namespace))
         ? { ok: true, detail: `${AGENT_SANDBOX.group}/${AGENT_SANDBOX.version} served: agents are Sandboxes, and cards with warm: N get warm pools` }
         : { ok: true, detail: `${AGENT_SANDBOX.group}/${AGENT_SANDBOX.version} served: agents are Sandboxes; its extensions are not, so cards with warm: N start cold`, fix: "install agent-sandbox's extensions (their CRDs; its controller with --extensions)" };
     }],

@@ -1,13 +1,12 @@
 import { createHash } from "node:crypto";
 import type { KubernetesObject, V1Pod } from "@kubernetes/client-node";
 import type { Card } from "../card/index.js";
-import { apiMessage, apiStatus, KubeError, type KubeClients } from "./client.js";
+import { AGENT_SANDBOX_EXTENSIONS, apiMessage, apiStatus, KubeError, type KubeClients } from "./client.js";
 import { LABELS, WARM_LABELS, warmPod } from "./pod.js";
 import { LAUNCH_ANNOTATION, seal, warmKeyOf } from "./seal.js";
 import { watchPaddockObjects, type ObjectWatch } from "./watch.js";
 
-/** agent-sandbox's extensions (v1.0: served as v1beta1): templates, warm pools and the claims that take from them. */
-const EXTENSIONS = { group: "extensions.agents.x-k8s.io", version: "v1beta1" } as const;
+const EXTENSIONS = AGENT_SANDBOX_EXTENSIONS;
 const CLAIMS = { ...EXTENSIONS, plural: "sandboxclaims" } as const;
 /** Set on a claim by agent-sandbox when it adopts a Sandbox; the Sandbox's pod has its name. */
 const ASSIGNED_SANDBOX = "agents.x-k8s.io/sandbox-name";
