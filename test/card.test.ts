@@ -181,4 +181,28 @@ describe("paddock card", () => {
       assert.match(out.stdout, /Usage: paddock/);
     }
   });
+
+  it("checks cluster.workspace and warm: one source, https through an allowed host, no workspace for a warm pod; each at its line", async () => {
+    const { dir } = scratch();
+    const file = join(dir, "c.yaml");
+    const check = async (body: string) => Object.fromEntries((await problemsOf((writeFileSync(file, `agent_id: c\nworkspace: /w\n${body}`), file))).map((p) => [p.field, p]));
+    let byField = await check("allowed_hosts: [github.com]\ncluster:\n  workspace:\n    pvc: Bad_Claim\n    ref: main\n");
+    assert.match(byField["cluster.workspace.pvc"]!.message, /PersistentVolumeClaim's name/);
+    assert.equal(byField["cluster.workspace.pvc"]!.line, 6);
+    assert.match(byField["cluster.workspace.ref"]!.message, /needs git/);
+    byField = await check("cluster:\n  workspace: {}\n");
+    assert.match(byField["cluster.workspace"]!.message, /exactly one of pvc and git/);
+    byField = await check("cluster:\n  workspace:\n    git: http://github.com/o/r.git\n");
+    assert.match(byField["cluster.workspace.git"]!.message, /https:\/\/ URL/);
+    byField = await check("allowed_hosts: [pypi.org]\ncluster:\n  workspace:\n    git: https://github.com/o/r.git\n");
+    assert.match(byField["cluster.workspace.git"]!.message, /add "github.com" to allowed_hosts/);
+    assert.equal(byField["cluster.workspace.git"]!.line, 6);
+    byField = await check("warm: 2\ncluster:\n  workspace:\n    pvc: ws\n");
+    assert.match(byField["warm"]!.message, /a warm pod starts before its agent/);
+    assert.equal(byField["warm"]!.line, 3);
+    writeFileSync(file, "agent_id: c\nworkspace: /w\nallowed_hosts: ['*.github.com', github.com]\nwarm: 3\ncluster:\n  workspace:\n    git: https://github.com/o/r.git\n    ref: release/1.2\n");
+    await assert.rejects(loadCard(file), /warm/);
+    writeFileSync(file, "agent_id: c\nworkspace: /w\nallowed_hosts: [github.com]\ncluster:\n  workspace:\n    git: https://github.com/o/r.git\n    ref: release/1.2\n");
+    assert.deepEqual((await loadCard(file)).card.cluster, { workspace: { git: "https://github.com/o/r.git", ref: "release/1.2" } });
+  });
 });

@@ -208,4 +208,38 @@ describe("agents as pods: paddock up --kube", () => {
     assert.match(stopped.stdout, /boxed stopped/);
     await eventually(async () => (cluster.tryKubectl(["get", "sandboxes.agents.x-k8s.io", name, "-n", NAMESPACES.agents]).code !== 0 ? true : undefined), 30_000);
   });
+
+  it("cluster.workspace: a git repository is cloned by an init container through the proxy, as the agent; a PVC is mounted at /workspace; a missing PVC is refused before any pod is made", async () => {
+    await down();
+    await up("pod");
+    const spawned = await paddock(["spawn", card("cloner", { allowed_hosts: ["github.com"], cluster: { workspace: { git: "https://github.com/example/repo.git", ref: "main" } } }), "--json"], { env });
+    assert.equal(spawned.code, 0, spawned.stderr);
+    const cloner = pods().find((p) => p.metadata.name === (JSON.parse(spawned.stdout) as Agent).sandbox)!;
+    const init = cloner.spec.initContainers.find((c: { name: string }) => c.name === "workspace");
+    assert.deepEqual(init.command, ["git", "clone", "--depth", "1", "--branch", "main", "--", "https://github.com/example/repo.git", "/workspace"]);
+    assert.deepEqual(init.securityContext, cloner.spec.containers[0].securityContext, "the clone runs as restricted as the agent");
+    const initEnv = Object.fromEntries(init.env.map((e: { name: string; value?: string; valueFrom?: unknown }) => [e.name, e.value ?? e.valueFrom]));
+    assert.deepEqual(initEnv.PADDOCK_EGRESS_TOKEN, { secretKeyRef: { name: `${cloner.metadata.name}-secret`, key: "egress-token" } });
+    assert.match(initEnv.HTTPS_PROXY, /^http:\/\/cloner:\$\(PADDOCK_EGRESS_TOKEN\)@paddock-egress\.paddock-system\.svc:3128$/);
+    assert.equal(initEnv.GIT_TERMINAL_PROMPT, "0");
+    assert.deepEqual(cloner.spec.volumes.find((v: { name: string }) => v.name === "workspace"), { name: "workspace", emptyDir: {} });
+    await paddock(["stop", "cloner", "--grace", "0"], { env });
+
+    const missing = await paddock(["spawn", card("claimless", { cluster: { workspace: { pvc: "nope" } } })], { env });
+    assert.notEqual(missing.code, 0);
+    assert.match(missing.stderr, /no PersistentVolumeClaim nope in paddock-agents/);
+    assert.match(missing.stderr, /cluster\.workspace\.pvc/);
+    assert.ok(!pods().some((p) => p.metadata.labels["paddock.dev/agent-id"] === "claimless"), "no pod was made");
+
+    // A volume bound to a claim by the controller manager: the scheduler then places the pod.
+    cluster.kubectl(["apply", "-f", "-"], JSON.stringify({ apiVersion: "v1", kind: "PersistentVolume", metadata: { name: "ws-volume" }, spec: { capacity: { storage: "1Gi" }, accessModes: ["ReadWriteOnce"], storageClassName: "", hostPath: { path: join(dir, "pv") } } }));
+    cluster.kubectl(["apply", "-f", "-"], JSON.stringify({ apiVersion: "v1", kind: "PersistentVolumeClaim", metadata: { name: "ws-claim", namespace: NAMESPACES.agents }, spec: { accessModes: ["ReadWriteOnce"], storageClassName: "", volumeName: "ws-volume", resources: { requests: { storage: "1Gi" } } } }));
+    await eventually(async () => (cluster.kubectl(["get", "pvc", "ws-claim", "-n", NAMESPACES.agents, "-o", "jsonpath={.status.phase}"]) === "Bound" ? true : undefined), 30_000);
+    const kept = await paddock(["spawn", card("keeper", { cluster: { workspace: { pvc: "ws-claim" } } }), "--json"], { env });
+    assert.equal(kept.code, 0, kept.stderr);
+    const keeper = pods().find((p) => p.metadata.name === (JSON.parse(kept.stdout) as Agent).sandbox)!;
+    assert.equal(keeper.status.phase, "Running");
+    assert.deepEqual(keeper.spec.volumes.find((v: { name: string }) => v.name === "workspace"), { name: "workspace", persistentVolumeClaim: { claimName: "ws-claim" } });
+    await paddock(["stop", "keeper", "--grace", "0"], { env });
+  });
 });

@@ -57,11 +57,14 @@ export function credentialName(credential: Credential): string {
 
 /** Problems of credentials against the allowlist beside them (a card's, or an agent's in the standalone proxy's config). */
 export function uncoveredCredentials(allowedHosts: readonly string[], credentials: readonly Credential[]): Array<{ index: number; message: string }> {
-  const rules = allowedHosts.map(parseHostRule).filter((r): r is HostRule => typeof r !== "string");
-  return credentials.flatMap((credential, index) => {
-    const host = parseHostRule(credential.host);
-    return typeof host !== "string" && !rules.some((rule) => ruleCovers(rule, host)) ? [{ index, message: `'${credential.host}' is not covered by allowed_hosts: add "${credential.host}" there too` }] : [];
-  });
+  return credentials.flatMap((credential, index) => (hostCovered(allowedHosts, credential.host) === false ? [{ index, message: `'${credential.host}' is not covered by allowed_hosts: add "${credential.host}" there too` }] : []));
+}
+
+/** Whether allowed_hosts lets the agent reach every host of a rule (name, name:port, *.domain); undefined for a rule that does not parse. */
+export function hostCovered(allowedHosts: readonly string[], host: string): boolean | undefined {
+  const wanted = parseHostRule(host);
+  if (typeof wanted === "string") return undefined;
+  return allowedHosts.map(parseHostRule).some((rule) => typeof rule !== "string" && ruleCovers(rule, wanted));
 }
 
 /** Whether an allowlist rule lets the agent reach every host a credential rule covers (on the credential's port, 443 by default). */

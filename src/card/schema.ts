@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { CredentialSchema, uncoveredCredentials } from "./credentials.js";
+import { CredentialSchema, hostCovered, uncoveredCredentials } from "./credentials.js";
 import { parseHostRule } from "./hosts.js";
 
 // One wording for a missing field across every paddock schema.
@@ -44,6 +44,31 @@ export const MountSchema = z.strictObject({
   mode: z.enum(["ro", "rw"]).default("ro"),
 });
 
+/** Where an agent's /workspace comes from on a cluster, instead of an empty volume. */
+export const ClusterWorkspaceSchema = z
+  .strictObject({
+    pvc: z
+      .string()
+      .max(253)
+      .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/, "must be a PersistentVolumeClaim's name (lower-case letters, digits, '-' and '.')")
+      .optional()
+      .describe("An existing PersistentVolumeClaim in the agents' namespace, mounted at /workspace: what the agent leaves there stays for its next run"),
+    git: z
+      .url({ protocol: /^https$/, error: "must be an https:// URL (the clone goes through the egress proxy)" })
+      .optional()
+      .describe("A repository cloned into the pod's /workspace before the agent starts, through the egress proxy (its host must be in allowed_hosts)"),
+    ref: z
+      .string()
+      .max(255)
+      .regex(/^[A-Za-z0-9][A-Za-z0-9._/-]*$/, "must be a branch or tag name")
+      .optional()
+      .describe("With git: the branch or tag to clone (default: the remote's HEAD)"),
+  })
+  .superRefine((w, ctx) => {
+    if (Boolean(w.pvc) === Boolean(w.git)) ctx.addIssue({ code: "custom", message: "needs exactly one of pvc and git" });
+    if (w.ref && !w.git) ctx.addIssue({ code: "custom", path: ["ref"], message: "is a git ref: it needs git" });
+  });
+
 export const CardSchema = z
   .strictObject({
     $schema: z.string().optional().describe("JSON Schema reference for editors; ignored"),
@@ -76,6 +101,10 @@ export const CardSchema = z
       .default([])
       .describe("Secrets the egress proxy adds to the agent's requests to a host (TLS to that host is terminated with a CA trusted only in this sandbox); the agent never sees them"),
     ttl_seconds: z.number().int().min(0).default(0).describe("End the whole process tree after N seconds (0 = no limit)"),
+    cluster: z
+      .strictObject({ workspace: ClusterWorkspaceSchema.optional().describe("Where /workspace comes from (default: an empty volume)") })
+      .optional()
+      .describe("How the card runs on a cluster (paddock up --kube); on one host it has no effect"),
     warm: z
       .number()
       .int()
@@ -146,6 +175,13 @@ export const CardSchema = z
         });
       }
     });
+    const git = card.cluster?.workspace?.git;
+    if (git?.startsWith("https://") && hostCovered(card.allowed_hosts, new URL(git).host) === false) {
+      ctx.addIssue({ code: "custom", path: ["cluster", "workspace", "git"], message: `the clone goes through the egress proxy: add "${new URL(git).host}" to allowed_hosts` });
+    }
+    if (card.warm > 0 && card.cluster?.workspace) {
+      ctx.addIssue({ code: "custom", path: ["warm"], message: "a warm pod starts before its agent, with an empty /workspace: drop warm, or cluster.workspace" });
+    }
     for (const { index, message } of uncoveredCredentials(card.allowed_hosts, card.credentials)) ctx.addIssue({ code: "custom", path: ["credentials", index, "host"], message });
     card.credentials.forEach((credential, i) => {
       if (credential.placeholder_env && credential.placeholder_env in card.environment) {

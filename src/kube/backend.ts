@@ -242,6 +242,8 @@ export class KubeBackend {
 
   private async create(name: string, card: Card, pod: Record<string, any>, secret: Record<string, any>): Promise<{ extras: Promise<void> }> {
     const { namespace } = this.options;
+    const claim = card.cluster?.workspace?.pvc;
+    if (claim) await this.requireClaim(claim);
     let owner: { apiVersion: string; kind: string; name: string; uid: string };
     try {
       if (this.useSandbox) {
@@ -273,6 +275,19 @@ export class KubeBackend {
         },
       );
     return { extras };
+  }
+
+  /** The workspace's PersistentVolumeClaim exists: else the pod would wait for it until the start times out. */
+  private async requireClaim(claim: string): Promise<void> {
+    const { namespace } = this.options;
+    try {
+      const found = await this.clients.core.readNamespacedPersistentVolumeClaim({ name: claim, namespace });
+      if (found.status?.phase === "Lost") throw new KubeError("workspace_claim_lost", `PersistentVolumeClaim ${claim} in ${namespace} has lost its volume`, "cluster.workspace.pvc", `kubectl describe pvc ${claim} -n ${namespace}`);
+    } catch (err) {
+      if (err instanceof KubeError) throw err;
+      if (apiStatus(err) === 404) throw new KubeError("workspace_claim_missing", `no PersistentVolumeClaim ${claim} in ${namespace}`, "cluster.workspace.pvc", "create it first (kubectl apply a PersistentVolumeClaim), or drop cluster.workspace for an empty workspace");
+      throw new KubeError("kube_unreachable", `PersistentVolumeClaim ${claim}: ${apiMessage(err)}`, "cluster.workspace.pvc");
+    }
   }
 
   /** Deletes an agent's object: its Sandbox, or its pod. */

@@ -50,17 +50,20 @@ type EnvEntry = { name: string; value: string } | { name: string; secret: "gatew
  * `proxyToken` is how the token appears in the proxy's URL: the value itself, or a reference the kubelet expands.
  */
 function agentEnvironment(card: Card, options: Pick<AgentPodOptions, "id" | "launch" | "gatewayKey" | "egressToken">, proxyToken: string): EnvEntry[] {
-  const proxy = `http://${options.id}:${proxyToken}@paddock-egress.${NAMESPACES.system}.svc:${PORTS.egress}`;
   return [
     ...Object.entries({ AGENT_ID: options.id, ...options.launch.env, ...card.environment }).map(([name, value]) => ({ name, value })),
     ...(options.gatewayKey
       ? [{ name: "OPENAI_API_KEY", secret: "gateway-key" as const }, { name: "ANTHROPIC_API_KEY", secret: "gateway-key" as const }, ...Object.entries({ PADDOCK_GATEWAY_URL: GATEWAY, OPENAI_BASE_URL: `${GATEWAY}/v1`, ANTHROPIC_BASE_URL: GATEWAY }).map(([name, value]) => ({ name, value }))]
       : []),
-    // The proxy knows the agent by this token and by its pod's address: the token alone, copied elsewhere, is refused.
-    ...(options.egressToken
-      ? [{ name: "PADDOCK_EGRESS_TOKEN", secret: "egress-token" as const }, ...PROXIED.map((name) => ({ name, value: proxy })), { name: "NO_PROXY", value: NO_PROXY }, { name: "no_proxy", value: NO_PROXY }]
-      : []),
+    ...proxyEnvironment(options, proxyToken),
   ];
+}
+
+/** The egress proxy's variables, with the agent's token: the proxy knows the agent by it and by its pod's address (the token alone, copied elsewhere, is refused). */
+function proxyEnvironment(options: Pick<AgentPodOptions, "id" | "egressToken">, proxyToken: string): EnvEntry[] {
+  if (!options.egressToken) return [];
+  const proxy = `http://${options.id}:${proxyToken}@paddock-egress.${NAMESPACES.system}.svc:${PORTS.egress}`;
+  return [{ name: "PADDOCK_EGRESS_TOKEN", secret: "egress-token" }, ...PROXIED.map((name) => ({ name, value: proxy })), { name: "NO_PROXY", value: NO_PROXY }, { name: "no_proxy", value: NO_PROXY }];
 }
 
 /**
@@ -69,7 +72,7 @@ function agentEnvironment(card: Card, options: Pick<AgentPodOptions, "id" | "lau
  * TTL `activeDeadlineSeconds`, `backend: gvisor` the gvisor RuntimeClass. The workspace and HOME are volumes of the pod
  * (emptyDir): what the agent makes leaves through git and the gateway, as on one machine.
  */
-function podManifest(card: Card, options: { image: string; runtimeClass?: string; metadata: Manifest; agent: Manifest; initContainers?: Manifest[]; volumes?: Manifest[]; mounts?: Manifest[]; deadline: boolean }): Manifest {
+function podManifest(card: Card, options: { image: string; runtimeClass?: string; metadata: Manifest; agent: Manifest; initContainers?: Manifest[]; volumes?: Manifest[]; mounts?: Manifest[]; deadline: boolean; workspace?: Manifest }): Manifest {
   const volumeMounts: Manifest[] = [
     { name: "workspace", mountPath: "/workspace" },
     { name: "home", mountPath: HOME },
@@ -100,7 +103,7 @@ function podManifest(card: Card, options: { image: string; runtimeClass?: string
           },
         },
       ],
-      volumes: [{ name: "workspace", emptyDir: {} }, { name: "home", emptyDir: {} }, { name: "tmp", emptyDir: {} }, ...(options.volumes ?? [])],
+      volumes: [{ name: "workspace", ...(options.workspace ?? { emptyDir: {} }) }, { name: "home", emptyDir: {} }, { name: "tmp", emptyDir: {} }, ...(options.volumes ?? [])],
     },
   };
 }
@@ -114,10 +117,22 @@ export function agentPod(card: Card, options: AgentPodOptions): { pod: Manifest;
     ...(options.egressToken ? { "egress-token": options.egressToken } : {}),
     ...Object.fromEntries(Object.entries(options.launch.homeFiles).map(([file, content], i) => [`home-${i}`, content])),
   };
-  const env = [...Object.entries(BASE_ENV).map(([name, value]) => ({ name, value })), ...agentEnvironment(card, options, "$(PADDOCK_EGRESS_TOKEN)")].map((e) =>
-    "secret" in e ? { name: e.name, valueFrom: { secretKeyRef: { name: secretName, key: e.secret } } } : e,
-  );
   const homeItems = Object.keys(options.launch.homeFiles).map((file, i) => ({ key: `home-${i}`, path: file, mode: 0o400 }));
+  const resolve = (entries: EnvEntry[]) => entries.map((e) => ("secret" in e ? { name: e.name, valueFrom: { secretKeyRef: { name: secretName, key: e.secret } } } : e));
+  const base = Object.entries(BASE_ENV).map(([name, value]) => ({ name, value }));
+  const env = resolve([...base, ...agentEnvironment(card, options, "$(PADDOCK_EGRESS_TOKEN)")]);
+  const workspace = card.cluster?.workspace;
+  const initContainers: Manifest[] = [];
+  // The adapter's HOME files (configs, keys) are copied into the writable HOME, as on one machine.
+  if (homeItems.length) initContainers.push({ name: "home", command: ["sh", "-c", `cp -R ${SECRET_DIR}/home/. ${HOME}/`], volumeMounts: [{ name: "agent-secret", mountPath: `${SECRET_DIR}/home`, readOnly: true }] });
+  // The repository is cloned by the agent's image, as the agent, through the egress proxy, before the agent starts.
+  if (workspace?.git) {
+    initContainers.push({
+      name: "workspace",
+      command: ["git", "clone", "--depth", "1", ...(workspace.ref ? ["--branch", workspace.ref] : []), "--", workspace.git, "/workspace"],
+      env: resolve([...base, { name: "GIT_TERMINAL_PROMPT", value: "0" }, ...proxyEnvironment(options, "$(PADDOCK_EGRESS_TOKEN)")]),
+    });
+  }
   const pod = podManifest(card, {
     image: options.image,
     runtimeClass: options.runtimeClass,
@@ -132,13 +147,9 @@ export function agentPod(card: Card, options: AgentPodOptions): { pod: Manifest;
     },
     agent: { command: options.launch.command, env },
     deadline: true,
-    // The adapter's HOME files (configs, keys) are copied into the writable HOME, as on one machine.
-    ...(homeItems.length
-      ? {
-          initContainers: [{ name: "home", command: ["sh", "-c", `cp -R ${SECRET_DIR}/home/. ${HOME}/`], volumeMounts: [{ name: "agent-secret", mountPath: `${SECRET_DIR}/home`, readOnly: true }] }],
-          volumes: [{ name: "agent-secret", secret: { secretName, items: homeItems, defaultMode: 0o400 } }],
-        }
-      : {}),
+    ...(initContainers.length ? { initContainers } : {}),
+    ...(homeItems.length ? { volumes: [{ name: "agent-secret", secret: { secretName, items: homeItems, defaultMode: 0o400 } }] } : {}),
+    ...(workspace?.pvc ? { workspace: { persistentVolumeClaim: { claimName: workspace.pvc } } } : {}),
   });
   const secret = { apiVersion: "v1", kind: "Secret", metadata: { name: secretName, namespace: options.namespace, labels }, type: "Opaque", stringData: secretData };
   return { pod, secret };
