@@ -42,7 +42,9 @@ describe("agents as pods: paddock up --kube", () => {
     // Pod addresses on the loopback network, so the test can call the proxy from an agent's own address.
     // What kwok serves as every agent container's output (in the CRI log format kubelets keep).
     writeFileSync(join(dir, "agent.log"), "2026-12-03T08:00:00.000000000Z stdout F hello from the pod\n2026-12-03T08:00:01.000000000Z stderr F and its stderr\n");
-    cluster = await startCluster({ nodes: 1, agentSandbox: true, podCidr: "127.0.0.1/24", agentLogs: join(dir, "agent.log") });
+    // What is exec'd in an agent container runs here, in this folder (kwok runs no container of its own).
+    mkdirSync(join(dir, "in-pod"));
+    cluster = await startCluster({ nodes: 1, agentSandbox: true, podCidr: "127.0.0.1/24", agentLogs: join(dir, "agent.log"), agentExec: join(dir, "in-pod") });
     env = { ...baseEnv, ...cluster.env };
     const render = await paddock(["kube", "render", "--gpu-vram", "16", "--out", join(dir, "tree")], { env });
     assert.equal(render.code, 0, render.stderr);
@@ -241,5 +243,32 @@ describe("agents as pods: paddock up --kube", () => {
     assert.equal(keeper.status.phase, "Running");
     assert.deepEqual(keeper.spec.volumes.find((v: { name: string }) => v.name === "workspace"), { name: "workspace", persistentVolumeClaim: { claimName: "ws-claim" } });
     await paddock(["stop", "keeper", "--grace", "0"], { env });
+  });
+
+  it("attach execs in the agent's container through the API (pods/exec): the command's output, its input, its failure", async () => {
+    await down();
+    await up("pod");
+    const spawned = await paddock(["spawn", card("attached"), "--json"], { env });
+    assert.equal(spawned.code, 0, spawned.stderr);
+    const status = JSON.parse((await paddock(["status", "attached"], { env })).stdout) as Agent & { pod: { namespace: string; name: string } };
+    assert.deepEqual(status.pod, { namespace: NAMESPACES.agents, name: status.sandbox });
+    const r = await paddock(["attach", "attached", "--", "sh", "-c", "echo attached in $PWD"], { env });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, `attached in ${join(dir, "in-pod")}\n`);
+    // A failing command fails attach (a kubelet says NonZeroExitCode with the code; kwok says it in its message).
+    const failed = await paddock(["attach", "attached", "--", "sh", "-c", "exit 3"], { env });
+    assert.notEqual(failed.code, 0);
+    assert.match(failed.stderr, /exit status 3/);
+    // A command card's UI is a shell, reading what the terminal sends.
+    const shell = spawn(process.execPath, [CLI, "attach", "attached"], { env, stdio: ["pipe", "pipe", "pipe"] });
+    let out = "";
+    shell.stdout!.on("data", (d: Buffer) => (out += d.toString()));
+    shell.stdin!.end("echo from-the-terminal\nexit 0\n");
+    assert.equal(await new Promise((resolve) => shell.on("exit", resolve)), 0);
+    assert.equal(out, "from-the-terminal\n");
+    await paddock(["stop", "attached", "--grace", "0"], { env });
+    const gone = await paddock(["attach", "attached", "--", "true"], { env });
+    assert.notEqual(gone.code, 0);
+    assert.match(gone.stderr, /agent attached is stopped/);
   });
 });

@@ -26,6 +26,8 @@ export interface ClusterOptions {
   podCidr?: string;
   /** What kwok serves as the log of every agent container (`kubectl logs`, the API's pods/log), from this file. */
   agentLogs?: string;
+  /** Where kwok runs, on this machine, what is exec'd in an agent container (it runs none of its own). */
+  agentExec?: string;
 }
 
 export interface Cluster {
@@ -114,8 +116,10 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     run("kube-scheduler", join(KUBERNETES, "kube-scheduler"), ["--kubeconfig", kubeconfig, "--leader-elect=false", "--secure-port", "0"]);
     const logs = join(dir, "kwok-logs.yaml");
     writeFileSync(logs, JSON.stringify({ apiVersion: "config.kwok.x-k8s.io/v1alpha1", kind: "ClusterLogs", metadata: { name: "agents" }, spec: { logs: options.agentLogs ? [{ containers: ["agent"], logsFile: options.agentLogs, follow: true }] : [] } }));
+    const execs = join(dir, "kwok-execs.json");
+    writeFileSync(execs, JSON.stringify({ apiVersion: "config.kwok.x-k8s.io/v1alpha1", kind: "ClusterExec", metadata: { name: "agents" }, spec: { execs: options.agentExec ? [{ containers: ["agent"], local: { workDir: options.agentExec } }] : [] } }));
     run("kwok", join(KWOK, "kwok"), [
-      "--kubeconfig", kubeconfig, "--config", join(KWOK, "stages.yaml"), "--config", logs,
+      "--kubeconfig", kubeconfig, "--config", join(KWOK, "stages.yaml"), "--config", logs, "--config", execs,
       "--manage-all-nodes=false", "--manage-nodes-with-annotation-selector", "kwok.x-k8s.io/node=fake",
       "--cidr", options.podCidr ?? "10.244.0.1/16", "--node-ip", "127.0.0.1", "--node-port", String(await freePort()),
       "--tls-cert-file", join(pki, "kubelet.crt"), "--tls-private-key-file", join(pki, "kubelet.key"),

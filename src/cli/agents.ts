@@ -68,15 +68,24 @@ export function registerAgents(program: Command): void {
     .description("your terminal on an agent: its UI inside its sandbox (OpenCode's TUI attached to its server, Claude Code, or a shell), or a command you give")
     .argument("<id>")
     .argument("[command...]", "run this inside instead (after --)")
-    .action((id: string, command: string[]) =>
+    .option("--context <name>", "an agent on a cluster: the kubeconfig context to exec with (default: the current one)")
+    .addHelpText("after", "\nOn a cluster (paddock up --kube) this is `kubectl exec -it` into the agent's container, with your kubeconfig's rights (pods/exec).\nExit status: the command's own.")
+    .action((id: string, command: string[], opts: { context?: string }) =>
       call(async (api) => {
         const agent = (await api("GET", `/v1/agents/${id}`)) as AgentView;
-        if (agent.state !== "running" || !agent.pid || !agent.sandbox) throw new PaddockError("agent_not_running", `agent ${id} is ${agent.state}`, id, `start it: paddock spawn CARD --name ${id}`);
         const card = agent.card as { kind: string; backend?: string };
-        if (card.backend === "gvisor") throw new PaddockError("attach_unsupported", "attach works on bwrap agents; gVisor sandboxes take no second process from outside", id);
         const { agentBinary, OPENCODE_SERVE_PORT } = await import("../agents/index.js");
         const { enterSandbox, toolPathInside } = await import("../sandbox/index.js");
+        // The agent images keep the agents' binaries where a local sandbox mounts them (/opt/paddock/bin).
         const ui = command.length > 0 ? command : card.kind === "opencode" ? [toolPathInside(agentBinary("opencode")), "attach", `http://127.0.0.1:${OPENCODE_SERVE_PORT}`] : card.kind === "claude-code" ? [toolPathInside(agentBinary("claude-code"))] : ["sh"];
+        if (agent.state === "running" && agent.pod) {
+          const { execInPod, kubeClients } = await import("../kube/index.js");
+          process.on("SIGINT", () => undefined);
+          process.exitCode = await execInPod(await kubeClients(opts.context), agent.pod, ui);
+          return;
+        }
+        if (agent.state !== "running" || !agent.pid || !agent.sandbox) throw new PaddockError("agent_not_running", `agent ${id} is ${agent.state}`, id, `start it: paddock spawn CARD --name ${id}`);
+        if (card.backend === "gvisor") throw new PaddockError("attach_unsupported", "attach works on bwrap agents; gVisor sandboxes take no second process from outside", id);
         const entry = enterSandbox({ runtimePid: agent.pid, sandbox: agent.sandbox, command: ui, term: process.stdout.isTTY ? process.env.TERM : undefined });
         const { spawn } = await import("node:child_process");
         const child = spawn(entry.file, entry.args, { env: entry.env, stdio: "inherit" });

@@ -155,6 +155,7 @@ export class KubeBackend {
       delete: () => this.deleting(name, () => pools.deleteClaim(name)),
       watch: (listener) => this.watch(pod, listener),
       followLogs: () => this.followLogs(id, pod, launch.logFile, new Date()),
+      where: () => (pod ? { namespace: this.options.namespace, name: pod } : undefined),
     };
     return new KubeSandbox(name, card.backend, object, { ttlSeconds: card.ttl_seconds, startTimeoutMs: this.startTimeoutMs });
   }
@@ -180,6 +181,7 @@ export class KubeBackend {
       delete: () => this.deleting(name, () => this.warmPools!.deleteClaim(name)),
       watch: (listener) => this.watch(pod, listener),
       followLogs: () => this.followLogs(id, pod, logFile, new Date()),
+      where: () => ({ namespace: this.options.namespace, name: pod }),
     };
     const sandbox = new KubeSandbox(name, card.backend, object, { ttlSeconds: card.ttl_seconds, startTimeoutMs: this.startTimeoutMs, startedAt });
     await sandbox.adopt();
@@ -214,7 +216,7 @@ export class KubeBackend {
   }
 
   private podObject(id: string, name: string, logFile: string, create: PodObject["create"], logsSince?: Date): PodObject {
-    return { create, delete: (grace) => this.delete(name, grace), watch: (listener) => this.watch(name, listener), followLogs: () => this.followLogs(id, name, logFile, logsSince) };
+    return { create, delete: (grace) => this.delete(name, grace), watch: (listener) => this.watch(name, listener), followLogs: () => this.followLogs(id, name, logFile, logsSince), where: () => ({ namespace: this.options.namespace, name }) };
   }
 
   /** The agent container's output, followed through the API into the agent's log file (as a local sandbox writes it). */

@@ -10,3 +10,4 @@ export { agentPod, ANNOTATIONS, LABELS, WARM_LABELS, WARM_START, warmPod } from 
 export { LAUNCH_ANNOTATION, open as openLaunch, seal as sealLaunch, warmKeyOf, warmKeys, WARM_KEY_LINE } from "./seal.js";
 export { watchAgentIdentities, type AgentRegistry } from "./identity.js";
 export { kubeProbes, type KubeCheck } from "./doctor.js";
+export { execInPod, type PodPlace } from "./attach.js";

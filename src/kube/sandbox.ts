@@ -1,5 +1,6 @@
 import type { V1Pod } from "@kubernetes/client-node";
 import type { BackendName, ExitReport, Sandbox, SandboxStats } from "../sandbox/index.js";
+import type { PodPlace } from "./attach.js";
 import { KubeError } from "./client.js";
 
 /** What a KubeSandbox asks of the backend: the object's creation and deletion, and its pod's events. */
@@ -11,6 +12,8 @@ export interface PodObject {
   watch(listener: (pod: V1Pod | undefined) => void): () => void;
   /** Follows the agent container's output into the agent's log file; returns the stop. */
   followLogs(): () => void;
+  /** The pod, once known (a warm agent's is known once claimed). */
+  where(): PodPlace | undefined;
 }
 
 /**
@@ -119,7 +122,7 @@ export class KubeSandbox implements Sandbox {
   }
 
   stats(): SandboxStats {
-    return { running: this.startedAt !== undefined && !this.ended, uptimeMs: this.uptime() };
+    return { running: this.startedAt !== undefined && !this.ended, uptimeMs: this.uptime(), pod: this.object.where() };
   }
 }
 

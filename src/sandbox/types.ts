@@ -79,6 +79,8 @@ export interface SandboxStats {
   memoryPeakBytes?: number;
   processes?: number;
   cpuMicros?: number;
+  /** On a cluster: the pod it runs in. */
+  pod?: { namespace: string; name: string };
 }
 
 export interface Sandbox {

@@ -49,6 +49,8 @@ export interface AgentView extends AgentRecord {
   /** CPU time its cgroup has used, where the host reports it. */
   cpu_micros: number | null;
   ttl_left_s: number | null;
+  /** On a cluster, while it runs: its pod (`paddock attach` execs there). */
+  pod: { namespace: string; name: string } | null;
 }
 
 export interface SpawnOptions {
@@ -290,6 +292,7 @@ export class Supervisor {
       memory_bytes: stats?.running ? (stats.memoryBytes ?? null) : null,
       cpu_micros: stats?.running ? (stats.cpuMicros ?? null) : null,
       ttl_left_s: uptimeMs !== null && ttl > 0 ? Math.max(0, Math.round(ttl - uptimeMs / 1000)) : null,
+      pod: stats?.running ? (stats.pod ?? null) : null,
     };
   }
 
