@@ -271,4 +271,17 @@ describe("agents as pods: paddock up --kube", () => {
     assert.notEqual(gone.code, 0);
     assert.match(gone.stderr, /agent attached is stopped/);
   });
+
+  it("with a gateway, a daemon on a cluster resolves roles and plans, and says plainly that its agents cannot be A2A workers yet", async () => {
+    await down();
+    const config = join(dir, "paddock.yaml");
+    writeFileSync(config, `model_list:\n  - model_name: m\n    litellm_params: { model: openai/m, api_base: "http://127.0.0.1:9" }\npaddock_settings: { listen: "127.0.0.1:0" }\n`);
+    daemon = (await startDaemon(env, ["--kube", "--kube-objects", "pod", "--gateway", config, "--no-dashboard"])).child;
+    const r = await paddock(["spawn", card("worker"), "--a2a"], { env });
+    assert.equal(r.code, 125, r.stderr);
+    assert.match(r.stderr, /on a cluster \(paddock up --kube\), agents are not A2A workers yet/);
+    assert.match(r.stderr, /spawn it without --a2a/);
+    assert.ok(!pods().some((p) => p.metadata.labels["paddock.dev/agent-id"] === "worker"), "no pod was made");
+    await down();
+  });
 });

@@ -34,12 +34,19 @@ export function registerUp(program: Command): void {
         // On a cluster the agents' way out is the cluster's proxy (egress serve --kube-namespace), not this process.
         const egress = pods ? undefined : new EgressService(paths);
         const gateway = opts.gateway ? await startGateway(opts.gateway, store, paths.runtime) : undefined;
-        // With a gateway, agents can also be A2A workers whose tasks run through the executor, and the captain can plan.
-        const a2a = gateway && egress ? await workersFor(gateway, { store, paths, egress, log }) : undefined;
-        const supervisor = new Supervisor({ store, paths, egress, gateway: gateway?.access, pods, maxAgents: Number(opts.maxAgents), log, onEnded: (id) => void a2a?.workers.close(id) });
+        // With a gateway the captain can plan and roles resolve; agents can also be A2A workers whose tasks run through the
+        // executor, in sandboxes on this host (so not on a cluster, yet).
+        const a2a = gateway ? await workersFor(gateway, { store, paths, egress, log }) : undefined;
+        const supervisor = new Supervisor({ store, paths, egress, gateway: gateway?.access, pods, maxAgents: Number(opts.maxAgents), log, onEnded: (id) => void a2a?.workers?.close(id) });
         const { mcpHttpHandler } = await import("../mcp/index.js");
         const { daemonApi } = await import("../supervisor/index.js");
-        const api = new SupervisorApi(supervisor, { workers: a2a?.workers, planner: a2a?.planner, roles: a2a?.roles, mcp: mcpHttpHandler(daemonApi(paths, { ...process.env, PADDOCK_DAEMON_URL: undefined })) });
+        const api = new SupervisorApi(supervisor, {
+          workers: a2a?.workers,
+          planner: a2a?.planner,
+          roles: a2a?.roles,
+          mcp: mcpHttpHandler(daemonApi(paths, { ...process.env, PADDOCK_DAEMON_URL: undefined })),
+          ...(pods && gateway ? { workersUnavailable: { message: "on a cluster (paddock up --kube), agents are not A2A workers yet: the executor runs their tasks in sandboxes on this host", fix: "spawn it without --a2a (and without a2a_port), or run the worker under a daemon on one host" } } : {}),
+        });
         const socket = daemonSocket(paths);
         // Owning the socket first proves no other daemon runs: only then are the agents it left taken care of.
         await api.listen(socket);
@@ -51,7 +58,7 @@ export function registerUp(program: Command): void {
         if (leftovers) log({ level: "warn", msg: "left behind by earlier runs: paddock gc removes them", leftovers });
         // Workers taken over from a previous daemon get their A2A server back (with a new token, shown by `paddock status`).
         for (const agent of await supervisor.list()) {
-          if (a2a && agent.state === "running" && (agent.card as { paddock_worker?: boolean }).paddock_worker) {
+          if (a2a?.workers && agent.state === "running" && (agent.card as { paddock_worker?: boolean }).paddock_worker) {
             await a2a.workers.open(agent.agent_id, agent.card as unknown as import("../card/index.js").Card).catch((err: Error) => log({ level: "error", msg: "could not serve a worker over A2A again", agent_id: agent.agent_id, error: err.message }));
           }
         }
@@ -80,7 +87,7 @@ export function registerUp(program: Command): void {
         // On a cluster the agents outlive the daemon: a new one adopts them. On this host they stop with it.
         if (!pods) await supervisor.close();
         await pods?.close();
-        await a2a?.workers.closeAll();
+        await a2a?.workers?.closeAll();
         await gateway?.gateway.close();
         await egress?.close();
         await store.close();
@@ -147,17 +154,17 @@ async function startGateway(file: string, store: import("../store/index.js").Sto
 /** The executor behind the daemon's A2A workers, and the captain's planner, both on the daemon's gateway. */
 async function workersFor(
   gateway: Awaited<ReturnType<typeof startGateway>>,
-  parts: { store: import("../store/index.js").Store; paths: import("../paths/index.js").PaddockPaths; egress: import("../egress/index.js").EgressService; log: (fields: Record<string, unknown>) => void },
+  parts: { store: import("../store/index.js").Store; paths: import("../paths/index.js").PaddockPaths; egress: import("../egress/index.js").EgressService | undefined; log: (fields: Record<string, unknown>) => void },
 ) {
   const { Executor } = await import("../executor/index.js");
   const { A2AWorkers } = await import("../a2a/index.js");
   const { planTask } = await import("../captain/index.js");
   const { resolveRole } = await import("../config/index.js");
   const { config } = gateway;
-  const executor = new Executor({ ...parts, gateway: gateway.access, settings: config.executor });
+  const { egress } = parts;
   const roles = Object.entries(config.roles).map(([name, role]) => ({ name, ...(role.description ? { description: role.description } : {}) }));
   return {
-    workers: new A2AWorkers(executor),
+    workers: egress ? new A2AWorkers(new Executor({ ...parts, egress, gateway: gateway.access, settings: config.executor })) : undefined,
     planner: (request: { task: string; workers: number; model?: string; roles?: boolean }) => planTask({ gateway: gateway.access, task: request.task, workers: request.workers, model: request.model, roles: request.roles === false ? [] : roles }),
     roles: { resolve: (name: string) => resolveRole(config, name) },
   };
