@@ -160,6 +160,19 @@ describe("warm pools: paddock up --kube with warm: N", () => {
     assert.equal((JSON.parse((await paddock(["status", "warmed"], { env })).stdout) as Agent).state, "stopped");
   });
 
+  it("a changed card gets a new pool, and its older pool goes with its waiting pods", async () => {
+    const older = pool()!.metadata.name;
+    const olderPods = unclaimed().map((p) => p.metadata.name);
+    assert.equal(olderPods.length, 2);
+    await stopDaemon(daemon!);
+    const changed = writeCard(dir, "warmed-v2.json", { agent_id: "warmed", kind: "command", command: ["true"], workspace, warm: 1, allowed_hosts: ["allowed.example", "more.example"] });
+    daemon = (await startDaemon(env, ["--kube", "--kube-objects", "sandbox", "--warm", changed, "--no-dashboard"])).child;
+    const ofCard = () => get<{ metadata: Meta; status?: { readyReplicas?: number } }>("sandboxwarmpools").filter((p) => p.metadata.labels?.["paddock.dev/card"] === "warmed");
+    await eventually(async () => (ofCard().length === 1 && ofCard()[0]!.metadata.name !== older && ofCard()[0]!.status?.readyReplicas === 1 ? true : undefined), 30_000);
+    await eventually(async () => (!get<Pod>("pods").some((p) => olderPods.includes(p.metadata.name)) ? true : undefined), 30_000);
+    assert.equal(get<{ metadata: Meta }>("sandboxtemplates").filter((t) => t.metadata.name === older).length, 0, "its template went too");
+  });
+
   it("the controller runs with its own ServiceAccount's rights (Roles in paddock-agents only): it finds agent-sandbox and its warm pools there, and fills a pool", async () => {
     const token = cluster.kubectl(["create", "token", "paddock-controller", "-n", NAMESPACES.system]).trim();
     const config = JSON.parse(readFileSync(cluster.kubeconfig, "utf8")) as { users: unknown[] };

@@ -36,7 +36,7 @@ const LAUNCH_DIR = "/etc/paddock/launch";
 /** Where a warm pod's waiter is in the agent images (images/agent.Containerfile copies it there). */
 export const WARM_START = ["node", "/opt/paddock/lib/kube/warm-start.js"];
 /** Labels of what paddock keeps warm: the pool a pod belongs to. */
-export const WARM_LABELS = { pool: "paddock.dev/warm-pool" } as const;
+export const WARM_LABELS = { pool: "paddock.dev/warm-pool", card: "paddock.dev/card" } as const;
 
 const BASE_ENV = { HOME, USER: "agent", LOGNAME: "agent", SHELL: "/bin/sh", TERM: "dumb", LANG: "C.UTF-8", TMPDIR: "/tmp" };
 const GATEWAY = `http://paddock-gateway.${NAMESPACES.system}.svc:${PORTS.gateway}`;

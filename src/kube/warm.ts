@@ -8,6 +8,8 @@ import { watchPaddockObjects, type ObjectWatch } from "./watch.js";
 
 const EXTENSIONS = AGENT_SANDBOX_EXTENSIONS;
 const CLAIMS = { ...EXTENSIONS, plural: "sandboxclaims" } as const;
+const POOLS = { ...EXTENSIONS, plural: "sandboxwarmpools" } as const;
+const TEMPLATES = { ...EXTENSIONS, plural: "sandboxtemplates" } as const;
 /** Set on a claim by agent-sandbox when it adopts a Sandbox; the Sandbox's pod has its name. */
 const ASSIGNED_SANDBOX = "agents.x-k8s.io/sandbox-name";
 const KEY_POLL_MS = 100;
@@ -68,12 +70,13 @@ export class WarmPools {
     const pod = warmPod(card, { pool: name, image, runtimeClass });
     const key = `${name}/${card.warm}`;
     if (!this.applied.has(key)) {
-      const metadata = { name, namespace: this.namespace, labels: { [LABELS.managedBy]: "paddock" } };
+      const metadata = { name, namespace: this.namespace, labels: { [LABELS.managedBy]: "paddock", [WARM_LABELS.card]: card.agent_id } };
       const apply = async () => {
         // The template before the pool that names it; agent-sandbox's own NetworkPolicy is off: the namespace's applies.
         await this.apply({ apiVersion: `${EXTENSIONS.group}/${EXTENSIONS.version}`, kind: "SandboxTemplate", metadata, spec: { podTemplate: pod, networkPolicyManagement: "Unmanaged" } });
         await this.apply({ apiVersion: `${EXTENSIONS.group}/${EXTENSIONS.version}`, kind: "SandboxWarmPool", metadata, spec: { replicas: card.warm, sandboxTemplateRef: { name } } });
-        this.log?.({ msg: "warm pool ready to fill", pool: name, replicas: card.warm, card: card.agent_id });
+        const replaced = await this.removeOlderPools(card.agent_id, name);
+        this.log?.({ msg: "warm pool ready to fill", pool: name, replicas: card.warm, card: card.agent_id, ...(replaced.length ? { replaced } : {}) });
       };
       this.applied.set(key, apply().catch((err: unknown) => {
         this.applied.delete(key);
@@ -82,6 +85,19 @@ export class WarmPools {
     }
     await this.applied.get(key);
     return name;
+  }
+
+  /**
+   * The pools an earlier version of the card made (another image, limits, allowlist): deleted with their templates, so
+   * that their waiting pods go; pods already claimed belong to their claims and stay.
+   */
+  private async removeOlderPools(cardId: string, current: string): Promise<string[]> {
+    const labelSelector = `${LABELS.managedBy}=paddock,${WARM_LABELS.card}=${cardId}`;
+    const older = ((await this.clients.custom.listNamespacedCustomObject({ ...POOLS, namespace: this.namespace, labelSelector })) as { items: KubernetesObject[] }).items.map((p) => p.metadata!.name!).filter((n) => n !== current);
+    await Promise.all(
+      older.flatMap((name) => [POOLS, TEMPLATES].map((kind) => this.clients.custom.deleteNamespacedCustomObject({ ...kind, namespace: this.namespace, name, propagationPolicy: "Background" }).catch((err: unknown) => (apiStatus(err) === 404 ? undefined : Promise.reject(err))))),
+    );
+    return older;
   }
 
   private async apply(object: KubernetesObject & Record<string, unknown>): Promise<void> {
