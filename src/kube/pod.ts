@@ -35,7 +35,7 @@ const SECRET_DIR = "/etc/paddock/agent";
 const LAUNCH_DIR = "/etc/paddock/launch";
 /** Where a warm pod's waiter is in the agent images (images/agent.Containerfile copies it there). */
 export const WARM_START = ["node", "/opt/paddock/lib/kube/warm-start.js"];
-/** Labels of what paddock keeps warm: the pool a pod belongs to. */
+/** Labels of what paddock keeps warm: the pool a pod belongs to, and the card a pool is for. */
 export const WARM_LABELS = { pool: "paddock.dev/warm-pool", card: "paddock.dev/card" } as const;
 
 const BASE_ENV = { HOME, USER: "agent", LOGNAME: "agent", SHELL: "/bin/sh", TERM: "dumb", LANG: "C.UTF-8", TMPDIR: "/tmp" };
@@ -69,8 +69,8 @@ function proxyEnvironment(options: Pick<AgentPodOptions, "id" | "egressToken">, 
 /**
  * The pod every agent runs in, cold or warm. It meets Pod Security `restricted` (not root, read-only root, no
  * capability, RuntimeDefault seccomp, no privilege escalation, no API token); the card's limits become resources, its
- * TTL `activeDeadlineSeconds`, `backend: gvisor` the gvisor RuntimeClass. The workspace and HOME are volumes of the pod
- * (emptyDir): what the agent makes leaves through git and the gateway, as on one machine.
+ * TTL `activeDeadlineSeconds`, `backend: gvisor` the gvisor RuntimeClass. HOME and /tmp are emptyDir volumes, and so
+ * is the workspace unless the card names a claim for it: what the agent makes leaves through git and the gateway.
  */
 function podManifest(card: Card, options: { image: string; runtimeClass?: string; metadata: Manifest; agent: Manifest; initContainers?: Manifest[]; volumes?: Manifest[]; mounts?: Manifest[]; deadline: boolean; workspace?: Manifest }): Manifest {
   const volumeMounts: Manifest[] = [

@@ -6,10 +6,10 @@ import { LABELS, WARM_LABELS, warmPod } from "./pod.js";
 import { LAUNCH_ANNOTATION, seal, warmKeyOf } from "./seal.js";
 import { watchPaddockObjects, type ObjectWatch } from "./watch.js";
 
-const EXTENSIONS = AGENT_SANDBOX_EXTENSIONS;
-const CLAIMS = { ...EXTENSIONS, plural: "sandboxclaims" } as const;
-const POOLS = { ...EXTENSIONS, plural: "sandboxwarmpools" } as const;
-const TEMPLATES = { ...EXTENSIONS, plural: "sandboxtemplates" } as const;
+const EXTENSIONS_VERSION = `${AGENT_SANDBOX_EXTENSIONS.group}/${AGENT_SANDBOX_EXTENSIONS.version}`;
+const CLAIMS = { ...AGENT_SANDBOX_EXTENSIONS, plural: "sandboxclaims" } as const;
+const POOLS = { ...AGENT_SANDBOX_EXTENSIONS, plural: "sandboxwarmpools" } as const;
+const TEMPLATES = { ...AGENT_SANDBOX_EXTENSIONS, plural: "sandboxtemplates" } as const;
 /** Set on a claim by agent-sandbox when it adopts a Sandbox; the Sandbox's pod has its name. */
 const ASSIGNED_SANDBOX = "agents.x-k8s.io/sandbox-name";
 const KEY_POLL_MS = 100;
@@ -73,8 +73,8 @@ export class WarmPools {
       const metadata = { name, namespace: this.namespace, labels: { [LABELS.managedBy]: "paddock", [WARM_LABELS.card]: card.agent_id } };
       const apply = async () => {
         // The template before the pool that names it; agent-sandbox's own NetworkPolicy is off: the namespace's applies.
-        await this.apply({ apiVersion: `${EXTENSIONS.group}/${EXTENSIONS.version}`, kind: "SandboxTemplate", metadata, spec: { podTemplate: pod, networkPolicyManagement: "Unmanaged" } });
-        await this.apply({ apiVersion: `${EXTENSIONS.group}/${EXTENSIONS.version}`, kind: "SandboxWarmPool", metadata, spec: { replicas: card.warm, sandboxTemplateRef: { name } } });
+        await this.apply({ apiVersion: EXTENSIONS_VERSION, kind: "SandboxTemplate", metadata, spec: { podTemplate: pod, networkPolicyManagement: "Unmanaged" } });
+        await this.apply({ apiVersion: EXTENSIONS_VERSION, kind: "SandboxWarmPool", metadata, spec: { replicas: card.warm, sandboxTemplateRef: { name } } });
         const replaced = await this.removeOlderPools(card.agent_id, name);
         this.log?.({ msg: "warm pool ready to fill", pool: name, replicas: card.warm, card: card.agent_id, ...(replaced.length ? { replaced } : {}) });
       };
@@ -105,18 +105,17 @@ export class WarmPools {
     await k8s.KubernetesObjectApi.makeApiClient(this.clients.config).patch(object, undefined, undefined, "paddock", true, k8s.PatchStrategy.ServerSideApply);
   }
 
-  /** Claims a pod of `pool` for agent `id`; resolves to the claim's uid. */
-  async claim(name: string, pool: string, id: string, ttlSeconds: number): Promise<string> {
+  /** Claims a pod of `pool` for agent `id`: agent-sandbox hands the claim a waiting pod, or makes one. */
+  async claim(name: string, pool: string, id: string, ttlSeconds: number): Promise<void> {
     const shutdownTime = ttlSeconds > 0 ? new Date(Date.now() + ttlSeconds * 1000).toISOString().replace(/\.\d+Z$/, "Z") : undefined;
     const body = {
-      apiVersion: `${CLAIMS.group}/${CLAIMS.version}`,
+      apiVersion: EXTENSIONS_VERSION,
       kind: "SandboxClaim",
       metadata: { name, namespace: this.namespace, labels: { [LABELS.agent]: id, [LABELS.managedBy]: "paddock" } },
       spec: { warmPoolRef: { name: pool }, ...(shutdownTime ? { lifecycle: { shutdownTime, shutdownPolicy: "Delete" } } : {}) },
     };
     try {
-      const made = (await this.clients.custom.createNamespacedCustomObject({ ...CLAIMS, namespace: this.namespace, body })) as Claim;
-      return made.metadata!.uid!;
+      await this.clients.custom.createNamespacedCustomObject({ ...CLAIMS, namespace: this.namespace, body });
     } catch (err) {
       throw new KubeError("kube_create_refused", `the cluster refused the SandboxClaim for ${name}: ${apiMessage(err)}`, name);
     }
