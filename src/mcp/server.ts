@@ -1,9 +1,13 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { z } from "zod";
 import { sendTask, workerClient } from "../a2a/index.js";
 import { isPaddockError } from "../errors/index.js";
 import type { DaemonApi } from "../supervisor/index.js";
+
+/** How long the result of a task waits behind its last progress notification, so that clients read them apart. */
+const PROGRESS_FLUSH_MS = 50;
 
 const agentId = z.string().regex(/^[a-z0-9-]+$/).describe("The worker's id, as spawn_worker returned it");
 
@@ -86,6 +90,9 @@ export function createMcpServer(api: DaemonApi): McpServer {
           },
         });
         await notified;
+        // The TypeScript SDK's client handles a notification a microtask late but a response at once, and forgets the
+        // request's progress handler with it: a last progress read in the same chunk as the result would be dropped.
+        if (progress > 0) await sleep(PROGRESS_FLUSH_MS);
         return result({ agent_id, ...outcome }, outcome.state === "failed");
       }),
   );
