@@ -284,4 +284,24 @@ describe("agents as pods: paddock up --kube", () => {
     assert.ok(!pods().some((p) => p.metadata.labels["paddock.dev/agent-id"] === "worker"), "no pod was made");
     await down();
   });
+
+  it("restart: on-failure: a pod deleted under the agent (evicted, its node lost) is replaced by a new one, counted; stop ends it for good", async () => {
+    await down();
+    await up("pod");
+    const spawned = await paddock(["spawn", card("phoenix", { restart: { policy: "on-failure", max_restarts: 2, backoff_seconds: 0.2 } }), "--json"], { env });
+    assert.equal(spawned.code, 0, spawned.stderr);
+    const first = (JSON.parse(spawned.stdout) as Agent).sandbox!;
+    cluster.kubectl(["delete", "pod", first, "-n", NAMESPACES.agents, "--grace-period=0", "--force", "--wait=false"]);
+    const again = await eventually(async () => {
+      const s = JSON.parse((await paddock(["status", "phoenix"], { env })).stdout) as Agent & { restarts: number };
+      return s.state === "running" && s.sandbox !== first ? s : undefined;
+    }, 30_000);
+    assert.equal(again.restarts, 1);
+    const pod = pods().find((p) => p.metadata.name === again.sandbox)!;
+    assert.equal(pod.status.phase, "Running");
+    assert.equal(pod.metadata.labels["paddock.dev/agent-id"], "phoenix");
+    await paddock(["stop", "phoenix", "--grace", "0"], { env });
+    await eventually(async () => (!pods().some((p) => p.metadata.labels["paddock.dev/agent-id"] === "phoenix") ? true : undefined), 30_000);
+    assert.equal((JSON.parse((await paddock(["status", "phoenix"], { env })).stdout) as Agent).state, "stopped");
+  });
 });
