@@ -48,6 +48,25 @@ describe("a launch sealed to a warm pod's key", () => {
   });
 });
 
+describe("paddock's warm-pool waiter", () => {
+  it("ends on SIGTERM while it waits (a pool shrinking), and passes SIGTERM to its agent once it runs", async () => {
+    const { dir } = scratch("paddock-waiter-");
+    const idle = startWaiter(join(dir, "idle"));
+    await eventually(async () => (warmKeyOf(idle.output()) ? true : undefined), 10_000);
+    idle.child.kill("SIGTERM");
+    assert.equal(await idle.exited, 143);
+
+    const busy = startWaiter(join(dir, "busy"));
+    const key = await eventually(async () => warmKeyOf(busy.output()), 10_000);
+    writeFileSync(busy.launchFile, sealLaunch(key, { argv: ["sh", "-c", "trap 'echo got-term; exit 7' TERM; echo ready; while :; do sleep 0.1; done"], env: {}, files: { ".config/agent/settings.json": "{}" } }));
+    await eventually(async () => (busy.output().includes("ready") ? true : undefined), 10_000);
+    assert.equal(readFileSync(join(dir, "busy", "home", ".config", "agent", "settings.json"), "utf8"), "{}", "the HOME files are written before the agent starts");
+    busy.child.kill("SIGTERM");
+    assert.equal(await busy.exited, 7, "the agent's own exit status");
+    assert.match(busy.output(), /got-term/);
+  });
+});
+
 /**
  * Warm pools on a real control plane with agent-sandbox's controller: `warm: N` keeps a SandboxWarmPool of waiting
  * pods, a spawn claims one, and the agent's launch reaches that pod sealed to its own key. kwok runs no container, so

@@ -55,6 +55,10 @@ function readSealed(): string {
 
 const keys = warmKeys();
 process.stdout.write(`${WARM_KEY_LINE}${keys.publicKey}\n`);
+let agent: ReturnType<typeof spawn> | undefined;
+// As a container's first process this has no default action for signals: a pool shrinking (or a stop) ends it at once,
+// and once the agent runs, the signal is the agent's.
+for (const signal of ["SIGTERM", "SIGINT", "SIGHUP"] as const) process.on(signal, () => (agent ? agent.kill(signal) : process.exit(128 + constants.signals[signal])));
 const idle = setInterval(() => {
   const sealed = readSealed();
   if (!sealed) return;
@@ -68,8 +72,7 @@ const idle = setInterval(() => {
   writeHomeFiles(launch.files);
   const env = { ...process.env, ...launch.env };
   delete env.PADDOCK_LAUNCH_FILE;
-  const agent = spawn(launch.argv[0]!, launch.argv.slice(1), { env, stdio: "inherit" });
-  for (const signal of ["SIGTERM", "SIGINT", "SIGHUP"] as const) process.on(signal, () => agent.kill(signal));
+  agent = spawn(launch.argv[0]!, launch.argv.slice(1), { env, stdio: "inherit" });
   agent.on("error", (err) => fail(`${launch.argv[0]}: ${err.message}`));
   agent.on("exit", (code, signal) => process.exit(code ?? 128 + (signal ? constants.signals[signal] : 0)));
 }, POLL_MS);
