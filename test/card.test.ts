@@ -194,6 +194,8 @@ describe("paddock card", () => {
     assert.match(byField["cluster.workspace"]!.message, /exactly one of pvc and git/);
     byField = await check("cluster:\n  workspace:\n    git: http://github.com/o/r.git\n");
     assert.match(byField["cluster.workspace.git"]!.message, /https:\/\/ URL/);
+    byField = await check("allowed_hosts: [github.com]\ncluster:\n  workspace:\n    git: https://x-access-token:ghp_secret@github.com/o/r.git\n");
+    assert.match(byField["cluster.workspace.git"]!.message, /must not carry a user or key: name the key in credentials/);
     byField = await check("allowed_hosts: [pypi.org]\ncluster:\n  workspace:\n    git: https://github.com/o/r.git\n");
     assert.match(byField["cluster.workspace.git"]!.message, /add "github.com" to allowed_hosts/);
     assert.equal(byField["cluster.workspace.git"]!.line, 6);

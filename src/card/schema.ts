@@ -55,6 +55,7 @@ export const ClusterWorkspaceSchema = z
       .describe("An existing PersistentVolumeClaim in the agents' namespace, mounted at /workspace: what the agent leaves there stays for its next run"),
     git: z
       .url({ protocol: /^https$/, error: "must be an https:// URL (the clone goes through the egress proxy)" })
+      .refine((u) => !URL.canParse(u) || (!new URL(u).username && !new URL(u).password), "must not carry a user or key: name the key in credentials, and the egress proxy adds it")
       .optional()
       .describe("A repository cloned into the pod's /workspace before the agent starts, through the egress proxy (its host must be in allowed_hosts)"),
     ref: z
