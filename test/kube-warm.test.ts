@@ -81,6 +81,7 @@ describe("warm pools: paddock up --kube with warm: N", () => {
   const criLog = join(dir, "agent.log");
   let env: NodeJS.ProcessEnv;
   let daemon: ChildProcess | undefined;
+  let daemonOutput = () => "";
   let waiter: ReturnType<typeof startWaiter>;
   const card = writeCard(dir, "warmed.json", { agent_id: "warmed", kind: "command", command: ["sh", "-c", 'echo "agent $AGENT_ID $GREETING $HTTPS_PROXY"'], workspace, warm: 2, allowed_hosts: ["allowed.example"], environment: { GREETING: "hello" } });
   const get = <T>(kind: string) => JSON.parse(cluster.kubectl(["get", kind, "-n", NAMESPACES.agents, "-o", "json"])).items as T[];
@@ -185,11 +186,25 @@ describe("warm pools: paddock up --kube with warm: N", () => {
     assert.equal(olderPods.length, 2);
     await stopDaemon(daemon!);
     const changed = writeCard(dir, "warmed-v2.json", { agent_id: "warmed", kind: "command", command: ["true"], workspace, warm: 1, allowed_hosts: ["allowed.example", "more.example"] });
-    daemon = (await startDaemon(env, ["--kube", "--kube-objects", "sandbox", "--warm", changed, "--no-dashboard"])).child;
+    const started = await startDaemon(env, ["--kube", "--kube-objects", "sandbox", "--warm", changed, "--no-dashboard"]);
+    daemon = started.child;
+    daemonOutput = started.output;
     const ofCard = () => get<{ metadata: Meta; status?: { readyReplicas?: number } }>("sandboxwarmpools").filter((p) => p.metadata.labels?.["paddock.dev/card"] === "warmed");
     await eventually(async () => (ofCard().length === 1 && ofCard()[0]!.metadata.name !== older && ofCard()[0]!.status?.readyReplicas === 1 ? true : undefined), 30_000);
     await eventually(async () => (!get<Pod>("pods").some((p) => olderPods.includes(p.metadata.name)) ? true : undefined), 30_000);
     assert.equal(get<{ metadata: Meta }>("sandboxtemplates").filter((t) => t.metadata.name === older).length, 0, "its template went too");
+  });
+
+  it("a spawn of the card with warm: 0 lets its pool go", async () => {
+    const ofCard = () => get<{ metadata: Meta }>("sandboxwarmpools").filter((p) => p.metadata.labels?.["paddock.dev/card"] === "warmed");
+    assert.equal(ofCard().length, 1);
+    const cold = writeCard(dir, "warmed-cold.json", { agent_id: "warmed", kind: "command", command: ["sleep", "3600"], workspace });
+    const spawned = await paddock(["spawn", cold, "--name", "warmed-cold", "--json"], { env });
+    assert.equal(spawned.code, 0, spawned.stderr);
+    await eventually(async () => (ofCard().length === 0 ? true : undefined), 30_000).catch((err: Error) => assert.fail(`${err.message}\n${daemonOutput()}`));
+    await eventually(async () => (unclaimed().length === 0 ? true : undefined), 30_000);
+    assert.equal(JSON.parse(cluster.kubectl(["get", "pods", "-n", NAMESPACES.agents, "-l", "paddock.dev/agent-id=warmed-cold", "-o", "json"])).items.length, 1, "the cold agent runs in its own pod");
+    await paddock(["stop", "warmed-cold", "--grace", "0"], { env });
   });
 
   it("the controller runs with its own ServiceAccount's rights (Roles in paddock-agents only): it finds agent-sandbox and its warm pools there, and fills a pool", async () => {

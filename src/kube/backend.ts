@@ -32,6 +32,8 @@ export interface KubeLaunch {
   homeFiles: Record<string, string>;
   gatewayKey?: string;
   logFile: string;
+  /** The card's own agent_id, which its warm pool is labelled with (an agent spawned under another name has its own). */
+  cardId: string;
 }
 
 /**
@@ -91,6 +93,8 @@ export class KubeBackend {
     const name = `${id}-${randomBytes(3).toString("hex")}`;
     const egressToken = card.allowed_hosts.length > 0 ? randomBytes(24).toString("base64url") : undefined;
     if (this.warmFor(card)) return this.warmSandbox(id, name, card, launch, egressToken);
+    // A spawn reads the card as it is now: one that asks for no warm pods any more lets its pools go.
+    if (card.warm === 0) this.warmPools?.retire(launch.cardId);
     const { pod, secret } = agentPod(card, {
       id,
       name,
@@ -108,7 +112,7 @@ export class KubeBackend {
 
   /** Makes (or resizes) the warm pool of a card with `warm: N` now, rather than at its first spawn. */
   async warm(card: Card): Promise<string | undefined> {
-    return this.warmFor(card) ? this.warmPools!.ensure(card, this.images[card.kind], this.options.runtimeClass) : undefined;
+    return this.warmFor(card) ? this.warmPools!.ensure(card, card.agent_id, this.images[card.kind], this.options.runtimeClass) : undefined;
   }
 
   /** Whether this card's agents take warm pods: it asks for them, and agent-sandbox is there to keep them. */
@@ -132,7 +136,7 @@ export class KubeBackend {
     const create = async () => {
       const deadline = Date.now() + this.startTimeoutMs;
       const started = performance.now();
-      const pool = await pools.ensure(card, this.images[card.kind], this.options.runtimeClass);
+      const pool = await pools.ensure(card, launch.cardId, this.images[card.kind], this.options.runtimeClass);
       await pools.claim(name, pool, id, card.ttl_seconds);
       try {
         const claimed = performance.now();

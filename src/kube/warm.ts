@@ -36,6 +36,7 @@ function sandboxOf(claim: Claim): string | undefined {
  */
 export class WarmPools {
   private readonly applied = new Map<string, Promise<void>>();
+  private readonly retired = new Set<string>();
   private readonly waiting = new Map<string, (sandbox: string) => void>();
   /** Waiting pods' keys, read as soon as they run, so that a claim need not wait for the pod's log. */
   private readonly keys = new Map<string, Promise<string>>();
@@ -63,20 +64,21 @@ export class WarmPools {
     return pools;
   }
 
-  /** The pool for this card's pod, made (or resized to `card.warm`) once per daemon; resolves to its name. */
-  async ensure(card: Card, image: string, runtimeClass: string | undefined): Promise<string> {
+  /** The pool for this card's pod (`cardId`: the card's own agent_id), made or resized to `card.warm` once per daemon; resolves to its name. */
+  async ensure(card: Card, cardId: string, image: string, runtimeClass: string | undefined): Promise<string> {
     const template = warmPod(card, { pool: "", image, runtimeClass });
     const name = `paddock-warm-${createHash("sha256").update(JSON.stringify(template)).digest("hex").slice(0, 12)}`;
     const pod = warmPod(card, { pool: name, image, runtimeClass });
     const key = `${name}/${card.warm}`;
+    this.retired.delete(cardId);
     if (!this.applied.has(key)) {
-      const metadata = { name, namespace: this.namespace, labels: { [LABELS.managedBy]: "paddock", [WARM_LABELS.card]: card.agent_id } };
+      const metadata = { name, namespace: this.namespace, labels: { [LABELS.managedBy]: "paddock", [WARM_LABELS.card]: cardId } };
       const apply = async () => {
         // The template before the pool that names it; agent-sandbox's own NetworkPolicy is off: the namespace's applies.
         await this.apply({ apiVersion: EXTENSIONS_VERSION, kind: "SandboxTemplate", metadata, spec: { podTemplate: pod, networkPolicyManagement: "Unmanaged" } });
         await this.apply({ apiVersion: EXTENSIONS_VERSION, kind: "SandboxWarmPool", metadata, spec: { replicas: card.warm, sandboxTemplateRef: { name } } });
-        const replaced = await this.removeOlderPools(card.agent_id, name);
-        this.log?.({ msg: "warm pool ready to fill", pool: name, replicas: card.warm, card: card.agent_id, ...(replaced.length ? { replaced } : {}) });
+        const replaced = await this.removeOlderPools(cardId, name);
+        this.log?.({ msg: "warm pool ready to fill", pool: name, replicas: card.warm, card: cardId, ...(replaced.length ? { replaced } : {}) });
       };
       this.applied.set(key, apply().catch((err: unknown) => {
         this.applied.delete(key);
@@ -87,6 +89,19 @@ export class WarmPools {
     return name;
   }
 
+  /** A card that asks for no warm pods any more: its pools go (once per daemon), with their waiting pods. */
+  retire(cardId: string): void {
+    if (this.retired.has(cardId)) return;
+    this.retired.add(cardId);
+    this.removeOlderPools(cardId, "").then(
+      (removed) => removed.length && this.log?.({ msg: "warm pools removed: the card asks for none", card: cardId, removed }),
+      (err: unknown) => {
+        this.retired.delete(cardId);
+        this.log?.({ level: "warn", msg: "a warm pool the card no longer asks for could not be removed", card: cardId, error: apiMessage(err) });
+      },
+    );
+  }
+
   /**
    * The pools an earlier version of the card made (another image, limits, allowlist): deleted with their templates, so
    * that their waiting pods go; pods already claimed belong to their claims and stay.
@@ -94,6 +109,8 @@ export class WarmPools {
   private async removeOlderPools(cardId: string, current: string): Promise<string[]> {
     const labelSelector = `${LABELS.managedBy}=paddock,${WARM_LABELS.card}=${cardId}`;
     const older = ((await this.clients.custom.listNamespacedCustomObject({ ...POOLS, namespace: this.namespace, labelSelector })) as { items: KubernetesObject[] }).items.map((p) => p.metadata!.name!).filter((n) => n !== current);
+    // Another card with the same pod would make such a pool again at its next spawn.
+    for (const key of [...this.applied.keys()]) if (older.some((name) => key.startsWith(`${name}/`))) this.applied.delete(key);
     await Promise.all(
       older.flatMap((name) => [POOLS, TEMPLATES].map((kind) => this.clients.custom.deleteNamespacedCustomObject({ ...kind, namespace: this.namespace, name, propagationPolicy: "Background" }).catch((err: unknown) => (apiStatus(err) === 404 ? undefined : Promise.reject(err))))),
     );

@@ -15,4 +15,5 @@ export interface StoredRole {
  * clone when it has one (its branch is brought into the repository when it ends), the role its tasks are done in, and
  * what the command line allowed.
  */
-export type StoredCard = Card & { paddock_worker?: boolean; paddock_worktree?: AgentWorktree; paddock_role?: StoredRole; paddock_allow_unconfined_seccomp?: boolean };
+/** `paddock_card_id`: the card's own agent_id when it was spawned under another name (what a cluster's warm pool is kept for). */
+export type StoredCard = Card & { paddock_worker?: boolean; paddock_worktree?: AgentWorktree; paddock_role?: StoredRole; paddock_allow_unconfined_seccomp?: boolean; paddock_card_id?: string };

@@ -35,7 +35,8 @@ export interface SupervisorOptions {
  * agent by its pod; their state is in the cluster, so a new daemon adopts them by name.
  */
 export interface PodBackend {
-  sandbox(id: string, card: Card, launch: Pick<AgentSetup, "command" | "env" | "homeFiles"> & { gatewayKey?: string; logFile: string }): Sandbox & { start(): Promise<void> };
+  /** `cardId`: the card's own agent_id (an agent spawned under another name has its own). */
+  sandbox(id: string, card: Card, launch: Pick<AgentSetup, "command" | "env" | "homeFiles"> & { gatewayKey?: string; logFile: string; cardId: string }): Sandbox & { start(): Promise<void> };
   adopt(id: string, name: string, card: Card, startedAt: number, logFile: string): Promise<Sandbox | undefined>;
   /** Deletes the agents' objects none of `known` names, and says which. */
   removeStrays(known: Set<string>): Promise<string[]>;
@@ -131,7 +132,7 @@ export class Supervisor {
       agent_id: id,
       kind: card.kind,
       state: "starting",
-      card: { ...card, agent_id: id, ...(options.worker ? { paddock_worker: true } : {}), ...(options.role ? { paddock_role: options.role } : {}), ...(options.allowUnconfinedSeccomp ? { paddock_allow_unconfined_seccomp: true } : {}) },
+      card: { ...card, agent_id: id, ...(id !== card.agent_id ? { paddock_card_id: card.agent_id } : {}), ...(options.worker ? { paddock_worker: true } : {}), ...(options.role ? { paddock_role: options.role } : {}), ...(options.allowUnconfinedSeccomp ? { paddock_allow_unconfined_seccomp: true } : {}) },
       card_path: options.cardPath ?? null,
       sandbox: null,
       pid: null,
@@ -326,7 +327,8 @@ export class Supervisor {
 
   private async launchPod(id: string, card: Card, restarts: number, agent: AgentLaunch | undefined, gatewayKey: string | undefined): Promise<void> {
     const logFile = join(this.logDir, `${id}.log`);
-    const sandbox = this.options.pods!.sandbox(id, card, { command: agent?.command ?? card.command ?? ["sh"], env: agent?.env ?? {}, homeFiles: agent?.homeFiles ?? {}, gatewayKey, logFile });
+    const cardId = (card as StoredCard).paddock_card_id ?? card.agent_id;
+    const sandbox = this.options.pods!.sandbox(id, card, { command: agent?.command ?? card.command ?? ["sh"], env: agent?.env ?? {}, homeFiles: agent?.homeFiles ?? {}, gatewayKey, logFile, cardId });
     // Recorded before the pod is made: a daemon killed halfway leaves a name its successor can find and delete.
     await this.options.store.updateAgent(id, { state: "starting", sandbox: sandbox.name, egress_socket: null });
     await sandbox.start();
