@@ -241,7 +241,7 @@ describe("warm pools: paddock up --kube with warm: N", () => {
     const r = await paddock(["up", "--kube", "--warm", cold, "--no-dashboard"], { env });
     assert.equal(r.code, 125);
     assert.match(r.stderr, /cold\.json asks for no warm pods/);
-    assert.match(r.stderr, /warm/);
-    assert.ok(readFileSync(cold, "utf8").length > 0);
+    assert.match(r.stderr, /set warm: N in the card/);
+    assert.ok(!get<{ metadata: Meta }>("sandboxwarmpools").some((p) => p.metadata.labels?.["paddock.dev/card"] === "cold"), "no pool was made for it");
   });
 });

@@ -92,7 +92,8 @@ export class KubeBackend {
     if (id.length > MAX_AGENT_ID) throw new KubeError("agent_id_too_long", `'${id}' has ${id.length} characters; on a cluster an agent id has at most ${MAX_AGENT_ID}`, "agent_id", "spawn it with a shorter --name");
     const name = `${id}-${randomBytes(3).toString("hex")}`;
     const egressToken = card.allowed_hosts.length > 0 ? randomBytes(24).toString("base64url") : undefined;
-    if (this.warmFor(card)) return this.warmSandbox(id, name, card, launch, egressToken);
+    const egressTokenSha256 = egressToken ? createHash("sha256").update(egressToken).digest("hex") : undefined;
+    if (this.warmFor(card)) return this.warmSandbox(id, name, card, launch, { egressToken, egressTokenSha256 });
     // A spawn reads the card as it is now: one that asks for no warm pods any more lets its pools go.
     if (card.warm === 0) this.warmPools?.retire(launch.cardId);
     const { pod, secret } = agentPod(card, {
@@ -103,7 +104,7 @@ export class KubeBackend {
       launch,
       gatewayKey: launch.gatewayKey,
       egressToken,
-      egressTokenSha256: egressToken ? createHash("sha256").update(egressToken).digest("hex") : undefined,
+      egressTokenSha256,
       runtimeClass: this.options.runtimeClass,
     });
     const object = this.podObject(id, name, launch.logFile, () => this.create(name, card, pod, secret));
@@ -130,7 +131,7 @@ export class KubeBackend {
    * An agent on a warm pod: a SandboxClaim on the card's pool; once agent-sandbox hands it a pod, the pod gets the
    * agent's labels and token hash, and its launch sealed to the key the pod's waiter printed (see WarmPools).
    */
-  private warmSandbox(id: string, name: string, card: Card, launch: KubeLaunch, egressToken: string | undefined): KubeSandbox {
+  private warmSandbox(id: string, name: string, card: Card, launch: KubeLaunch, egress: { egressToken?: string; egressTokenSha256?: string }): KubeSandbox {
     const pools = this.warmPools!;
     let pod = "";
     const create = async () => {
@@ -144,8 +145,8 @@ export class KubeBackend {
         const adopted = performance.now();
         const key = await pools.keyOf(pod, deadline);
         const keyed = performance.now();
-        const annotations: Record<string, string> = egressToken ? { [ANNOTATIONS.egressToken]: createHash("sha256").update(egressToken).digest("hex") } : {};
-        await pools.deliver(pod, key, id, annotations, warmLaunch(card, { id, launch, gatewayKey: launch.gatewayKey, egressToken }));
+        const annotations: Record<string, string> = egress.egressTokenSha256 ? { [ANNOTATIONS.egressToken]: egress.egressTokenSha256 } : {};
+        await pools.deliver(pod, key, id, annotations, warmLaunch(card, { id, launch, gatewayKey: launch.gatewayKey, egressToken: egress.egressToken }));
         const ms = (a: number, b: number) => Math.round(b - a);
         this.options.log?.({ msg: "warm pod claimed", agent_id: id, pool, pod, claim_ms: ms(started, claimed), adoption_ms: ms(claimed, adopted), key_ms: ms(adopted, keyed), delivery_ms: ms(keyed, performance.now()) });
       } catch (err) {
@@ -154,14 +155,7 @@ export class KubeBackend {
       }
       return { extras: Promise.resolve() };
     };
-    const object: PodObject = {
-      create,
-      delete: () => this.deleting(name, () => pools.deleteClaim(name)),
-      watch: (listener) => this.watch(pod, listener),
-      followLogs: () => this.followLogs(id, pod, launch.logFile, new Date()),
-      where: () => (pod ? { namespace: this.options.namespace, name: pod } : undefined),
-    };
-    return new KubeSandbox(name, card.backend, object, { ttlSeconds: card.ttl_seconds, startTimeoutMs: this.startTimeoutMs });
+    return new KubeSandbox(name, card.backend, this.claimObject(id, name, () => pod, launch.logFile, create), { ttlSeconds: card.ttl_seconds, startTimeoutMs: this.startTimeoutMs });
   }
 
   /** The sandbox of a pod a previous controller made, if it is still there. */
@@ -180,13 +174,7 @@ export class KubeBackend {
   private async adoptWarm(id: string, name: string, card: Card, startedAt: number, logFile: string): Promise<KubeSandbox | undefined> {
     const pod = await this.warmPools!.claimed(name);
     if (!pod || !WarmPools.launched(await this.getPod(pod))) return undefined;
-    const object: PodObject = {
-      create: async () => ({ extras: Promise.resolve() }),
-      delete: () => this.deleting(name, () => this.warmPools!.deleteClaim(name)),
-      watch: (listener) => this.watch(pod, listener),
-      followLogs: () => this.followLogs(id, pod, logFile, new Date()),
-      where: () => ({ namespace: this.options.namespace, name: pod }),
-    };
+    const object = this.claimObject(id, name, () => pod, logFile, async () => ({ extras: Promise.resolve() }));
     const sandbox = new KubeSandbox(name, card.backend, object, { ttlSeconds: card.ttl_seconds, startTimeoutMs: this.startTimeoutMs, startedAt });
     await sandbox.adopt();
     return sandbox;
@@ -217,6 +205,17 @@ export class KubeBackend {
 
   private get startTimeoutMs(): number {
     return this.options.startTimeoutMs ?? 300_000;
+  }
+
+  /** A warm agent's object: its claim, and the pod agent-sandbox gave it (known once claimed). */
+  private claimObject(id: string, claim: string, pod: () => string, logFile: string, create: PodObject["create"]): PodObject {
+    return {
+      create,
+      delete: () => this.deleting(claim, () => this.warmPools!.deleteClaim(claim)),
+      watch: (listener) => this.watch(pod(), listener),
+      followLogs: () => this.followLogs(id, pod(), logFile, new Date()),
+      where: () => (pod() ? { namespace: this.options.namespace, name: pod() } : undefined),
+    };
   }
 
   private podObject(id: string, name: string, logFile: string, create: PodObject["create"], logsSince?: Date): PodObject {

@@ -12,7 +12,8 @@ const POOLS = { ...AGENT_SANDBOX_EXTENSIONS, plural: "sandboxwarmpools" } as con
 const TEMPLATES = { ...AGENT_SANDBOX_EXTENSIONS, plural: "sandboxtemplates" } as const;
 /** Set on a claim by agent-sandbox when it adopts a Sandbox; the Sandbox's pod has its name. */
 const ASSIGNED_SANDBOX = "agents.x-k8s.io/sandbox-name";
-const KEY_POLL_MS = 100;
+/** A pod's log is asked again after 100 ms, then twice as long each time up to 2 s: a pod that never prints costs little. */
+const KEY_POLL_MS = { first: 100, most: 2_000 };
 const KEY_AHEAD_MS = 60_000;
 
 interface Claim extends KubernetesObject {
@@ -180,7 +181,7 @@ export class WarmPools {
 
   /** The key a pod's waiter printed, read through the API once its container has started. */
   private async readKey(pod: string, deadline: number): Promise<string> {
-    for (;;) {
+    for (let wait = KEY_POLL_MS.first; ; wait = Math.min(wait * 2, KEY_POLL_MS.most)) {
       try {
         const output = await this.clients.core.readNamespacedPodLog({ name: pod, namespace: this.namespace, container: "agent", limitBytes: 1024 });
         const key = warmKeyOf(String(output));
@@ -190,7 +191,7 @@ export class WarmPools {
         if (Date.now() > deadline) throw new KubeError("warm_key_unreadable", `pod ${pod}'s key could not be read: ${apiMessage(err)}`, pod);
       }
       if (Date.now() > deadline) throw new KubeError("warm_key_missing", `pod ${pod} printed no key: is it running paddock's agent image (its waiter, /opt/paddock/lib/kube/warm-start.js)?`, pod, "build the agent images from images/agent.Containerfile");
-      await new Promise((r) => setTimeout(r, KEY_POLL_MS));
+      await new Promise((r) => setTimeout(r, wait));
     }
   }
 
