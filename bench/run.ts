@@ -12,6 +12,7 @@ const BENCHMARKS: Record<string, () => Promise<unknown>> = {
   dashboard: () => import("./dashboard.js").then((m) => m.main()),
   eval: () => import("./eval.js").then((m) => m.main()),
   kube: () => import("./kube.js").then((m) => m.main()),
+  "kube-a2a": () => import("./kube-a2a.js").then((m) => m.main()),
   // paddock beside the peers users would pick instead: LiteLLM's proxy, then smokescreen, tinyproxy and squid.
   peers: async () => {
     await import("./litellm.js").then((m) => m.main());

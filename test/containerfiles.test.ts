@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { validate } from "dockerfile-utils";
-import { WARM_START } from "../src/kube/index.js";
+import { TASK_START, WARM_START } from "../src/kube/index.js";
 import { ROOT } from "./helpers.js";
 
 const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { version: string; dependencies: Record<string, string>; optionalDependencies: Record<string, string> };
@@ -35,12 +35,22 @@ describe("the Containerfiles", () => {
     assert.match(agents, /\/opt\/paddock\/bin\/claude$/m);
   });
 
-  it("hold the warm-pool waiter where a warm pod runs it, copied from what the build makes, with the Node that runs it", () => {
+  it("hold the warm-pool waiter and the task launcher where pods run them, with all they import, and the Node that runs them", () => {
     const agents = read("images/agent.Containerfile");
-    const copy = agents.match(/^COPY (dist\/\S+) (dist\/\S+) (\/opt\/paddock\/lib\/kube\/)$/m);
-    assert.ok(copy, "the agent image copies the waiter and its sealing from dist/");
-    for (const file of [copy[1]!, copy[2]!]) assert.ok(existsSync(join(ROOT, file)), `${file} is built`);
-    assert.deepEqual(WARM_START, ["node", `${copy[3]}warm-start.js`]);
+    const copy = agents.match(/^COPY ((?:dist\/\S+ )+)(\/opt\/paddock\/lib\/kube\/)$/m);
+    assert.ok(copy, "the agent image copies paddock's pod-side programs from dist/");
+    const files = copy[1]!.trim().split(" ");
+    for (const file of files) assert.ok(existsSync(join(ROOT, file)), `${file} is built`);
+    // What they import is copied too, and nothing but node: builtins (the image has no node_modules).
+    for (const file of files) {
+      for (const [, spec] of read(file).matchAll(/^import .* from "([^"]+)";$/gm)) {
+        if (spec!.startsWith("node:")) continue;
+        assert.ok(spec!.startsWith("./") && files.includes(`dist/src/kube/${spec!.slice(2)}`), `${file} imports ${spec}, which the image lacks`);
+      }
+    }
+    assert.ok(files.includes("dist/src/kube/task-start.js"));
+    assert.deepEqual(WARM_START, ["node", `${copy[2]}warm-start.js`]);
+    assert.match(TASK_START.join(" "), new RegExp(`\\$\\{PADDOCK_LIB:-${copy[2]!.replace(/\/kube\/$/, "")}\\}/kube/task-start\\.js`));
     assert.match(agents, /^COPY --from=fetch \/usr\/local\/bin\/node \/usr\/local\/bin\/node$/m);
     assert.match(agents, /echo '\{"type":"module"\}' > \/opt\/paddock\/lib\/package\.json/);
   });

@@ -1,18 +1,26 @@
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
-import { createHash } from "node:crypto";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { createHash, randomUUID } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { Role, TaskState, type Artifact, type SendMessageRequest } from "@a2a-js/sdk";
+import { messageText, textPart, workerClient } from "../src/a2a/index.js";
 import { NAMESPACES } from "../src/kube/index.js";
 import { ScriptedModel } from "../src/scripted/index.js";
 import { startDaemon, stopDaemon } from "./daemon-helpers.js";
 import { eventually } from "./egress-helpers.js";
-import { CLI, freePort, paddock, scratch, waitForPort, writeCard } from "./helpers.js";
+import { CLI, freePort, hostProcessesWith, paddock, ROOT, scratch, waitForPort, writeCard } from "./helpers.js";
 import { proxyConnect, startCluster, type Cluster } from "./kube-helpers.js";
 
 type Pod = { metadata: { name: string; labels: Record<string, string>; annotations: Record<string, string>; ownerReferences?: Array<{ kind: string; name: string }> }; spec: Record<string, any>; status: { phase?: string; podIP?: string } };
+const a2aRequest = (text: string): SendMessageRequest => ({
+  tenant: "",
+  metadata: {},
+  message: { messageId: randomUUID(), role: Role.ROLE_USER, parts: [textPart(text)], taskId: "", contextId: "", extensions: [], metadata: {}, referenceTaskIds: [] },
+  configuration: undefined,
+});
 type Agent = { agent_id: string; state: string; sandbox: string | null; exit: { cause: string } | null };
 
 /**
@@ -25,6 +33,7 @@ describe("agents as pods: paddock up --kube", () => {
   const { dir, env: baseEnv } = scratch("paddock-kube-agents-");
   const workspace = join(dir, "workspace");
   mkdirSync(workspace);
+  const inPod = join(dir, "in-pod");
   let env: NodeJS.ProcessEnv;
   let daemon: ChildProcess | undefined;
   const pods = () => JSON.parse(cluster.kubectl(["get", "pods", "-n", NAMESPACES.agents, "-o", "json"])).items as Pod[];
@@ -43,8 +52,9 @@ describe("agents as pods: paddock up --kube", () => {
     // What kwok serves as every agent container's output (in the CRI log format kubelets keep).
     writeFileSync(join(dir, "agent.log"), "2026-12-03T08:00:00.000000000Z stdout F hello from the pod\n2026-12-03T08:00:01.000000000Z stderr F and its stderr\n");
     // What is exec'd in an agent container runs here, in this folder (kwok runs no container of its own).
-    mkdirSync(join(dir, "in-pod"));
-    cluster = await startCluster({ nodes: 1, agentSandbox: true, podCidr: "127.0.0.1/24", agentLogs: join(dir, "agent.log"), agentExec: join(dir, "in-pod") });
+    // paddock's pod-side programs and the workspace are where a pod has them in its image and volume; here, beside.
+    mkdirSync(inPod);
+    cluster = await startCluster({ nodes: 1, agentSandbox: true, podCidr: "127.0.0.1/24", agentLogs: join(dir, "agent.log"), agentExec: inPod, agentExecEnv: { PATH: process.env.PATH!, PADDOCK_LIB: join(ROOT, "dist", "src"), PADDOCK_WORKSPACE: inPod } });
     env = { ...baseEnv, ...cluster.env };
     const render = await paddock(["kube", "render", "--gpu-vram", "16", "--out", join(dir, "tree")], { env });
     assert.equal(render.code, 0, render.stderr);
@@ -272,17 +282,86 @@ describe("agents as pods: paddock up --kube", () => {
     assert.match(gone.stderr, /agent attached is stopped/);
   });
 
-  it("with a gateway, a daemon on a cluster resolves roles and plans, and says plainly that its agents cannot be A2A workers yet", async () => {
+  it("an A2A worker on a cluster does each task in its own pod (pods/exec): its files and diff read there, with the task's own key and the worker's way out; a cancelled task ends there", async () => {
     await down();
+    const plan = { subtasks: [{ title: "alpha", prompt: "Write alpha.txt" }, { title: "beta", prompt: "Write beta.txt" }] };
+    const model = await new ScriptedModel({ model: "m", script: [{ system: /captain of/, content: JSON.stringify(plan), repeat: true }] }).listen();
     const config = join(dir, "paddock.yaml");
-    writeFileSync(config, `model_list:\n  - model_name: m\n    litellm_params: { model: openai/m, api_base: "http://127.0.0.1:9" }\npaddock_settings: { listen: "127.0.0.1:0" }\n`);
+    writeFileSync(config, `model_list:\n  - model_name: m\n    litellm_params: { model: openai/m, api_base: "${model.url}" }\npaddock_settings: { listen: "127.0.0.1:0" }\n`);
+    // The pod's workspace (where kwok runs what is exec'd in it): a repository with one file.
+    const git = (...args: string[]) => execFileSync("git", ["-C", inPod, "-c", "user.name=t", "-c", "user.email=t@t", ...args]);
+    git("init", "-q");
+    writeFileSync(join(inPod, "base.txt"), "base\n");
+    git("add", "base.txt");
+    git("commit", "-qm", "base");
     daemon = (await startDaemon(env, ["--kube", "--kube-objects", "pod", "--gateway", config, "--no-dashboard"])).child;
-    const r = await paddock(["spawn", card("worker"), "--a2a"], { env });
-    assert.equal(r.code, 125, r.stderr);
-    assert.match(r.stderr, /on a cluster \(paddock up --kube\), agents are not A2A workers yet/);
-    assert.match(r.stderr, /spawn it without --a2a/);
-    assert.ok(!pods().some((p) => p.metadata.labels["paddock.dev/agent-id"] === "worker"), "no pod was made");
-    await down();
+    try {
+      const script = `case "$PADDOCK_PROMPT" in
+        *sleepy*) echo started; sleep 30.3141;;
+        *alpha.txt*|*beta.txt*) f=$(printf %s "$PADDOCK_PROMPT" | grep -o "[a-z]*\\\\.txt" | head -n 1); echo "by $AGENT_ID" > "$f"; echo "{\\"outcome\\":\\"COMPLETE\\",\\"summary\\":\\"wrote $f\\"}";;
+        *) echo "key=$OPENAI_API_KEY"; echo "proxy=$HTTPS_PROXY"; echo "cwd=$(pwd)"; echo new > new.txt; echo changed >> base.txt; echo '{"outcome":"COMPLETE","summary":"wrote new.txt"}';;
+      esac`;
+      const spawned = await paddock(["spawn", card("worker", { command: ["sh", "-c", script], allowed_hosts: ["allowed.example"] }), "--a2a", "--json"], { env });
+      assert.equal(spawned.code, 0, spawned.stderr);
+      const agent = JSON.parse(spawned.stdout) as Agent & { a2a: { url: string; token: string } };
+      const secret = JSON.parse(cluster.kubectl(["get", "secret", `${agent.sandbox}-secret`, "-n", NAMESPACES.agents, "-o", "json"])) as { data: Record<string, string> };
+      const secretValue = (key: string) => Buffer.from(secret.data[key]!, "base64").toString();
+      const client = await workerClient(agent.a2a.url, agent.a2a.token);
+      const send = async (text: string, onProgress: (text: string, taskId: string) => Promise<void> = async () => undefined) => {
+        const seen = { states: [] as string[], progress: [] as string[], artifacts: {} as Record<string, Artifact> };
+        let taskId = "";
+        for await (const event of client.sendMessageStream(a2aRequest(text))) {
+          const payload = event.payload!;
+          if (payload.$case === "task") taskId = payload.value.id;
+          if (payload.$case === "statusUpdate") {
+            seen.states.push(TaskState[payload.value.status!.state]);
+            const said = messageText(payload.value.status?.message?.parts ?? []);
+            seen.progress.push(said);
+            await onProgress(said, taskId);
+          }
+          if (payload.$case === "artifactUpdate") seen.artifacts[payload.value.artifact!.name] = payload.value.artifact!;
+        }
+        return seen;
+      };
+
+      const done = await send("write a file");
+      assert.equal(done.states.at(-1), "TASK_STATE_COMPLETED", done.progress.join("\n"));
+      assert.ok(done.progress.includes("command is starting in its pod"));
+      const printed = done.progress.join("");
+      // It ran where the pod's container is (kwok's exec folder), not in a sandbox over the card's workspace on this host.
+      assert.match(printed, new RegExp(`cwd=${inPod}\n`));
+      assert.ok(!existsSync(join(workspace, "new.txt")));
+      // With a gateway key of its own (minted for the task, not the worker's), and the worker's egress token.
+      const key = /key=(\S+)\n/.exec(printed)?.[1];
+      assert.ok(key?.startsWith("sk-"), printed);
+      assert.notEqual(key, secretValue("gateway-key"));
+      assert.match(printed, new RegExp(`proxy=http://worker:${secretValue("egress-token")}@paddock-egress\\.${NAMESPACES.system}\\.svc:\\d+\n`));
+      const files = done.artifacts["changed-files"]!.parts.map((p) => [p.filename, p.content?.$case === "raw" ? Buffer.from(p.content.value).toString() : undefined]);
+      assert.deepEqual(files, [["base.txt", "base\nchanged\n"], ["new.txt", "new\n"]]);
+      const diff = done.artifacts.diff!.parts[0]!.content;
+      assert.match(diff?.$case === "text" ? diff.value : "", /\+changed[\s\S]*\+new/);
+
+      const cancelled = await send("a sleepy task", async (said, taskId) => {
+        if (!said.includes("started")) return;
+        assert.ok(hostProcessesWith("30.3141").length > 0, "the task runs before the cancel");
+        await client.cancelTask({ tenant: "", id: taskId, metadata: {} });
+      });
+      assert.equal(cancelled.states.at(-1), "TASK_STATE_CANCELED", cancelled.progress.join("\n"));
+      assert.deepEqual(hostProcessesWith("30.3141"), [], "the task's processes ended in the pod");
+      await paddock(["stop", "worker", "--grace", "0"], { env });
+
+      // The captain's crew is the same: workers spawned in pods, the plan's subtasks done there over A2A, the workers stopped.
+      const r = await paddock(["captain", "Write two files", "--workers", "1", "--card", card("crew", { command: ["sh", "-c", script] }), "--json"], { env });
+      assert.equal(r.code, 0, r.stderr + r.stdout);
+      const report = JSON.parse(r.stdout) as { results: Array<{ title: string; state: string; summary: string; worker: string; changed_files: Array<{ path: string; status: string }> }> };
+      assert.deepEqual(report.results.map((x) => [x.title, x.state, x.summary]), [["alpha", "completed", "wrote alpha.txt"], ["beta", "completed", "wrote beta.txt"]]);
+      for (const x of report.results) assert.deepEqual(x.changed_files, [{ path: `${x.title}.txt`, status: "added" }]);
+      assert.match(readFileSync(join(inPod, "alpha.txt"), "utf8"), /^by captain-[0-9a-f]+-w1\n$/);
+      await eventually(async () => (!pods().some((p) => p.metadata.labels["paddock.dev/agent-id"]?.startsWith("captain-")) ? true : undefined), 30_000);
+    } finally {
+      await down();
+      await model.close();
+    }
   });
 
   it("restart: on-failure: a pod deleted under the agent (evicted, its node lost) is replaced by a new one, counted; stop ends it for good", async () => {

@@ -28,6 +28,8 @@ export interface ClusterOptions {
   agentLogs?: string;
   /** Where kwok runs, on this machine, what is exec'd in an agent container (it runs none of its own). */
   agentExec?: string;
+  /** The environment of what is exec'd there (kwok passes none of the pod's spec). */
+  agentExecEnv?: Record<string, string>;
 }
 
 export interface Cluster {
@@ -117,7 +119,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     const logs = join(dir, "kwok-logs.yaml");
     writeFileSync(logs, JSON.stringify({ apiVersion: "config.kwok.x-k8s.io/v1alpha1", kind: "ClusterLogs", metadata: { name: "agents" }, spec: { logs: options.agentLogs ? [{ containers: ["agent"], logsFile: options.agentLogs, follow: true }] : [] } }));
     const execs = join(dir, "kwok-execs.json");
-    writeFileSync(execs, JSON.stringify({ apiVersion: "config.kwok.x-k8s.io/v1alpha1", kind: "ClusterExec", metadata: { name: "agents" }, spec: { execs: options.agentExec ? [{ containers: ["agent"], local: { workDir: options.agentExec } }] : [] } }));
+    writeFileSync(execs, JSON.stringify({ apiVersion: "config.kwok.x-k8s.io/v1alpha1", kind: "ClusterExec", metadata: { name: "agents" }, spec: { execs: options.agentExec ? [{ containers: ["agent"], local: { workDir: options.agentExec, envs: Object.entries(options.agentExecEnv ?? {}).map(([name, value]) => ({ name, value })) } }] : [] } }));
     run("kwok", join(KWOK, "kwok"), [
       "--kubeconfig", kubeconfig, "--config", join(KWOK, "stages.yaml"), "--config", logs, "--config", execs,
       "--manage-all-nodes=false", "--manage-nodes-with-annotation-selector", "kwok.x-k8s.io/node=fake",

@@ -6,7 +6,7 @@ import { DefaultRequestHandler, InMemoryTaskStore } from "@a2a-js/sdk/server";
 import { agentCardHandler, jsonRpcHandler, UserBuilder } from "@a2a-js/sdk/server/express";
 import express, { type NextFunction, type Request, type Response } from "express";
 import type { Card } from "../card/index.js";
-import type { Executor } from "../executor/index.js";
+import type { Executor, TaskPlace } from "../executor/index.js";
 import { workerAgentCard } from "./card.js";
 import { WorkerExecutor } from "./worker.js";
 
@@ -23,7 +23,7 @@ export interface WorkerServer {
  * outside its sandbox: the agent never holds the socket. The agent card is
  * public, as discovery needs; everything else needs the worker's token.
  */
-export async function startWorkerServer(options: { card: Card; executor: Executor; host?: string; port?: number; token?: string }): Promise<WorkerServer> {
+export async function startWorkerServer(options: { card: Card; executor: Executor; place?: () => Promise<TaskPlace>; host?: string; port?: number; token?: string }): Promise<WorkerServer> {
   const token = options.token ?? randomBytes(32).toString("base64url");
   const host = options.host ?? "127.0.0.1";
   const app = express();
@@ -33,7 +33,7 @@ export async function startWorkerServer(options: { card: Card; executor: Executo
   const { port } = server.address() as AddressInfo;
   const url = `http://${host.includes(":") ? `[${host}]` : host}:${port}/`;
   // Routes go in once the address is known: the agent card names it.
-  const requestHandler = new DefaultRequestHandler(workerAgentCard(options.card, url), new InMemoryTaskStore(), new WorkerExecutor(options.card, options.executor));
+  const requestHandler = new DefaultRequestHandler(workerAgentCard(options.card, url), new InMemoryTaskStore(), new WorkerExecutor(options.card, options.executor, options.place));
   // Both protocol versions: A2A 1.0, and 0.3 (what most other languages' SDKs still speak) through the SDK's own
   // translation, chosen per request by the A2A-Version header (absent: 0.3, as the 1.0 specification says).
   app.use(`/${AGENT_CARD_PATH}`, agentCardHandler({ agentCardProvider: requestHandler, legacyCompat: { enabled: true } }));

@@ -3,10 +3,10 @@ import { resolve } from "node:path";
 import { TaskState, type Artifact, type Message, type Part, Role } from "@a2a-js/sdk";
 import { AgentEvent, type AgentExecutor, type ExecutionEventBus, type RequestContext } from "@a2a-js/sdk/server";
 import type { Card } from "../card/index.js";
-import type { Executor, TaskRequest } from "../executor/index.js";
+import type { Executor, TaskPlace, TaskRequest } from "../executor/index.js";
 import type { StoredCard } from "../supervisor/index.js";
 import { RUN_DIFF_MAX_BYTES, type RunRecord } from "../store/index.js";
-import { readWorkspaceFiles } from "../workspace/index.js";
+import { readWorkspaceFiles, type WorkspaceRef } from "../workspace/index.js";
 import { filePart, messageText, textPart } from "./card.js";
 
 /** Agent output is sent as progress at most this often, in one status update. */
@@ -21,7 +21,8 @@ const ATTACH_TOTAL_MAX_BYTES = 16 << 20;
  * executor with the worker's card, in a sandbox of its own. Progress is the
  * agent's output as `working` status updates; the result is the contract
  * (completed, input-required for NEEDS_INFO, failed) with the changed files
- * and the diff as artifacts. Cancelling ends the task's whole process tree.
+ * and the diff as artifacts. Cancelling ends the task's whole process tree. With a `place`, each task runs there
+ * (the worker's pod on a cluster) and its files are read there.
  */
 export class WorkerExecutor implements AgentExecutor {
   private readonly running = new Map<string, AbortController>();
@@ -29,6 +30,7 @@ export class WorkerExecutor implements AgentExecutor {
   constructor(
     private readonly card: Card,
     private readonly executor: Executor,
+    private readonly place?: () => Promise<TaskPlace>,
   ) {}
 
   cancelTask = async (taskId: string): Promise<void> => {
@@ -56,9 +58,11 @@ export class WorkerExecutor implements AgentExecutor {
       lastSent = performance.now();
     };
     try {
-      status(TaskState.TASK_STATE_WORKING, `${this.card.kind} is starting in its sandbox`);
+      status(TaskState.TASK_STATE_WORKING, `${this.card.kind} is starting in ${this.place ? "its pod" : "its sandbox"}`);
       const { paddock_allow_unconfined_seccomp: allowUnconfinedSeccomp, paddock_role: role } = this.card as StoredCard;
+      const place = await this.place?.();
       const task: TaskRequest = {
+        place,
         card: this.card,
         prompt: messageText(context.userMessage.parts),
         signal: controller.signal,
@@ -81,7 +85,7 @@ export class WorkerExecutor implements AgentExecutor {
       });
       clearTimeout(flush);
       progress();
-      for (const artifact of await this.artifacts(record)) bus.publish(AgentEvent.artifactUpdate({ taskId, contextId, artifact, append: false, lastChunk: true, metadata: undefined }));
+      for (const artifact of await this.artifacts(record, place?.workspace ?? resolve(this.card.workspace))) bus.publish(AgentEvent.artifactUpdate({ taskId, contextId, artifact, append: false, lastChunk: true, metadata: undefined }));
       if (record.error?.category === "Cancelled") status(TaskState.TASK_STATE_CANCELED, "cancelled: the task's processes were ended");
       else if (record.outcome === "COMPLETE") status(TaskState.TASK_STATE_COMPLETED, record.summary ?? "");
       else if (record.outcome === "NEEDS_INFO") status(TaskState.TASK_STATE_INPUT_REQUIRED, [record.summary ?? "", ...record.questions.map((q) => `- ${q}`)].join("\n"));
@@ -97,13 +101,12 @@ export class WorkerExecutor implements AgentExecutor {
   /**
    * The result (contract and run), the changed files as parts, and the diff
    * when the workspace is a git repository; all read inside an inspection
-   * sandbox. A link is sent as a link (its target as text, mediaType
+   * sandbox (or, for a task in a pod, in the pod). A link is sent as a link (its target as text, mediaType
    * inode/symlink), never as the bytes of what it points to; what was not
    * attached is named in the result's `skipped_files`.
    */
-  private async artifacts(record: RunRecord): Promise<Artifact[]> {
+  private async artifacts(record: RunRecord, workspace: WorkspaceRef): Promise<Artifact[]> {
     const artifact = (name: string, description: string, parts: Part[]): Artifact => ({ artifactId: randomUUID(), name, description, parts, metadata: undefined, extensions: [] });
-    const workspace = resolve(this.card.workspace);
     const wanted = record.changed_files.filter((f) => f.status !== "deleted").map((f) => f.path);
     const read = await readWorkspaceFiles(workspace, wanted, { maxFileBytes: ATTACH_MAX_BYTES, maxTotalBytes: ATTACH_TOTAL_MAX_BYTES, paths: this.executor.paths });
     const files: Part[] = [];

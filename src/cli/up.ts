@@ -21,7 +21,7 @@ export function registerUp(program: Command): void {
     .option("--agent-image <kind=ref...>", "with --kube: the image of a kind of agent (command, opencode, claude-code)")
     .option("--warm <card...>", "with --kube: fill these cards' warm pools (their warm: N) now, not at their first spawn")
     .option("--store <url>", "the state store: postgres://... (several daemons and gateways share it), or a SQLite file (default: $PADDOCK_DATABASE_URL, else SQLite in the data folder)")
-    .addHelpText("after", "\nWith --kube the state is in the cluster and the store: a restarted daemon adopts the pods it finds. A2A workers and the dashboard's\nterminal run on one host only.\nExit status: 0 stopped by a signal, 125 it could not start (the message says what and where).")
+    .addHelpText("after", "\nWith --kube the state is in the cluster and the store: a restarted daemon adopts the pods it finds. An A2A worker's tasks run in its pod\n(pods/exec); the dashboard's terminal runs on one host only.\nExit status: 0 stopped by a signal, 125 it could not start (the message says what and where).")
     .action(async (opts: { maxAgents: string; gateway?: string; listen?: string; tokenFile?: string; dashboard: string | boolean; cards?: string; kube?: boolean; context?: string; namespace: string; runtimeClass?: string; kubeObjects: string; agentImage?: string[]; warm?: string[]; store?: string }) => {
       try {
         const { EgressService } = await import("../egress/index.js");
@@ -35,9 +35,14 @@ export function registerUp(program: Command): void {
         const egress = pods ? undefined : new EgressService(paths);
         const gateway = opts.gateway ? await startGateway(opts.gateway, store, paths.runtime) : undefined;
         // With a gateway the captain can plan and roles resolve; agents can also be A2A workers whose tasks run through the
-        // executor, in sandboxes on this host (so not on a cluster, yet).
-        const a2a = gateway ? await workersFor(gateway, { store, paths, egress, log }) : undefined;
-        const supervisor = new Supervisor({ store, paths, egress, gateway: gateway?.access, pods, maxAgents: Number(opts.maxAgents), log, onEnded: (id) => void a2a?.workers?.close(id) });
+        // executor: in sandboxes on this host, or on a cluster in the worker's own pod.
+        const placeOf = pods && (async (id: string, card: import("../card/index.js").Card) => {
+          const agent = await supervisor.status(id);
+          if (agent.state !== "running" || !agent.pod) throw new (await import("../errors/index.js")).PaddockError("worker_not_running", `worker ${id} is ${agent.state}: its pod is not running`, id, "paddock status shows why; spawn it again");
+          return pods.taskPlace(id, card, agent.pod);
+        });
+        const a2a = gateway ? await workersFor(gateway, { store, paths, egress, log }, placeOf) : undefined;
+        const supervisor: import("../supervisor/index.js").Supervisor = new Supervisor({ store, paths, egress, gateway: gateway?.access, pods, maxAgents: Number(opts.maxAgents), log, onEnded: (id) => void a2a?.workers?.close(id) });
         const { mcpHttpHandler } = await import("../mcp/index.js");
         const { daemonApi } = await import("../supervisor/index.js");
         const api = new SupervisorApi(supervisor, {
@@ -45,7 +50,6 @@ export function registerUp(program: Command): void {
           planner: a2a?.planner,
           roles: a2a?.roles,
           mcp: mcpHttpHandler(daemonApi(paths, { ...process.env, PADDOCK_DAEMON_URL: undefined })),
-          ...(pods && gateway ? { workersUnavailable: { message: "on a cluster (paddock up --kube), agents are not A2A workers yet: the executor runs their tasks in sandboxes on this host", fix: "spawn it without --a2a (and without a2a_port), or run the worker under a daemon on one host" } } : {}),
         });
         const socket = daemonSocket(paths);
         // Owning the socket first proves no other daemon runs: only then are the agents it left taken care of.
@@ -155,6 +159,7 @@ async function startGateway(file: string, store: import("../store/index.js").Sto
 async function workersFor(
   gateway: Awaited<ReturnType<typeof startGateway>>,
   parts: { store: import("../store/index.js").Store; paths: import("../paths/index.js").PaddockPaths; egress: import("../egress/index.js").EgressService | undefined; log: (fields: Record<string, unknown>) => void },
+  placeOf?: (id: string, card: import("../card/index.js").Card) => Promise<import("../executor/index.js").TaskPlace>,
 ) {
   const { Executor } = await import("../executor/index.js");
   const { A2AWorkers } = await import("../a2a/index.js");
@@ -164,7 +169,7 @@ async function workersFor(
   const { egress } = parts;
   const roles = Object.entries(config.roles).map(([name, role]) => ({ name, ...(role.description ? { description: role.description } : {}) }));
   return {
-    workers: egress ? new A2AWorkers(new Executor({ ...parts, egress, gateway: gateway.access, settings: config.executor })) : undefined,
+    workers: egress || placeOf ? new A2AWorkers(new Executor({ ...parts, egress, gateway: gateway.access, settings: config.executor }), placeOf) : undefined,
     planner: (request: { task: string; workers: number; model?: string; roles?: boolean }) => planTask({ gateway: gateway.access, task: request.task, workers: request.workers, model: request.model, roles: request.roles === false ? [] : roles }),
     roles: { resolve: (name: string) => resolveRole(config, name) },
   };

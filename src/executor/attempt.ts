@@ -2,11 +2,22 @@ import { once } from "node:events";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Card } from "../card/index.js";
 import type { PaddockPaths } from "../paths/index.js";
-import { createSandbox, prepareSandbox, type AgentSetup, type ExitReport } from "../sandbox/index.js";
+import { createSandbox, prepareSandbox, type AgentSetup, type ExitReport, type Sandbox } from "../sandbox/index.js";
 import type { EgressAttachment } from "../egress/index.js";
+
+/** Where an attempt runs instead of a fresh sandbox on this host: an A2A worker's pod on a cluster. */
+export interface AttemptPlace {
+  /**
+   * Starts the agent (with the task's gateway key; a verification has none) there, its output piped; it reads no
+   * input. `timeoutMs` is this side's limit: the place ends it by itself a little later, should this side be gone.
+   */
+  start(launch: AgentSetup, options: { gatewayKey?: string; timeoutMs: number }): Promise<Sandbox>;
+}
 
 export interface AttemptOptions {
   card: Card;
+  /** Elsewhere than a fresh sandbox of the card on this host (then `workspace`, `egress`, `paths` do not apply). */
+  place?: AttemptPlace;
   launch: AgentSetup;
   workspace?: string;
   egress?: EgressAttachment;
@@ -36,19 +47,9 @@ export interface AttemptResult {
 /** Output kept per stream: the end of a runaway output is what holds the result. */
 const KEEP_BYTES = 4 << 20;
 
-/** Runs the agent (or a verification) once in a fresh sandbox of its card, with both timeouts ending the whole tree. */
+/** Runs the agent (or a verification) once in a fresh sandbox of its card (or its place), with both timeouts ending the whole tree. */
 export async function runAttempt(options: AttemptOptions): Promise<AttemptResult> {
-  const spec = prepareSandbox(options.card, {
-    agent: options.launch,
-    workspace: options.workspace,
-    egress: options.egress,
-    gateway: options.gateway,
-    stdio: "pipe",
-    paths: options.paths,
-    allowUnconfinedSeccomp: options.allowUnconfinedSeccomp,
-  });
-  const sandbox = createSandbox(spec, options.card.backend);
-  await sandbox.start();
+  const sandbox = options.place ? await options.place.start(options.launch, { gatewayKey: options.gateway?.key, timeoutMs: options.timeoutMs }) : await startHere(options);
   // Agents read a piped stdin as more prompt: it is closed at once.
   sandbox.stdin?.end();
   let ended: AttemptResult["ended"];
@@ -90,4 +91,20 @@ export async function runAttempt(options: AttemptOptions): Promise<AttemptResult
   options.signal?.removeEventListener("abort", onAbort);
   unwatch?.();
   return { ...collected, exit, ended, ...(ended === "upstream" ? { upstreamError } : {}) };
+}
+
+/** A fresh sandbox of the card on this host, running the attempt's launch. */
+async function startHere(options: AttemptOptions): Promise<Sandbox> {
+  const spec = prepareSandbox(options.card, {
+    agent: options.launch,
+    workspace: options.workspace,
+    egress: options.egress,
+    gateway: options.gateway,
+    stdio: "pipe",
+    paths: options.paths,
+    allowUnconfinedSeccomp: options.allowUnconfinedSeccomp,
+  });
+  const sandbox = createSandbox(spec, options.card.backend);
+  await sandbox.start();
+  return sandbox;
 }

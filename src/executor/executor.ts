@@ -7,8 +7,8 @@ import { PaddockError } from "../errors/index.js";
 import type { AgentGatewayAccess } from "../gateway/index.js";
 import type { PaddockPaths } from "../paths/index.js";
 import { RUN_DIFF_MAX_BYTES, type RunRecord, type Store } from "../store/index.js";
-import { changedFiles, openSnapshotSession, workspaceDiff, workspaceState, type InspectionSession, type WorkspaceState } from "../workspace/index.js";
-import { runAttempt, type AttemptResult } from "./attempt.js";
+import { changedFiles, openSnapshotSession, workspaceDiff, workspaceState, type InspectionSession, type RemoteWorkspace, type WorkspaceRef, type WorkspaceState } from "../workspace/index.js";
+import { runAttempt, type AttemptPlace, type AttemptResult } from "./attempt.js";
 import { diagnose, hintFor } from "./classify.js";
 import { missingSections, type Contract } from "./contract.js";
 import { resultMode } from "./mode.js";
@@ -32,6 +32,16 @@ export interface TaskRequest {
   role?: { name: string; systemPrompt?: string; sections: string[] };
   /** The task is a candidate's in an evaluation: recorded with the run, for `paddock runs compare`. */
   candidate?: RunRecord["candidate"];
+  /** Where the task runs, when not in fresh sandboxes on this host over `workspace`. */
+  place?: TaskPlace;
+}
+
+/**
+ * Where a task runs when not in fresh sandboxes on this host: an A2A worker's own pod on a cluster. Its attempts and
+ * its verification start there, its workspace is read there, and its way out is the place's own (no egress here).
+ */
+export interface TaskPlace extends AttemptPlace {
+  workspace: RemoteWorkspace;
 }
 
 /** What a task reports while it runs (the CLI's progress, A2A's status events). */
@@ -100,18 +110,19 @@ export class Executor {
     try {
       run.state = "running";
       await this.options.store.saveRun(run);
-      const workspace = resolve(task.workspace ?? card.workspace);
+      const { place } = task;
+      const workspace: WorkspaceRef = place?.workspace ?? resolve(task.workspace ?? card.workspace);
       // Asked while the task is set up: an agent started against a server that takes no connections would only retry it.
       const unreachable = model ? this.options.gateway.unreachable(model) : Promise.resolve(undefined);
       // The snapshot before the task is read while the key and the exits are set up; the agent starts only after it.
       // Its inspection sandbox stays for the snapshot after the task, which then costs only what git costs.
-      const opening = openSnapshotSession(workspace, this.options.paths).then((s) => (session = s), () => undefined);
+      const opening = typeof workspace === "string" ? openSnapshotSession(workspace, this.options.paths).then((s) => (session = s), () => undefined) : Promise.resolve(undefined);
       sessionOpened = opening;
       const snapshot = opening.then((s) => workspaceState(workspace, this.options.paths, s));
       snapshot.catch(() => undefined);
       key = await this.options.gateway.mintTask(card.agent_id, runId, [...new Set([model, structurerModel, card.small_model].filter((m): m is string => !!m))], cardBudget(card));
       let egress: EgressAttachment | undefined;
-      if (card.allowed_hosts.length > 0) {
+      if (card.allowed_hosts.length > 0 && !place) {
         if (!this.options.egress) throw new PaddockError("egress_unavailable", "this card has allowed_hosts, and no egress proxy runs here", "allowed_hosts");
         // A task of a running agent (an A2A worker) goes out as that agent, through its socket (and with its CA and placeholders).
         egress = this.options.egress.attachmentOf(card.agent_id);
@@ -165,7 +176,7 @@ export class Executor {
   private async attempts(
     task: TaskRequest,
     run: RunRecord,
-    ctx: { key: string; models: Awaited<ReturnType<AgentGatewayAccess["models"]>>; model: string | null; structurerModel?: string; workspace: string; egress?: EgressAttachment },
+    ctx: { key: string; models: Awaited<ReturnType<AgentGatewayAccess["models"]>>; model: string | null; structurerModel?: string; workspace: WorkspaceRef; egress?: EgressAttachment },
     onEvent: (event: TaskEvent) => void,
     log: (fields: Record<string, unknown>) => void,
   ): Promise<Contract | undefined> {
@@ -185,7 +196,8 @@ export class Executor {
       const result = await runAttempt({
         card: task.card,
         launch,
-        workspace: ctx.workspace,
+        place: task.place,
+        workspace: typeof ctx.workspace === "string" ? ctx.workspace : undefined,
         egress: ctx.egress,
         gateway: { socket: this.options.gateway.socket, key: ctx.key },
         paths: this.options.paths,
@@ -256,7 +268,7 @@ export class Executor {
   private async verify(task: TaskRequest, verify: NonNullable<TaskRequest["verify"]>, run: RunRecord, ctx: Parameters<Executor["attempts"]>[2], onEvent: (event: TaskEvent) => void, log: (fields: Record<string, unknown>) => void): Promise<void> {
     for (let round = 0; run.outcome === "COMPLETE"; round++) {
       onEvent({ type: "verification", run_id: run.run_id, command: verify.command });
-      const verification = await verifyTask({ card: task.card, command: verify.command, workspace: ctx.workspace, paths: this.options.paths, timeoutMs: this.options.settings.timeout_seconds * 1000, signal: task.signal, allowUnconfinedSeccomp: task.allowUnconfinedSeccomp });
+      const verification = await verifyTask({ card: task.card, place: task.place, command: verify.command, workspace: typeof ctx.workspace === "string" ? ctx.workspace : undefined, paths: this.options.paths, timeoutMs: this.options.settings.timeout_seconds * 1000, signal: task.signal, allowUnconfinedSeccomp: task.allowUnconfinedSeccomp });
       (run.verifications ??= []).push(verification);
       onEvent({ type: "verification", run_id: run.run_id, command: verify.command, passed: verification.passed, exit_code: verification.exit_code });
       log({ msg: verification.passed ? "verification passed" : "verification failed", command: verify.command, exit_code: verification.exit_code, duration_ms: verification.duration_ms });

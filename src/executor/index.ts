@@ -1,4 +1,4 @@
-export { Executor, type ExecutorOptions, type TaskEvent, type TaskRequest } from "./executor.js";
+export { Executor, type ExecutorOptions, type TaskEvent, type TaskPlace, type TaskRequest } from "./executor.js";
 export { ExecutorSettingsSchema, type ExecutorSettings } from "./settings.js";
 export { ContractSchema, parseContract, type Contract } from "./contract.js";
 export { readStreamResult } from "./stream.js";

@@ -1,7 +1,7 @@
 import type { Card } from "../card/index.js";
 import type { PaddockPaths } from "../paths/index.js";
 import type { RunRecord } from "../store/index.js";
-import { runAttempt } from "./attempt.js";
+import { runAttempt, type AttemptPlace } from "./attempt.js";
 
 export type Verification = NonNullable<RunRecord["verifications"]>[number];
 
@@ -10,11 +10,13 @@ const TAIL_CHARS = 4000;
 
 /**
  * Runs a task's verification (`npm test`) once the agent has reported COMPLETE: in a fresh sandbox of the same card
- * (its tools, limits, workspace and HOME) with no way to the models and no network at all, through `sh -c`.
+ * (its tools, limits, workspace and HOME) with no way to the models and no network at all, through `sh -c`; or in
+ * the task's place, with no gateway key and no egress token.
  */
-export async function verifyTask(options: { card: Card; command: string; workspace: string; paths: PaddockPaths; timeoutMs: number; signal?: AbortSignal; allowUnconfinedSeccomp?: boolean }): Promise<Verification> {
+export async function verifyTask(options: { card: Card; place?: AttemptPlace; command: string; workspace?: string; paths: PaddockPaths; timeoutMs: number; signal?: AbortSignal; allowUnconfinedSeccomp?: boolean }): Promise<Verification> {
   const result = await runAttempt({
     card: options.card,
+    place: options.place,
     launch: { command: ["sh", "-c", options.command], env: {}, tools: ["sh"], homeFiles: {} },
     workspace: options.workspace,
     paths: options.paths,

@@ -1,5 +1,6 @@
 import type { V1Status } from "@kubernetes/client-node";
 import { apiMessage, KubeError, type KubeClients } from "./client.js";
+import { exitCodeOf } from "./exec.js";
 
 /** Where a cluster runs an agent: its pod. */
 export interface PodPlace {
@@ -31,11 +32,10 @@ export async function execInPod(clients: KubeClients, pod: PodPlace, command: st
   return exitStatusOf(status);
 }
 
-/** The exit status in the API's final word on an exec: Success, or NonZeroExitCode with the code as a cause. */
+/** The exit status in the API's final word on an exec; a failure with no code is the API's own (the command could not run). */
 function exitStatusOf(status: V1Status | undefined): number {
   if (!status) return 1;
-  if (status.status === "Success") return 0;
-  const code = Number(status.details?.causes?.find((c) => c.reason === "ExitCode")?.message);
-  if (Number.isInteger(code)) return code;
+  const code = exitCodeOf(status);
+  if (code !== undefined) return code;
   throw new KubeError("attach_failed", status.message ?? "the command could not run in the pod", "command");
 }

@@ -3,8 +3,11 @@ import { createWriteStream } from "node:fs";
 import type { V1Pod } from "@kubernetes/client-node";
 import type { Card } from "../card/index.js";
 import { AGENT_SANDBOX, apiMessage, apiStatus, hasAgentSandbox, hasWarmPools, KubeError, type KubeClients } from "./client.js";
-import { agentPod, ANNOTATIONS, defaultAgentImages, LABELS, warmLaunch } from "./pod.js";
+import { agentPod, ANNOTATIONS, defaultAgentImages, LABELS, podLaunch } from "./pod.js";
+import type { TaskPlace } from "../executor/index.js";
+import type { PodPlace } from "./attach.js";
 import { KubeSandbox, type PodObject } from "./sandbox.js";
+import { podTaskPlace } from "./task.js";
 import { WarmPools } from "./warm.js";
 import { watchPaddockPods, type PodWatch } from "./watch.js";
 
@@ -93,7 +96,9 @@ export class KubeBackend {
     const name = `${id}-${randomBytes(3).toString("hex")}`;
     const egressToken = card.allowed_hosts.length > 0 ? randomBytes(24).toString("base64url") : undefined;
     const egressTokenSha256 = egressToken ? createHash("sha256").update(egressToken).digest("hex") : undefined;
-    if (this.warmFor(card)) return this.warmSandbox(id, name, card, launch, { egressToken, egressTokenSha256 });
+    // An A2A worker's tasks run through exec, with the environment its pod's spec holds: it starts cold.
+    const worker = (card as { paddock_worker?: boolean }).paddock_worker === true;
+    if (!worker && this.warmFor(card)) return this.warmSandbox(id, name, card, launch, { egressToken, egressTokenSha256 });
     // A spawn reads the card as it is now: one that asks for no warm pods any more lets its pools go.
     if (card.warm === 0) this.warmPools?.retire(launch.cardId);
     const { pod, secret } = agentPod(card, {
@@ -109,6 +114,20 @@ export class KubeBackend {
     });
     const object = this.podObject(id, name, launch.logFile, () => this.create(name, card, pod, secret));
     return new KubeSandbox(name, card.backend, object, { ttlSeconds: card.ttl_seconds, startTimeoutMs: this.startTimeoutMs });
+  }
+
+  /** Where an A2A worker's tasks run: its own pod (see podTaskPlace), with the egress token its Secret holds. */
+  async taskPlace(id: string, card: Card, pod: PodPlace): Promise<TaskPlace> {
+    let egressToken: string | undefined;
+    if (card.allowed_hosts.length > 0) {
+      try {
+        const secret = await this.clients.core.readNamespacedSecret({ name: `${pod.name}-secret`, namespace: pod.namespace });
+        egressToken = Buffer.from(secret.data?.["egress-token"] ?? "", "base64").toString() || undefined;
+      } catch (err) {
+        throw new KubeError("worker_secret_unreadable", `agent ${id}'s Secret ${pod.name}-secret could not be read: ${apiMessage(err)}`, pod.name);
+      }
+    }
+    return podTaskPlace(this.clients, pod, card, id, egressToken);
   }
 
   /** Makes (or resizes) the warm pool of a card with `warm: N` now, rather than at its first spawn. */
@@ -146,7 +165,7 @@ export class KubeBackend {
         const key = await pools.keyOf(pod, deadline);
         const keyed = performance.now();
         const annotations: Record<string, string> = egress.egressTokenSha256 ? { [ANNOTATIONS.egressToken]: egress.egressTokenSha256 } : {};
-        await pools.deliver(pod, key, id, annotations, warmLaunch(card, { id, launch, gatewayKey: launch.gatewayKey, egressToken: egress.egressToken }));
+        await pools.deliver(pod, key, id, annotations, podLaunch(card, { id, launch, gatewayKey: launch.gatewayKey, egressToken: egress.egressToken }));
         const ms = (a: number, b: number) => Math.round(b - a);
         this.options.log?.({ msg: "warm pod claimed", agent_id: id, pool, pod, claim_ms: ms(started, claimed), adoption_ms: ms(claimed, adopted), key_ms: ms(adopted, keyed), delivery_ms: ms(keyed, performance.now()) });
       } catch (err) {

@@ -6,8 +6,9 @@ export { GATEWAY_NODE_PORT, OVERLAYS, renderTree, VLLM_IMAGE, type Overlay } fro
 export { systemSecrets } from "./system.js";
 export { KubeBackend, type KubeBackendOptions } from "./backend.js";
 export { kubeClients, hasAgentSandbox, KubeError, AGENT_SANDBOX, type KubeClients } from "./client.js";
-export { agentPod, ANNOTATIONS, LABELS, WARM_LABELS, WARM_START, warmPod } from "./pod.js";
+export { agentPod, ANNOTATIONS, LABELS, TASK_START, WARM_LABELS, WARM_START, warmPod } from "./pod.js";
 export { LAUNCH_ANNOTATION, open as openLaunch, seal as sealLaunch, warmKeyOf, warmKeys, WARM_KEY_LINE } from "./seal.js";
 export { watchAgentIdentities, type AgentRegistry } from "./identity.js";
 export { kubeProbes, type KubeCheck } from "./doctor.js";
 export { execInPod, type PodPlace } from "./attach.js";
+export { PodCommand } from "./exec.js";

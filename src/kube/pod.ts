@@ -1,4 +1,5 @@
 import type { Card } from "../card/index.js";
+import type { Launch } from "./launch.js";
 import { NAMESPACES, PORTS } from "./names.js";
 import { LAUNCH_ANNOTATION } from "./seal.js";
 import { restrictedContainer } from "./system.js";
@@ -35,6 +36,8 @@ const SECRET_DIR = "/etc/paddock/agent";
 const LAUNCH_DIR = "/etc/paddock/launch";
 /** Where a warm pod's waiter is in the agent images (images/agent.Containerfile copies it there). */
 export const WARM_START = ["node", "/opt/paddock/lib/kube/warm-start.js"];
+/** paddock's task launcher beside it, run through exec; $PADDOCK_LIB where a runtime keeps paddock's files elsewhere. */
+export const TASK_START = ["sh", "-c", 'exec node "${PADDOCK_LIB:-/opt/paddock/lib}/kube/task-start.js"'];
 /** Labels of what paddock keeps warm: the pool a pod belongs to, and the card a pool is for. */
 export const WARM_LABELS = { pool: "paddock.dev/warm-pool", card: "paddock.dev/card" } as const;
 
@@ -173,9 +176,12 @@ export function warmPod(card: Card, options: { pool: string; image: string; runt
   });
 }
 
-/** What a claimed warm pod gets, sealed: the argv, environment and HOME files a cold pod has in its spec and Secret. */
-export function warmLaunch(card: Card, options: Pick<AgentPodOptions, "id" | "launch" | "gatewayKey" | "egressToken">): { argv: string[]; env: Record<string, string>; files: Record<string, string> } {
+/**
+ * An agent's launch with its environment written out: the argv, environment and HOME files a cold pod has in its
+ * spec and Secret. A claimed warm pod gets it sealed; an A2A worker's task gets it through exec, with the task's key.
+ */
+export function podLaunch(card: Card, options: Pick<AgentPodOptions, "id" | "launch" | "gatewayKey" | "egressToken">): Launch {
   const secrets = { "gateway-key": options.gatewayKey ?? "", "egress-token": options.egressToken ?? "" };
   const env = Object.fromEntries(agentEnvironment(card, options, options.egressToken ?? "").map((e) => [e.name, "secret" in e ? secrets[e.secret] : e.value]));
-  return { argv: options.launch.command, env, files: options.launch.homeFiles };
+  return { argv: options.launch.command, env: { ...BASE_ENV, ...env }, files: options.launch.homeFiles };
 }

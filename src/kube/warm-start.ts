@@ -7,17 +7,10 @@
  * on and exiting with its status. A launch sealed to another pod cannot be opened here.
  */
 import { spawn } from "node:child_process";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { dirname, isAbsolute, join, normalize, sep } from "node:path";
+import { readFileSync } from "node:fs";
 import { constants } from "node:os";
+import { parseLaunch, writeHomeFiles, type Launch } from "./launch.js";
 import { open, warmKeys, WARM_KEY_LINE } from "./seal.js";
-
-// Only node: builtins (no node_modules in the image), so the launch's shape is checked by hand.
-interface Launch {
-  argv: string[];
-  env: Record<string, string>;
-  files: Record<string, string>;
-}
 
 const POLL_MS = 100;
 const launchFile = process.env.PADDOCK_LAUNCH_FILE ?? "/etc/paddock/launch/sealed";
@@ -26,23 +19,6 @@ const home = process.env.HOME ?? "/home/agent";
 function fail(message: string): never {
   process.stderr.write(`paddock-warm: ${message}\n`);
   process.exit(125);
-}
-
-function launchOf(value: unknown): Launch {
-  const v = value as Partial<Launch> | null;
-  const strings = (o: unknown) => typeof o === "object" && o !== null && Object.values(o).every((s) => typeof s === "string");
-  if (!v || !Array.isArray(v.argv) || v.argv.length === 0 || !v.argv.every((a) => typeof a === "string") || !strings(v.env) || !strings(v.files)) fail("the launch is not {argv, env, files}");
-  return v as Launch;
-}
-
-function writeHomeFiles(files: Record<string, string>): void {
-  for (const [path, content] of Object.entries(files)) {
-    const relative = normalize(path);
-    if (isAbsolute(relative) || relative === ".." || relative.startsWith(`..${sep}`)) fail(`HOME file '${path}' is not inside HOME`);
-    const target = join(home, relative);
-    mkdirSync(dirname(target), { recursive: true, mode: 0o700 });
-    writeFileSync(target, content, { mode: 0o600 });
-  }
 }
 
 function readSealed(): string {
@@ -65,11 +41,15 @@ const idle = setInterval(() => {
   clearInterval(idle);
   let launch: Launch;
   try {
-    launch = launchOf(open(keys, sealed));
+    launch = parseLaunch(open(keys, sealed));
   } catch (err) {
     fail(`the launch cannot be opened with this pod's key (${(err as Error).message}): it was sealed for another pod, or changed on the way`);
   }
-  writeHomeFiles(launch.files);
+  try {
+    writeHomeFiles(home, launch.files);
+  } catch (err) {
+    fail((err as Error).message);
+  }
   const env = { ...process.env, ...launch.env };
   delete env.PADDOCK_LAUNCH_FILE;
   agent = spawn(launch.argv[0]!, launch.argv.slice(1), { env, stdio: "inherit" });

@@ -42,7 +42,7 @@ export class SupervisorApi {
 
   constructor(
     private readonly supervisor: Supervisor,
-    private readonly options: { workers?: WorkerEndpoints; planner?: Planner; roles?: DaemonRoles; mcp?: (req: IncomingMessage, res: ServerResponse) => Promise<void>; workersUnavailable?: { message: string; fix: string } } = {},
+    private readonly options: { workers?: WorkerEndpoints; planner?: Planner; roles?: DaemonRoles; mcp?: (req: IncomingMessage, res: ServerResponse) => Promise<void> } = {},
   ) {}
 
   async listen(socketPath: string): Promise<void> {
@@ -118,8 +118,7 @@ export class SupervisorApi {
     const card = { ...loaded.card, ...(ttl_seconds === undefined ? {} : { ttl_seconds }), ...(role?.model ? { model: role.model } : {}), ...(role?.small_model ? { small_model: role.small_model } : {}) };
     const worker = a2a === true || card.a2a_port !== undefined;
     if (worker && !this.options.workers) {
-      const why = this.options.workersUnavailable ?? { message: "A2A workers need the executor, and this daemon runs no gateway", fix: "start the daemon with `paddock up --gateway paddock.yaml`" };
-      throw new PaddockError("a2a_unavailable", why.message, "a2a", why.fix);
+      throw new PaddockError("a2a_unavailable", "A2A workers need the executor, and this daemon runs no gateway", "a2a", "start the daemon with `paddock up --gateway paddock.yaml`");
     }
     const stored = role && { name: role.name, ...(role.systemPrompt !== undefined ? { system_prompt: role.systemPrompt } : {}), sections: role.sections, ...(role.verify ? { verify: role.verify } : {}), verify_retries: role.verify_retries };
     const record = await this.supervisor.spawn(card, { cardPath: loaded.file, id: name, worker, worktree, role: stored, allowUnconfinedSeccomp: allow_unconfined_seccomp === true });

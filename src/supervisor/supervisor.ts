@@ -152,7 +152,8 @@ export class Supervisor {
     }
     let tree: AgentWorktree | undefined;
     try {
-      tree = options.worktree ? await agentWorktree(card.workspace, id, join(this.options.paths.data, "worktrees"), this.options.paths) : undefined;
+      // On a cluster every pod has a workspace of its own (cluster.workspace), and a clone on this host would be none of it.
+      tree = options.worktree && !this.options.pods ? await agentWorktree(card.workspace, id, join(this.options.paths.data, "worktrees"), this.options.paths) : undefined;
       if (tree) {
         const workdir = join(tree.workdir, card.workdir ?? "");
         record.card = { ...record.card, workspace: tree.workspace, ...(workdir !== "." ? { workdir } : {}), paddock_worktree: tree };

@@ -1,5 +1,5 @@
 import type { PaddockPaths } from "../paths/index.js";
-import { inspect, sections } from "./inspect.js";
+import { inspect, sections, type WorkspaceRef } from "./inspect.js";
 import { SNAPSHOT } from "./scripts.js";
 import { InspectionSession } from "./session.js";
 
@@ -28,7 +28,7 @@ export function openSnapshotSession(dir: string, paths?: PaddockPaths): Promise<
 }
 
 /** The workspace's state, read inside an inspection sandbox: the session's, while it lasts, else a fresh one. */
-export async function workspaceState(dir: string, paths?: PaddockPaths, session?: InspectionSession): Promise<WorkspaceState> {
+export async function workspaceState(dir: WorkspaceRef, paths?: PaddockPaths, session?: InspectionSession): Promise<WorkspaceState> {
   const limits = { maxBytes: SNAPSHOT_MAX_BYTES, timeoutMs: SNAPSHOT_TIMEOUT_MS };
   const result = (await session?.snapshot(limits)) ?? (await inspect({ dir, argv: ["sh", "-c", SNAPSHOT, "paddock-snapshot"], ...limits, paths }));
   const found = sections(result.stdout);

@@ -1,5 +1,5 @@
 import type { PaddockPaths } from "../paths/index.js";
-import { inspect } from "./inspect.js";
+import { inspect, type WorkspaceRef } from "./inspect.js";
 import { DIFF, readFilesArgv } from "./scripts.js";
 
 /** One file of the workspace as an inspection saw it: content for regular files, the link's text for links, never a link's target. */
@@ -16,7 +16,7 @@ const DIFF_TIMEOUT_MS = 60_000;
  * regular file up to `maxFileBytes` (larger ones are named, not read), links
  * as links, FIFOs, sockets and devices skipped, at most `maxTotalBytes` in all.
  */
-export async function readWorkspaceFiles(dir: string, files: string[], limits: { maxFileBytes: number; maxTotalBytes: number; paths?: PaddockPaths }): Promise<WorkspaceFile[]> {
+export async function readWorkspaceFiles(dir: WorkspaceRef, files: string[], limits: { maxFileBytes: number; maxTotalBytes: number; paths?: PaddockPaths }): Promise<WorkspaceFile[]> {
   if (files.length === 0) return [];
   const wanted = new Set(files);
   const result = await inspect({
@@ -65,7 +65,7 @@ function parseLine(path: string, kind: string, rest: string[], cap: number): Wor
 }
 
 /** The workspace's `git diff` against HEAD, read inside an inspection sandbox; undefined when it is no repository or nothing changed. */
-export async function workspaceDiff(dir: string, options: { maxBytes: number; paths?: PaddockPaths }): Promise<{ diff: string; truncated: boolean } | undefined> {
+export async function workspaceDiff(dir: WorkspaceRef, options: { maxBytes: number; paths?: PaddockPaths }): Promise<{ diff: string; truncated: boolean } | undefined> {
   const result = await inspect({ dir, argv: ["sh", "-c", DIFF, "paddock-diff"], maxBytes: options.maxBytes, timeoutMs: DIFF_TIMEOUT_MS, paths: options.paths });
   if ((result.code !== 0 && !result.truncated && !result.timedOut) || result.stdout.length === 0) return undefined;
   return { diff: result.stdout.toString("utf8"), truncated: result.truncated || result.timedOut };

@@ -8,4 +8,4 @@ export { changedFiles, openSnapshotSession, workspaceState, type ChangedFile, ty
 export type { InspectionSession } from "./session.js";
 export { readWorkspaceFiles, workspaceDiff, type WorkspaceFile } from "./files.js";
 export { agentWorktree, cloneWorkspace, dropWorktree, importWorktreeBranch, repositoryOf, type AgentWorktree, type WorkspaceClone } from "./clone.js";
-export { WorkspaceError } from "./inspect.js";
+export { WorkspaceError, type RemoteWorkspace, type WorkspaceRef } from "./inspect.js";

@@ -7,9 +7,23 @@ import { createSandbox, prepareSandbox, type Sandbox } from "../sandbox/index.js
 const INSPECTOR_TOOLS = ["sh", "coreutils", "findutils", "sed", "git"];
 const STDERR_MAX_BYTES = 16 * 1024;
 
+/**
+ * A workspace that is not a folder of this host: an agent's pod, where paddock's scripts run through the API. The
+ * place runs them with nothing of the agent's environment, ended within the time given.
+ */
+export interface RemoteWorkspace {
+  /** Where it is, for messages (`pod NAME`). */
+  readonly where: string;
+  /** Starts `argv` over the workspace with `input` as its whole stdin, its stdout and stderr piped; ended there after `timeoutMs`. */
+  inspect(argv: string[], timeoutMs: number, input: Buffer): Promise<Sandbox>;
+}
+
+/** A workspace as paddock reads it: a host folder (read inside an inspection sandbox), or a remote one. */
+export type WorkspaceRef = string | RemoteWorkspace;
+
 export interface Inspection {
-  /** The folder mounted at /workspace: read-only unless `writable`. */
-  dir: string;
+  /** The folder mounted at /workspace (read-only unless `writable`), or a remote workspace (read only). */
+  dir: WorkspaceRef;
   /** argv inside, e.g. `["sh", "-c", SCRIPT, "name", ...args]`. */
   argv: string[];
   stdin?: Buffer;
@@ -43,7 +57,10 @@ export class WorkspaceError extends PaddockError {}
  * naming programs, links to host files, FIFOs) acts on this sandbox only.
  */
 export async function inspect(job: Inspection): Promise<InspectionResult> {
-  const sandbox = await startInspector(job);
+  const { dir } = job;
+  if (typeof dir !== "string" && (job.writable || job.outputDir)) throw new WorkspaceError("inspection_invalid", `${dir.where}: a remote workspace is only read`);
+  const input = job.stdin ?? Buffer.alloc(0);
+  const sandbox = typeof dir === "string" ? await startInspector({ ...job, dir }) : await dir.inspect(job.argv, job.timeoutMs, input);
   const out: Buffer[] = [];
   let outBytes = 0;
   let truncated = false;
@@ -64,8 +81,9 @@ export async function inspect(job: Inspection): Promise<InspectionResult> {
   sandbox.stderr!.on("data", (chunk: Buffer) => {
     if (stderr.length < STDERR_MAX_BYTES) stderr += chunk.toString("utf8").slice(0, STDERR_MAX_BYTES - stderr.length);
   });
-  sandbox.stdin!.on("error", () => undefined);
-  sandbox.stdin!.end(job.stdin ?? Buffer.alloc(0));
+  // A remote workspace's place has sent the input already.
+  sandbox.stdin?.on("error", () => undefined);
+  if (typeof dir === "string") sandbox.stdin!.end(input);
   const timer = setTimeout(() => {
     timedOut = true;
     void sandbox.stop(0);
@@ -78,7 +96,7 @@ export async function inspect(job: Inspection): Promise<InspectionResult> {
 }
 
 /** An inspection sandbox, started, running `job.argv`. */
-export async function startInspector(job: Pick<Inspection, "dir" | "argv" | "outputDir" | "writable" | "paths">): Promise<Sandbox> {
+export async function startInspector(job: Pick<Inspection, "argv" | "outputDir" | "writable" | "paths"> & { dir: string }): Promise<Sandbox> {
   if (job.writable && job.outputDir) throw new WorkspaceError("inspection_invalid", "an inspection has a writable workspace or an /output folder, not both");
   const card = CardSchema.parse({
     agent_id: "paddock-inspect",

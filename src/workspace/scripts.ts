@@ -13,6 +13,12 @@
 const GIT_OPTIONS = "-c core.fsmonitor=false -c core.hooksPath=/dev/null -c core.untrackedCache=false -c diff.external= -c 'safe.directory=*' -c core.checkStat=minimal -c core.quotePath=false";
 const GIT = `g() { git ${GIT_OPTIONS} "$@"; }`;
 
+/**
+ * Into the workspace: /workspace in an inspection sandbox and in an agent's pod; $PADDOCK_WORKSPACE where a runtime
+ * keeps it elsewhere. `W` is its real path.
+ */
+const CD_WORKSPACE = `W=$(realpath -e -- "\${PADDOCK_WORKSPACE:-/workspace}") && cd -- "$W" || exit 70`;
+
 /** `emit NAME FILE`: a header line "NAME BYTES", then the file's bytes. */
 const EMIT = `emit() { printf '%s %s\\n' "$1" "$(wc -c < "$2")"; cat -- "$2"; }`;
 
@@ -24,7 +30,7 @@ const EMIT = `emit() { printf '%s %s\\n' "$1" "$(wc -c < "$2")"; cat -- "$2"; }`
 export const SNAPSHOT = `set -f
 ${GIT}
 ${EMIT}
-cd /workspace || exit 70
+${CD_WORKSPACE}
 : > /tmp/err
 if [ -e .git ] && g rev-parse --git-dir > /dev/null 2>> /tmp/err; then
   if g status --porcelain=v1 -z --untracked-files=all --ignored=traditional > /tmp/status 2>> /tmp/err; then
@@ -50,7 +56,7 @@ emit err /tmp/err.head
  */
 const READ_EACH = `set -f
 cap=$1; shift
-cd /workspace || exit 70
+${CD_WORKSPACE}
 for p do
   e=$(printf %s "$p" | base64 -w0)
   if [ -L "$p" ]; then
@@ -59,7 +65,7 @@ for p do
     printf 'missing %s\\n' "$e"
   else
     case "$(realpath -e -- "$p" 2> /dev/null)" in
-      /workspace/*) ;;
+      "$W"/*) ;;
       *) printf 'outside %s\\n' "$e"; continue ;;
     esac
     if [ -f "$p" ]; then
@@ -84,7 +90,7 @@ export function readFilesArgv(capBytes: number): string[] {
  */
 export const DIFF = `set -f
 ${GIT}
-cd /workspace || exit 70
+${CD_WORKSPACE}
 [ -e .git ] && g rev-parse --verify -q HEAD > /dev/null || exit 3
 g diff --no-ext-diff --no-textconv --no-color HEAD -- . || exit 1
 g ls-files --others --exclude-standard -z -- . | xargs -0 -r -n 1 git ${GIT_OPTIONS} diff --no-index --no-ext-diff --no-textconv --no-color -- /dev/null
@@ -121,7 +127,7 @@ g --git-dir=/workspace update-ref "refs/heads/$1" "$2" ""
  */
 export const BUNDLE = `set -f
 ${GIT}
-cd /workspace || exit 70
+${CD_WORKSPACE}
 [ "$(g rev-list --count "refs/heads/$1" --not "$2" 2> /dev/null || echo 0)" -gt 0 ] || exit 3
 g bundle create - "refs/heads/$1" --not "$2"
 `;
