@@ -194,13 +194,16 @@ describe("the gateway in front of a real llama.cpp server with a real model (Smo
 describe("the gateway when a real llama.cpp server fails", () => {
   it("asks a server that is still loading its model (503) again after a wait, and answers once it has loaded", async () => {
     const llama = await startLlamaServer({ context: WINDOW, until: "loading" });
-    const fx = await startGateway({ model_list: [{ model_name: "smol", litellm_params: { model: "openai/smollm2", api_base: llama.url, api_key: "none" }, model_info: { max_input_tokens: WINDOW } }] });
+    // Five rounds, each wait twice the last (0.5 s up to 5 s): time enough for the model to load on a busy machine.
+    const fx = await startGateway({ model_list: [{ model_name: "smol", litellm_params: { model: "openai/smollm2", api_base: llama.url, api_key: "none" }, model_info: { max_input_tokens: WINDOW } }], litellm_settings: { num_retries: 5 } });
     try {
       const r = await fx.openai().chat.completions.create({ model: "smol", messages: [{ role: "user", content: "Say hello." }], max_tokens: 8 });
       assert.ok(r.choices[0]!.message.content, JSON.stringify(r));
       const busy = fx.logs.filter((l) => l.msg === "model server busy; asking it again");
       assert.ok(busy.length >= 1, "the first answer was llama.cpp's 503 while loading");
       assert.match(String(busy[0]!.error), /answered 503: .*Loading model/);
+      const waits = busy.map((l) => l.wait_ms);
+      assert.deepEqual(waits, [500, 1000, 2000, 4000, 5000].slice(0, waits.length), "each wait twice the last, up to 5 s");
     } finally {
       await fx.close();
       await llama.close();

@@ -1,6 +1,6 @@
 import type { DeploymentConfig, GatewayConfig } from "./config.js";
 import { GatewayError } from "./errors.js";
-import { UpstreamUnavailable } from "./upstream.js";
+import { BUSY_WAIT_MS, UpstreamUnavailable } from "./upstream.js";
 
 const LATENCY_SAMPLES = 200;
 
@@ -129,7 +129,7 @@ export class Router {
   constructor(
     private readonly config: GatewayConfig,
     /** Told of each wait for a busy deployment (for the log). */
-    private readonly onBusy?: (model: string, error: UpstreamUnavailable) => void,
+    private readonly onBusy?: (model: string, error: UpstreamUnavailable, waitMs: number) => void,
   ) {
     config.model_list.forEach((entry, i) => {
       const list = this.deployments.get(entry.model_name) ?? [];
@@ -152,12 +152,14 @@ export class Router {
     let lastError: unknown;
     for (const name of [model, ...(this.fallbacks.get(model) ?? [])]) {
       const tried = new Set<Deployment>();
+      let busyRounds = 0;
       for (let i = 0; i <= this.config.litellm_settings.num_retries; i++) {
         let deployment = this.pick(name, tried);
-        // Every deployment tried and the last one only busy (a 503: loading its model, overloaded): ask it again after a wait.
+        // Every deployment tried and the last one only busy (a 503: loading its model, overloaded): ask it again after a
+        // wait, twice as long each round (a model loading on a busy host takes seconds), within the longest wait.
         if (!deployment && lastError instanceof UpstreamUnavailable && lastError.retryAfterMs !== undefined) {
-          const wait = lastError.retryAfterMs;
-          this.onBusy?.(name, lastError);
+          const wait = Math.min(lastError.retryAfterMs * 2 ** busyRounds++, BUSY_WAIT_MS.max);
+          this.onBusy?.(name, lastError, wait);
           await new Promise((resolve) => setTimeout(resolve, wait));
           tried.clear();
           deployment = this.pick(name, tried);

@@ -34,7 +34,7 @@ export class Gateway {
     private readonly store: Store,
     private readonly log: (fields: Record<string, unknown>) => void = (f) => process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), level: "info", ...f })}\n`),
   ) {
-    this.router = new Router(config, (model, err) => this.log({ level: "warn", msg: "model server busy; asking it again", model, wait_ms: err.retryAfterMs, error: err.message }));
+    this.router = new Router(config, (model, err, waitMs) => this.log({ level: "warn", msg: "model server busy; asking it again", model, wait_ms: waitMs, error: err.message }));
     this.usage = new UsageSink(store);
     this.keys = new KeyService(store, config.general_settings.master_key, this.log, (match) => this.usage.unstored(match));
     this.deps = { router: this.router, config, log: this.log };

@@ -31,7 +31,7 @@ export function unavailable(status: number): boolean {
 }
 
 /** Waits for a busy server's Retry-After (seconds), within reason; llama.cpp sends none while it loads a model. */
-const BUSY_WAIT_MS = { default: 500, max: 5_000 };
+export const BUSY_WAIT_MS = { default: 500, max: 5_000 };
 
 /** A 5xx answer as an UpstreamUnavailable; a 503 says how long to wait before asking the same server again. */
 export async function serverError(deploymentId: string, res: UpstreamResponse): Promise<UpstreamUnavailable> {
