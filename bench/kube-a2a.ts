@@ -56,7 +56,7 @@ export async function main(): Promise<void> {
       const execs: number[] = [];
       for (let i = 0; i < ROUNDS; i++) {
         const t = performance.now();
-        const command = new PodCommand(clients, pod, ["sh", "-c", `echo '${CONTRACT}'`]);
+        const command = new PodCommand(clients, pod, ["sh", "-c", `echo '${CONTRACT}'`], "bwrap");
         await command.start();
         command.stdout.resume();
         const exit = await command.wait();

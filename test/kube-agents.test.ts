@@ -6,7 +6,9 @@ import { request } from "node:http";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { Role, TaskState, type Artifact, type SendMessageRequest } from "@a2a-js/sdk";
-import { messageText, textPart, workerClient } from "../src/a2a/index.js";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
+import { messageText, sendTask, textPart, workerClient } from "../src/a2a/index.js";
 import { NAMESPACES } from "../src/kube/index.js";
 import { ScriptedModel } from "../src/scripted/index.js";
 import { startDaemon, stopDaemon } from "./daemon-helpers.js";
@@ -282,23 +284,29 @@ describe("agents as pods: paddock up --kube", () => {
     assert.match(gone.stderr, /agent attached is stopped/);
   });
 
-  it("an A2A worker on a cluster does each task in its own pod (pods/exec): its files and diff read there, with the task's own key and the worker's way out; a cancelled task ends there", async () => {
+  it("an A2A worker on a cluster does each task in its own pod (pods/exec): its files and diff read there, with the task's own key and the worker's way out; a cancelled task ends there; a restarted controller serves it again; MCP and the captain drive such workers", async () => {
     await down();
     const plan = { subtasks: [{ title: "alpha", prompt: "Write alpha.txt" }, { title: "beta", prompt: "Write beta.txt" }] };
     const model = await new ScriptedModel({ model: "m", script: [{ system: /captain of/, content: JSON.stringify(plan), repeat: true }] }).listen();
     const config = join(dir, "paddock.yaml");
-    writeFileSync(config, `model_list:\n  - model_name: m\n    litellm_params: { model: openai/m, api_base: "${model.url}" }\npaddock_settings: { listen: "127.0.0.1:0" }\n`);
+    // A role whose verification must pass in the pod too, and says what it was given.
+    const checkerCard = join(dir, "checker.json");
+    const verify = 'echo "verify key=\${OPENAI_API_KEY:-none} proxy=\${HTTPS_PROXY:-none}"; test -s epsilon.txt';
+    writeFileSync(config, `model_list:\n  - model_name: m\n    litellm_params: { model: openai/m, api_base: "${model.url}" }\npaddock_settings: { listen: "127.0.0.1:0" }\nroles:\n  checker:\n    card: ${checkerCard}\n    verify: ${JSON.stringify(verify)}\n`);
     // The pod's workspace (where kwok runs what is exec'd in it): a repository with one file.
     const git = (...args: string[]) => execFileSync("git", ["-C", inPod, "-c", "user.name=t", "-c", "user.email=t@t", ...args]);
     git("init", "-q");
     writeFileSync(join(inPod, "base.txt"), "base\n");
     git("add", "base.txt");
     git("commit", "-qm", "base");
-    daemon = (await startDaemon(env, ["--kube", "--kube-objects", "pod", "--gateway", config, "--no-dashboard"])).child;
+    const upWithGateway = async () => {
+      daemon = (await startDaemon(env, ["--kube", "--kube-objects", "pod", "--gateway", config, "--no-dashboard"])).child;
+    };
+    await upWithGateway();
     try {
       const script = `case "$PADDOCK_PROMPT" in
         *sleepy*) echo started; sleep 30.3141;;
-        *alpha.txt*|*beta.txt*) f=$(printf %s "$PADDOCK_PROMPT" | grep -o "[a-z]*\\\\.txt" | head -n 1); echo "by $AGENT_ID" > "$f"; echo "{\\"outcome\\":\\"COMPLETE\\",\\"summary\\":\\"wrote $f\\"}";;
+        *Write*.txt*) f=$(printf %s "$PADDOCK_PROMPT" | grep -o "[a-z]*\\\\.txt" | head -n 1); echo "by $AGENT_ID" > "$f"; echo "{\\"outcome\\":\\"COMPLETE\\",\\"summary\\":\\"wrote $f\\"}";;
         *) echo "key=$OPENAI_API_KEY"; echo "proxy=$HTTPS_PROXY"; echo "cwd=$(pwd)"; echo new > new.txt; echo changed >> base.txt; echo '{"outcome":"COMPLETE","summary":"wrote new.txt"}';;
       esac`;
       const spawned = await paddock(["spawn", card("worker", { command: ["sh", "-c", script], allowed_hosts: ["allowed.example"] }), "--a2a", "--json"], { env });
@@ -348,10 +356,48 @@ describe("agents as pods: paddock up --kube", () => {
       });
       assert.equal(cancelled.states.at(-1), "TASK_STATE_CANCELED", cancelled.progress.join("\n"));
       assert.deepEqual(hostProcessesWith("30.3141"), [], "the task's processes ended in the pod");
+
+      // The controller restarted: the worker's pod is adopted and served over A2A again (a new address and token), its tasks still in the pod.
+      await down();
+      await upWithGateway();
+      const adopted = (await status("worker")) as Agent & { a2a: { url: string; token: string } | null };
+      assert.equal(adopted.state, "running");
+      assert.equal(adopted.sandbox, agent.sandbox);
+      assert.notEqual(adopted.a2a?.token, agent.a2a.token);
+      const after = await sendTask(await workerClient(adopted.a2a!.url, adopted.a2a!.token), "Write gamma.txt");
+      assert.equal(after.state, "completed", after.summary);
+      assert.deepEqual(after.changed_files, [{ path: "gamma.txt", status: "added" }]);
       await paddock(["stop", "worker", "--grace", "0"], { env });
 
+      // A worker in a role: its verification runs in the pod after the agent's COMPLETE, with no gateway key and no way out.
+      writeFileSync(checkerCard, JSON.stringify({ agent_id: "checker", kind: "command", command: ["sh", "-c", script], workspace, allowed_hosts: ["allowed.example"] }));
+      const checker = await paddock(["spawn", "--role", "checker", "--a2a", "--json"], { env });
+      assert.equal(checker.code, 0, checker.stderr);
+      const checkerA2a = (JSON.parse(checker.stdout) as { a2a: { url: string; token: string } }).a2a;
+      const checked = await sendTask(await workerClient(checkerA2a.url, checkerA2a.token), "Write epsilon.txt");
+      assert.equal(checked.state, "completed", checked.summary);
+      const run = JSON.parse((await paddock(["runs", checked.run_id!, "--json"], { env })).stdout) as { verifications: Array<{ passed: boolean; output_tail: string }> };
+      assert.deepEqual(run.verifications.map((v) => [v.passed, v.output_tail]), [[true, "verify key=none proxy=none\n"]]);
+      await paddock(["stop", "checker", "--grace", "0"], { env });
+
+      // MCP's tools through the daemon, the same on a cluster.
+      const mcp = new Client({ name: "paddock-test", version: "1.0.0" });
+      await mcp.connect(new StdioClientTransport({ command: process.execPath, args: [CLI, "mcp"], env: env as Record<string, string>, stderr: "pipe" }));
+      try {
+        const spawnedOverMcp = (await mcp.callTool({ name: "spawn_worker", arguments: { card_path: card("mcp-worker", { command: ["sh", "-c", script] }), name: "mcp-worker" } })) as { isError?: boolean; structuredContent?: Record<string, any> };
+        assert.equal(spawnedOverMcp.structuredContent?.state, "running", JSON.stringify(spawnedOverMcp));
+        const sent = (await mcp.callTool({ name: "send_task", arguments: { agent_id: "mcp-worker", prompt: "Write delta.txt" } }, undefined, { timeout: 60_000 })) as { structuredContent?: Record<string, any> };
+        assert.equal(sent.structuredContent?.state, "completed", JSON.stringify(sent));
+        assert.deepEqual(sent.structuredContent?.changed_files, [{ path: "delta.txt", status: "added" }]);
+        assert.match(readFileSync(join(inPod, "delta.txt"), "utf8"), /^by mcp-worker\n$/);
+        const stopped = (await mcp.callTool({ name: "terminate_worker", arguments: { agent_id: "mcp-worker", grace_seconds: 0 } })) as { structuredContent?: Record<string, any> };
+        assert.equal(stopped.structuredContent?.state, "stopped");
+      } finally {
+        await mcp.close();
+      }
+
       // The captain's crew is the same: workers spawned in pods, the plan's subtasks done there over A2A, the workers stopped.
-      const r = await paddock(["captain", "Write two files", "--workers", "1", "--card", card("crew", { command: ["sh", "-c", script] }), "--json"], { env });
+      const r = await paddock(["captain", "Write two files", "--workers", "1", "--no-roles", "--card", card("crew", { command: ["sh", "-c", script] }), "--json"], { env });
       assert.equal(r.code, 0, r.stderr + r.stdout);
       const report = JSON.parse(r.stdout) as { results: Array<{ title: string; state: string; summary: string; worker: string; changed_files: Array<{ path: string; status: string }> }> };
       assert.deepEqual(report.results.map((x) => [x.title, x.state, x.summary]), [["alpha", "completed", "wrote alpha.txt"], ["beta", "completed", "wrote beta.txt"]]);

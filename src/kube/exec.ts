@@ -4,7 +4,8 @@ import type { BackendName, ExitReport, Sandbox, SandboxStats } from "../sandbox/
 import type { PodPlace } from "./attach.js";
 import { apiMessage, apiStatus, KubeError, type KubeClients } from "./client.js";
 
-type Socket = { close(): void; on(event: "close", listener: () => void): unknown; readyState: number };
+/** What of client-node's WebSocket this needs. */
+type Socket = { close(): void; on(event: "close", listener: () => void): unknown };
 
 /**
  * A command run in an agent's container through the API (pods/exec), as a paddock Sandbox: its stdout and stderr
@@ -33,8 +34,9 @@ export class PodCommand implements Sandbox {
     private readonly clients: KubeClients,
     private readonly pod: PodPlace,
     private readonly argv: string[],
+    /** The card's backend, as the pod runs it (its RuntimeClass). */
+    readonly backend: BackendName,
     readonly name = `${pod.name}/exec`,
-    readonly backend: BackendName = "bwrap",
   ) {
     this.exited = new Promise((resolve) => (this.settle = resolve));
   }

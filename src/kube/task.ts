@@ -29,13 +29,13 @@ export function podTaskPlace(clients: KubeClients, pod: PodPlace, card: Card, id
     workspace: {
       where: `pod ${pod.name}`,
       async inspect(argv, timeoutMs, input) {
-        const command = await started(new PodCommand(clients, pod, ["sh", "-c", INSPECT, "paddock-inspect", String(input.length), String(Math.ceil(timeoutMs / 1000)), ...argv]));
+        const command = await started(new PodCommand(clients, pod, ["sh", "-c", INSPECT, "paddock-inspect", String(input.length), String(Math.ceil(timeoutMs / 1000)), ...argv], card.backend));
         command.write(input);
         return command;
       },
     },
     async start(launch, { gatewayKey, timeoutMs }) {
-      const command = await started(new PodCommand(clients, pod, TASK_START));
+      const command = await started(new PodCommand(clients, pod, TASK_START, card.backend));
       const task = podLaunch(card, { id, launch, gatewayKey, egressToken: gatewayKey ? egressToken : undefined });
       command.write(`${JSON.stringify({ ...task, timeout_ms: timeoutMs + POD_DEADLINE_SLACK_MS })}\n`);
       return command;
