@@ -214,7 +214,9 @@ describe("warm pools: paddock up --kube with warm: N", () => {
     const kubeconfig = join(dir, "controller.kubeconfig");
     writeFileSync(kubeconfig, JSON.stringify(config));
     const solo = writeCard(dir, "solo.json", { agent_id: "solo", kind: "command", command: ["true"], workspace, warm: 1, allowed_hosts: ["solo.example"] });
-    const controller = spawn(process.execPath, [CLI, "up", "--kube", "--warm", solo, "--no-dashboard"], { env: { ...env, KUBECONFIG: kubeconfig, PADDOCK_HOME: join(dir, "controller-home") }, stdio: ["ignore", "pipe", "pipe"] });
+    // Another card whose pod is the same: its pool is its own.
+    const twin = writeCard(dir, "twin.json", { agent_id: "twin", kind: "command", command: ["true"], workspace, warm: 1, allowed_hosts: ["solo.example"] });
+    const controller = spawn(process.execPath, [CLI, "up", "--kube", "--warm", solo, "--warm", twin, "--no-dashboard"], { env: { ...env, KUBECONFIG: kubeconfig, PADDOCK_HOME: join(dir, "controller-home") }, stdio: ["ignore", "pipe", "pipe"] });
     let output = "";
     controller.stdout!.on("data", (d: Buffer) => (output += d.toString()));
     controller.stderr!.on("data", (d: Buffer) => (output += d.toString()));
@@ -222,8 +224,10 @@ describe("warm pools: paddock up --kube with warm: N", () => {
     try {
       assert.equal(await Promise.race([eventually(async () => (output.includes("paddock is up") ? "up" : undefined), 20_000), exited]), "up", output);
       assert.match(output, /agents {3}agent-sandbox Sandboxes in namespace paddock-agents/);
-      const pools = () => get<{ metadata: Meta; spec: { replicas: number }; status?: { readyReplicas?: number } }>("sandboxwarmpools").filter((p) => p.spec.replicas === 1);
-      await eventually(async () => (pools()[0]?.status?.readyReplicas === 1 ? true : undefined), 30_000);
+      const pools = () => get<{ metadata: Meta; spec: { replicas: number }; status?: { readyReplicas?: number } }>("sandboxwarmpools").filter((p) => ["solo", "twin"].includes(p.metadata.labels?.["paddock.dev/card"] ?? ""));
+      await eventually(async () => (pools().length === 2 && pools().every((p) => p.status?.readyReplicas === 1) ? true : undefined), 30_000);
+      assert.deepEqual(pools().map((p) => p.metadata.labels?.["paddock.dev/card"]).sort(), ["solo", "twin"]);
+      assert.notEqual(pools()[0]!.metadata.name, pools()[1]!.metadata.name);
     } finally {
       controller.kill("SIGTERM");
       await exited;

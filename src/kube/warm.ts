@@ -68,7 +68,8 @@ export class WarmPools {
   /** The pool for this card's pod (`cardId`: the card's own agent_id), made or resized to `card.warm` once per daemon; resolves to its name. */
   async ensure(card: Card, cardId: string, image: string, runtimeClass: string | undefined): Promise<string> {
     const template = warmPod(card, { pool: "", image, runtimeClass });
-    const name = `paddock-warm-${createHash("sha256").update(JSON.stringify(template)).digest("hex").slice(0, 12)}`;
+    // Named after the card and its pod: a card's pool is its own (two cards with the same pod keep a pool each, of their own size).
+    const name = `paddock-warm-${createHash("sha256").update(JSON.stringify({ card: cardId, pod: template })).digest("hex").slice(0, 12)}`;
     const pod = warmPod(card, { pool: name, image, runtimeClass });
     const key = `${name}/${card.warm}`;
     this.retired.delete(cardId);
