@@ -112,11 +112,13 @@ export class Executor {
       await this.options.store.saveRun(run);
       const { place } = task;
       const workspace: WorkspaceRef = place?.workspace ?? resolve(task.workspace ?? card.workspace);
+      // What the attempts' sandboxes mount: a host folder (a place has its own).
+      const hostWorkspace = typeof workspace === "string" ? workspace : undefined;
       // Asked while the task is set up: an agent started against a server that takes no connections would only retry it.
       const unreachable = model ? this.options.gateway.unreachable(model) : Promise.resolve(undefined);
       // The snapshot before the task is read while the key and the exits are set up; the agent starts only after it.
       // Its inspection sandbox stays for the snapshot after the task, which then costs only what git costs.
-      const opening = typeof workspace === "string" ? openSnapshotSession(workspace, this.options.paths).then((s) => (session = s), () => undefined) : Promise.resolve(undefined);
+      const opening = hostWorkspace ? openSnapshotSession(hostWorkspace, this.options.paths).then((s) => (session = s), () => undefined) : Promise.resolve(undefined);
       sessionOpened = opening;
       const snapshot = opening.then((s) => workspaceState(workspace, this.options.paths, s));
       snapshot.catch(() => undefined);
@@ -135,9 +137,9 @@ export class Executor {
       const down = await unreachable;
       const contract = down
         ? this.unreachableFailure(run, down, log)
-        : await this.attempts(task, run, { key, models, model, structurerModel, workspace, egress }, onEvent, log);
+        : await this.attempts(task, run, { key, models, model, structurerModel, hostWorkspace, egress }, onEvent, log);
       if (contract) Object.assign(run, outcomeOf(contract));
-      if (task.verify) await this.verify(task, task.verify, run, { key, models, model, structurerModel, workspace, egress }, onEvent, log);
+      if (task.verify) await this.verify(task, task.verify, run, { key, models, model, structurerModel, hostWorkspace, egress }, onEvent, log);
       const after = await workspaceState(workspace, this.options.paths, session);
       run.changed_files = changedFiles(before, after);
       if (run.changed_files.length > 0) {
@@ -176,7 +178,7 @@ export class Executor {
   private async attempts(
     task: TaskRequest,
     run: RunRecord,
-    ctx: { key: string; models: Awaited<ReturnType<AgentGatewayAccess["models"]>>; model: string | null; structurerModel?: string; workspace: WorkspaceRef; egress?: EgressAttachment },
+    ctx: { key: string; models: Awaited<ReturnType<AgentGatewayAccess["models"]>>; model: string | null; structurerModel?: string; hostWorkspace?: string; egress?: EgressAttachment },
     onEvent: (event: TaskEvent) => void,
     log: (fields: Record<string, unknown>) => void,
   ): Promise<Contract | undefined> {
@@ -197,7 +199,7 @@ export class Executor {
         card: task.card,
         launch,
         place: task.place,
-        workspace: typeof ctx.workspace === "string" ? ctx.workspace : undefined,
+        workspace: ctx.hostWorkspace,
         egress: ctx.egress,
         gateway: { socket: this.options.gateway.socket, key: ctx.key },
         paths: this.options.paths,
@@ -268,7 +270,7 @@ export class Executor {
   private async verify(task: TaskRequest, verify: NonNullable<TaskRequest["verify"]>, run: RunRecord, ctx: Parameters<Executor["attempts"]>[2], onEvent: (event: TaskEvent) => void, log: (fields: Record<string, unknown>) => void): Promise<void> {
     for (let round = 0; run.outcome === "COMPLETE"; round++) {
       onEvent({ type: "verification", run_id: run.run_id, command: verify.command });
-      const verification = await verifyTask({ card: task.card, place: task.place, command: verify.command, workspace: typeof ctx.workspace === "string" ? ctx.workspace : undefined, paths: this.options.paths, timeoutMs: this.options.settings.timeout_seconds * 1000, signal: task.signal, allowUnconfinedSeccomp: task.allowUnconfinedSeccomp });
+      const verification = await verifyTask({ card: task.card, place: task.place, command: verify.command, workspace: ctx.hostWorkspace, paths: this.options.paths, timeoutMs: this.options.settings.timeout_seconds * 1000, signal: task.signal, allowUnconfinedSeccomp: task.allowUnconfinedSeccomp });
       (run.verifications ??= []).push(verification);
       onEvent({ type: "verification", run_id: run.run_id, command: verify.command, passed: verification.passed, exit_code: verification.exit_code });
       log({ msg: verification.passed ? "verification passed" : "verification failed", command: verify.command, exit_code: verification.exit_code, duration_ms: verification.duration_ms });

@@ -1,4 +1,5 @@
 import { mkdirSync, writeFileSync } from "node:fs";
+import { constants } from "node:os";
 import { dirname, isAbsolute, join, normalize, sep } from "node:path";
 
 // Only node: builtins here: warm-start.ts and task-start.ts import this file inside agent images, which hold no
@@ -28,4 +29,9 @@ export function writeHomeFiles(home: string, files: Record<string, string>): voi
     mkdirSync(dirname(target), { recursive: true, mode: 0o700 });
     writeFileSync(target, content, { mode: 0o600 });
   }
+}
+
+/** A child's end as a shell reports it: its exit code, or 128 plus the signal that ended it. */
+export function exitStatus(code: number | null, signal: NodeJS.Signals | null): number {
+  return code ?? 128 + (signal ? constants.signals[signal] : 0);
 }

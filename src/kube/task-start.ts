@@ -8,8 +8,7 @@
  * then SIGKILL; and when the agent exits, whatever it left running in its group goes with it.
  */
 import { spawn } from "node:child_process";
-import { constants } from "node:os";
-import { parseLaunch, writeHomeFiles, type Launch } from "./launch.js";
+import { exitStatus, parseLaunch, writeHomeFiles, type Launch } from "./launch.js";
 
 /** A launch line longer than this is refused: it holds a prompt, not a workspace. */
 const MAX_LAUNCH_BYTES = 8 << 20;
@@ -51,7 +50,7 @@ function run(launch: Launch, timeoutMs: number | undefined, stopAsked: boolean):
   if (timeoutMs !== undefined) setTimeout(end, timeoutMs).unref();
   agent.on("exit", (code, signal) => {
     if (agent.pid !== undefined) killGroup(agent.pid, "SIGKILL");
-    process.exit(code ?? 128 + (signal ? constants.signals[signal] : 0));
+    process.exit(exitStatus(code, signal));
   });
 }
 

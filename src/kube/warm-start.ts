@@ -8,8 +8,7 @@
  */
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { constants } from "node:os";
-import { parseLaunch, writeHomeFiles, type Launch } from "./launch.js";
+import { exitStatus, parseLaunch, writeHomeFiles, type Launch } from "./launch.js";
 import { open, warmKeys, WARM_KEY_LINE } from "./seal.js";
 
 const POLL_MS = 100;
@@ -34,7 +33,7 @@ process.stdout.write(`${WARM_KEY_LINE}${keys.publicKey}\n`);
 let agent: ReturnType<typeof spawn> | undefined;
 // As a container's first process this has no default action for signals: a pool shrinking (or a stop) ends it at once,
 // and once the agent runs, the signal is the agent's.
-for (const signal of ["SIGTERM", "SIGINT", "SIGHUP"] as const) process.on(signal, () => (agent ? agent.kill(signal) : process.exit(128 + constants.signals[signal])));
+for (const signal of ["SIGTERM", "SIGINT", "SIGHUP"] as const) process.on(signal, () => (agent ? agent.kill(signal) : process.exit(exitStatus(null, signal))));
 const idle = setInterval(() => {
   const sealed = readSealed();
   if (!sealed) return;
@@ -54,5 +53,5 @@ const idle = setInterval(() => {
   delete env.PADDOCK_LAUNCH_FILE;
   agent = spawn(launch.argv[0]!, launch.argv.slice(1), { env, stdio: "inherit" });
   agent.on("error", (err) => fail(`${launch.argv[0]}: ${err.message}`));
-  agent.on("exit", (code, signal) => process.exit(code ?? 128 + (signal ? constants.signals[signal] : 0)));
+  agent.on("exit", (code, signal) => process.exit(exitStatus(code, signal)));
 }, POLL_MS);
